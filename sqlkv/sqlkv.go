@@ -136,6 +136,10 @@ type Store interface {
 	// ErrConflict. The results are in the order of ops.
 	Apply(ctx context.Context, ops ...Op) ([]OpResult, error)
 
+	// Ping checks that the database is reachable and migrated, for readiness
+	// probes. It returns ErrUnavailable or ErrClosed when it is not.
+	Ping(ctx context.Context) error
+
 	// Close releases the store's resources. Calls after Close return
 	// ErrClosed.
 	Close() error
