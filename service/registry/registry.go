@@ -121,7 +121,7 @@ type ListOptions struct {
 type SweepResult struct {
 	MarkedUnhealthy  int // active nodes whose heartbeat expired
 	DeletedNodes     int // nodes silent for longer than the node TTL
-	DeletedResources int // resource records older than the heartbeat timeout
+	DeletedResources int // resource records older than the heartbeat timeout or deleted with their node
 }
 
 // Liveness configures the sweeper.

@@ -1,0 +1,331 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spear-next/sms/sqlkv"
+)
+
+// NodeRegistry registers nodes, records their heartbeats and lists them. It
+// is safe for concurrent use, also by several processes sharing one store.
+type NodeRegistry struct {
+	store sqlkv.Store
+	opts  options
+}
+
+// NewNodeRegistry returns a NodeRegistry keeping its records in store, which
+// it shares with the NodeResourceRegistry.
+func NewNodeRegistry(store sqlkv.Store, opts ...Option) *NodeRegistry {
+	return &NodeRegistry{store: store, opts: newOptions(opts)}
+}
+
+func (r *NodeRegistry) now() time.Time { return r.opts.now() }
+
+// Register creates the node n, or replaces the registration of an existing
+// node with the same UUID (agents re-register after restarts): address,
+// ports, status and metadata are replaced, registered_at is kept, the
+// heartbeat is refreshed and health_info kept. An empty n.UUID makes the
+// registry generate one. It returns the node as stored.
+//
+// Errors: a *ValidationError (ErrInvalid) for bad input; sqlkv.ErrConflict,
+// wrapped, if concurrent writers kept changing the node; store errors,
+// wrapped.
+func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
+	if err := ctx.Err(); err != nil {
+		return Node{}, err
+	}
+	id := uuid.NewString()
+	if n.UUID != "" {
+		var err error
+		if id, err = canonicalUUID("node.uuid", n.UUID); err != nil {
+			return Node{}, err
+		}
+	}
+	status, err := validateNode(n)
+	if err != nil {
+		return Node{}, err
+	}
+	status, expired := storedStatus(status)
+	now := unixNano(r.now())
+
+	var out Node
+	err = retryConflicts(ctx, func() error {
+		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
+		if err != nil {
+			return err
+		}
+		oldHB, hv, _, err := getRecord[heartbeatRecord](ctx, r.store, heartbeatKey(id))
+		if err != nil {
+			return err
+		}
+		nr := nodeRecord{
+			IP:           n.IPAddress,
+			Port:         n.Port,
+			HTTPPort:     n.HTTPPort,
+			Status:       status,
+			RegisteredAt: now,
+			Metadata:     n.Metadata,
+		}
+		hb := heartbeatRecord{LastHeartbeat: now, Expired: expired}
+		if found {
+			nr.RegisteredAt = old.RegisteredAt
+			hb.HealthInfo = oldHB.HealthInfo
+		}
+		// Both conditions: the node one detects a concurrent register or
+		// delete (registered_at must come from the record we replace), the
+		// heartbeat one keeps us from overwriting the health_info of a
+		// heartbeat that landed after our read.
+		if _, err := r.store.Apply(ctx,
+			sqlkv.Put(nodeKey(id), encode(nr)).If(sqlkv.IfVersion(nv)),
+			sqlkv.Put(heartbeatKey(id), encode(hb)).If(sqlkv.IfVersion(hv)),
+		); err != nil {
+			return err
+		}
+		out = assembleNode(id, nr, &hb)
+		return nil
+	})
+	if err != nil {
+		return Node{}, fmt.Errorf("register node %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// Update replaces the address, ports, status (empty = active) and metadata
+// (wholesale) of the node uuid, keeping registered_at, last_heartbeat and
+// health_info, and returns the node as stored. n.UUID may be empty or name
+// the same node in any accepted spelling.
+//
+// Errors: ErrNotFound if the node does not exist; a *ValidationError
+// (ErrInvalid) for bad input or an n.UUID naming another node;
+// sqlkv.ErrConflict, wrapped, if concurrent writers kept changing the node;
+// store errors, wrapped.
+func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, error) {
+	if err := ctx.Err(); err != nil {
+		return Node{}, err
+	}
+	id, err := canonicalUUID("uuid", id)
+	if err != nil {
+		return Node{}, err
+	}
+	if n.UUID != "" {
+		body, err := canonicalUUID("node.uuid", n.UUID)
+		if err != nil {
+			return Node{}, err
+		}
+		if body != id {
+			return Node{}, invalid("node.uuid", fmt.Sprintf("%s does not match the request uuid %s", body, id))
+		}
+	}
+	status, err := validateNode(n)
+	if err != nil {
+		return Node{}, err
+	}
+	status, expired := storedStatus(status)
+
+	var out Node
+	err = retryConflicts(ctx, func() error {
+		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
+		if err != nil {
+			return err
+		}
+		if !found {
+			return ErrNotFound
+		}
+		hb, hv, hbFound, err := getRecord[heartbeatRecord](ctx, r.store, heartbeatKey(id))
+		if err != nil {
+			return err
+		}
+		if !hbFound {
+			hb.LastHeartbeat = old.RegisteredAt
+		}
+		nr := nodeRecord{
+			IP:           n.IPAddress,
+			Port:         n.Port,
+			HTTPPort:     n.HTTPPort,
+			Status:       status,
+			RegisteredAt: old.RegisteredAt,
+			Metadata:     n.Metadata,
+		}
+		ops := []sqlkv.Op{sqlkv.Put(nodeKey(id), encode(nr)).If(sqlkv.IfVersion(nv))}
+		// The heartbeat record is rewritten only when the expired flag must
+		// change, and then only if no heartbeat landed since our read, so
+		// an Update never loses a heartbeat and, on the common path, does
+		// not even contend with one.
+		if hb.Expired != expired {
+			hb.Expired = expired
+			ops = append(ops, sqlkv.Put(heartbeatKey(id), encode(hb)).If(sqlkv.IfVersion(hv)))
+		}
+		if _, err := r.store.Apply(ctx, ops...); err != nil {
+			return err
+		}
+		out = assembleNode(id, nr, &hb)
+		return nil
+	})
+	if err != nil {
+		return Node{}, fmt.Errorf("update node %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// Delete removes the node uuid with its heartbeat and resource records, in
+// one transaction.
+//
+// Errors: ErrNotFound if the node does not exist; a *ValidationError
+// (ErrInvalid) for a malformed uuid; store errors, wrapped.
+func (r *NodeRegistry) Delete(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	id, err := canonicalUUID("uuid", id)
+	if err != nil {
+		return err
+	}
+	_, err = r.store.Apply(ctx,
+		sqlkv.Delete(nodeKey(id)).If(sqlkv.IfExists()),
+		sqlkv.Delete(heartbeatKey(id)),
+		sqlkv.Delete(resourceKey(id)),
+	)
+	if errors.Is(err, sqlkv.ErrConflict) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete node %s: %w", id, err)
+	}
+	return nil
+}
+
+// Heartbeat records that the node uuid is alive: last_heartbeat becomes the
+// server time, which it returns, health_info is replaced by health, and an
+// unhealthy node becomes active again.
+//
+// It is one transaction and reads nothing: the heartbeat record holds only
+// liveness, and a node record never stores status unhealthy (unhealthy is
+// "active with an expired heartbeat", see storedStatus), so a blind write of
+// a fresh, unexpired record is the whole state change. A node registered as
+// inactive or decommissioning keeps that status.
+//
+// Errors: ErrNotFound if the node does not exist; a *ValidationError
+// (ErrInvalid) for a malformed uuid; store errors, wrapped.
+func (r *NodeRegistry) Heartbeat(ctx context.Context, id string, health map[string]string) (time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err
+	}
+	id, err := canonicalUUID("uuid", id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := unixNano(r.now())
+	hb := heartbeatRecord{LastHeartbeat: now, HealthInfo: health}
+	_, err = r.store.Apply(ctx,
+		sqlkv.Check(nodeKey(id), sqlkv.IfExists()),
+		sqlkv.Put(heartbeatKey(id), encode(hb)),
+	)
+	if errors.Is(err, sqlkv.ErrConflict) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("heartbeat %s: %w", id, err)
+	}
+	return fromUnixNano(now), nil
+}
+
+// Get returns the node uuid.
+//
+// Errors: ErrNotFound if it does not exist; a *ValidationError (ErrInvalid)
+// for a malformed uuid; store errors, wrapped.
+func (r *NodeRegistry) Get(ctx context.Context, id string) (Node, error) {
+	if err := ctx.Err(); err != nil {
+		return Node{}, err
+	}
+	id, err := canonicalUUID("uuid", id)
+	if err != nil {
+		return Node{}, err
+	}
+	nr, _, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
+	if err != nil {
+		return Node{}, fmt.Errorf("get node %s: %w", id, err)
+	}
+	if !found {
+		return Node{}, fmt.Errorf("get node %s: %w", id, ErrNotFound)
+	}
+	hb, _, hbFound, err := getRecord[heartbeatRecord](ctx, r.store, heartbeatKey(id))
+	if err != nil {
+		return Node{}, fmt.Errorf("get node %s: %w", id, err)
+	}
+	var hbp *heartbeatRecord
+	if hbFound {
+		hbp = &hb
+	}
+	return assembleNode(id, nr, hbp), nil
+}
+
+// List returns the nodes in ascending uuid order, only those with status
+// opts.Status if it is set (any spelling ParseStatus accepts; the filter
+// applies to the status readers see, so "unhealthy" finds nodes the sweeper
+// marked).
+//
+// Errors: a *ValidationError (ErrInvalid) for an unknown status; store
+// errors, wrapped.
+func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var want Status
+	if opts.Status != "" {
+		var err error
+		if want, err = parseStatus("status_filter", opts.Status); err != nil {
+			return nil, err
+		}
+	}
+	s, err := readNodes(ctx, r.store)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	out := make([]Node, 0, len(s.order))
+	for _, id := range s.order {
+		n := s.node(id)
+		if want == "" || n.Status == want {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// nodeSnapshot is every node and heartbeat record, read with two range reads
+// (never one read per node). The two reads are not one transaction; writers
+// that depend on a pair being consistent condition on both versions.
+type nodeSnapshot struct {
+	order      []string // node uuids, ascending
+	nodes      map[string]versioned[nodeRecord]
+	heartbeats map[string]versioned[heartbeatRecord]
+}
+
+func readNodes(ctx context.Context, store sqlkv.Store) (nodeSnapshot, error) {
+	nodes, order, err := scanRecords[nodeRecord](ctx, store, nodePrefix)
+	if err != nil {
+		return nodeSnapshot{}, err
+	}
+	hbs, _, err := scanRecords[heartbeatRecord](ctx, store, heartbeatPrefix)
+	if err != nil {
+		return nodeSnapshot{}, err
+	}
+	return nodeSnapshot{order: order, nodes: nodes, heartbeats: hbs}, nil
+}
+
+// heartbeat returns the node's heartbeat record and version; a missing one
+// (version 0) counts from registered_at, as assembleNode does.
+func (s nodeSnapshot) heartbeat(id string) (heartbeatRecord, int64) {
+	if hb, ok := s.heartbeats[id]; ok {
+		return hb.rec, hb.version
+	}
+	return heartbeatRecord{LastHeartbeat: s.nodes[id].rec.RegisteredAt}, 0
+}
+
+func (s nodeSnapshot) node(id string) Node {
+	hb, _ := s.heartbeat(id)
+	return assembleNode(id, s.nodes[id].rec, &hb)
+}

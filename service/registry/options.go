@@ -1,0 +1,37 @@
+package registry
+
+import "time"
+
+// Option configures a NodeRegistry or a NodeResourceRegistry. Options that
+// do not concern a registry are ignored by it.
+type Option func(*options)
+
+type options struct {
+	now        func() time.Time
+	thresholds Thresholds
+}
+
+func newOptions(opts []Option) options {
+	o := options{now: time.Now, thresholds: DefaultThresholds}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithClock makes the registry read the time from now instead of time.Now,
+// so tests can control last_heartbeat, registered_at, updated_at and the
+// liveness sweep. A nil now keeps time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) {
+		if now != nil {
+			o.now = now
+		}
+	}
+}
+
+// WithThresholds sets the limits NodeResourceRegistry.IsHighLoad and
+// ClusterStats use instead of DefaultThresholds.
+func WithThresholds(t Thresholds) Option {
+	return func(o *options) { o.thresholds = t }
+}
