@@ -1,0 +1,117 @@
+// Package service exposes the node and resource registries over the network:
+// Connect handlers for sms.NodeService (Connect, gRPC and gRPC-web on one
+// handler), gRPC health, gRPC server reflection and an HTTP readiness probe,
+// all on one http.Handler built by NewHandler.
+//
+// Handlers are thin: they convert the request to domain types, call the
+// registry, and convert the result back. Every error leaves through one
+// function (connectError) that maps registry and store errors to Connect
+// codes; unknown errors are logged and answered with a bare internal error,
+// so no database text ever reaches a client.
+package service
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service/registry"
+	"github.com/spear-next/sms/sqlkv"
+)
+
+// DefaultMaxRequestBytes is the request size limit used when
+// Config.MaxRequestBytes is not positive (4 MiB).
+const DefaultMaxRequestBytes = 4 << 20
+
+// pingTimeout bounds one readiness check of the store, so a hung database
+// makes /healthz and gRPC health answer "not serving" instead of hanging.
+const pingTimeout = 3 * time.Second
+
+// Config holds what NewHandler serves. Nodes, Resources and Store are
+// required; the rest is optional.
+type Config struct {
+	// Nodes and Resources are the registries behind sms.NodeService.
+	Nodes     *registry.NodeRegistry
+	Resources *registry.NodeResourceRegistry
+
+	// Store is the registries' store; its Ping decides readiness (gRPC
+	// health and /healthz).
+	Store sqlkv.Store
+
+	// Logger receives errors the handlers could not classify, panics, and
+	// readiness failures. Nil discards logs.
+	Logger *slog.Logger
+
+	// MaxRequestBytes is the largest request message accepted, in bytes;
+	// larger requests fail with resource_exhausted. Zero or less means
+	// DefaultMaxRequestBytes.
+	MaxRequestBytes int64
+
+	// AuthToken, if not empty, is the bearer token every sms.NodeService RPC
+	// must carry (Authorization: Bearer <token>); others fail with
+	// unauthenticated. Health, reflection and /healthz stay open. The token
+	// is never logged.
+	AuthToken string
+}
+
+// NewHandler returns an http.Handler serving, on their standard paths:
+//
+//   - sms.NodeService over Connect, gRPC and gRPC-web (/sms.NodeService/...);
+//   - gRPC health, grpc.health.v1.Health: SERVING for "" and
+//     "sms.NodeService" while Store.Ping succeeds, NOT_SERVING otherwise,
+//     not_found for any other service name;
+//   - gRPC server reflection, v1 and v1alpha, listing sms.NodeService and
+//     grpc.health.v1.Health;
+//   - GET /healthz: 200 "ok" while Store.Ping succeeds, 503 otherwise.
+//
+// gRPC needs HTTP/2: serve the handler with HTTP/2 enabled (TLS, or
+// unencrypted HTTP/2 via http.Server.Protocols). NewHandler panics if Nodes,
+// Resources or Store is nil, which is a programming error.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Nodes == nil || cfg.Resources == nil || cfg.Store == nil {
+		panic("service.NewHandler: Config.Nodes, Config.Resources and Config.Store are required")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	maxBytes := cfg.MaxRequestBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxRequestBytes
+	}
+
+	common := []connect.HandlerOption{
+		connect.WithReadMaxBytes(int(maxBytes)),
+		connect.WithRecover(recoverPanic(logger)),
+	}
+	rpcOpts := common
+	if cfg.AuthToken != "" {
+		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
+			connect.WithInterceptors(newBearerAuth(cfg.AuthToken, logger)))
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(smspbconnect.NewNodeServiceHandler(
+		NewNodeService(cfg.Nodes, cfg.Resources, logger), rpcOpts...))
+	mux.Handle(grpchealth.NewHandler(&storeChecker{store: cfg.Store, logger: logger}, common...))
+	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, grpchealth.HealthV1ServiceName)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, common...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, common...))
+	mux.Handle("GET /healthz", healthz(cfg.Store, logger))
+	return mux
+}
+
+// recoverPanic turns a handler panic into a logged, bare internal error
+// instead of a reset stream.
+func recoverPanic(logger *slog.Logger) func(context.Context, connect.Spec, http.Header, any) error {
+	return func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+		logger.ErrorContext(ctx, "rpc panic", "procedure", spec.Procedure, "panic", p)
+		return connect.NewError(connect.CodeInternal, errInternal)
+	}
+}

@@ -1,0 +1,176 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"connectrpc.com/connect"
+
+	smspb "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service/registry"
+)
+
+// NodeService implements sms.NodeService over the node and resource
+// registries. Each method converts the request, makes one registry call (two
+// for GetNodeWithResource) and converts the result; errors are mapped to
+// Connect codes by connectError. Create it with NewNodeService.
+type NodeService struct {
+	nodes     *registry.NodeRegistry
+	resources *registry.NodeResourceRegistry
+	logger    *slog.Logger
+}
+
+var _ smspbconnect.NodeServiceHandler = (*NodeService)(nil)
+
+// NewNodeService returns a NodeService over nodes and resources, which must
+// share one store. A nil logger discards logs.
+func NewNodeService(nodes *registry.NodeRegistry, resources *registry.NodeResourceRegistry, logger *slog.Logger) *NodeService {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &NodeService{nodes: nodes, resources: resources, logger: logger}
+}
+
+// errMissing is the invalid_argument answer to a request without its
+// required message.
+func errMissing(field string) error {
+	return connect.NewError(connect.CodeInvalidArgument, errors.New(field+": required"))
+}
+
+func (s *NodeService) fail(ctx context.Context, err error) error {
+	return connectError(ctx, s.logger, err)
+}
+
+// RegisterNode registers or re-registers req.node and returns its uuid.
+// Errors: invalid_argument, and the store errors of connectError.
+func (s *NodeService) RegisterNode(ctx context.Context, req *smspb.RegisterNodeRequest) (*smspb.RegisterNodeResponse, error) {
+	if req.GetNode() == nil {
+		return nil, errMissing("node")
+	}
+	n, err := s.nodes.Register(ctx, nodeFromProto(req.GetNode()))
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &smspb.RegisterNodeResponse{Success: true, Message: "node registered", NodeUuid: n.UUID}, nil
+}
+
+// UpdateNode replaces an existing node's registration with req.node.
+// Errors: not_found, invalid_argument, and the store errors of connectError.
+func (s *NodeService) UpdateNode(ctx context.Context, req *smspb.UpdateNodeRequest) (*smspb.UpdateNodeResponse, error) {
+	if req.GetNode() == nil {
+		return nil, errMissing("node")
+	}
+	if _, err := s.nodes.Update(ctx, req.GetUuid(), nodeFromProto(req.GetNode())); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &smspb.UpdateNodeResponse{Success: true, Message: "node updated"}, nil
+}
+
+// DeleteNode removes a node and its resource record.
+// Errors: not_found, invalid_argument, and the store errors of connectError.
+func (s *NodeService) DeleteNode(ctx context.Context, req *smspb.DeleteNodeRequest) (*smspb.DeleteNodeResponse, error) {
+	if err := s.nodes.Delete(ctx, req.GetUuid()); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &smspb.DeleteNodeResponse{Success: true, Message: "node deleted"}, nil
+}
+
+// Heartbeat records a heartbeat at server time and returns that time. The
+// request's own timestamp is informational and ignored.
+// Errors: not_found, invalid_argument, and the store errors of connectError.
+func (s *NodeService) Heartbeat(ctx context.Context, req *smspb.HeartbeatRequest) (*smspb.HeartbeatResponse, error) {
+	at, err := s.nodes.Heartbeat(ctx, req.GetUuid(), req.GetHealthInfo())
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &smspb.HeartbeatResponse{Success: true, Message: "heartbeat recorded", ServerTimestamp: unixSeconds(at)}, nil
+}
+
+// ListNodes returns the nodes, optionally only those with one status.
+// Errors: invalid_argument (unknown status), and the store errors of
+// connectError.
+func (s *NodeService) ListNodes(ctx context.Context, req *smspb.ListNodesRequest) (*smspb.ListNodesResponse, error) {
+	nodes, err := s.nodes.List(ctx, registry.ListOptions{Status: req.GetStatusFilter()})
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &smspb.ListNodesResponse{Nodes: nodesToProto(nodes)}, nil
+}
+
+// GetNode returns one node.
+// Errors: not_found, invalid_argument, and the store errors of connectError.
+func (s *NodeService) GetNode(ctx context.Context, req *smspb.GetNodeRequest) (*smspb.GetNodeResponse, error) {
+	n, err := s.nodes.Get(ctx, req.GetUuid())
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &smspb.GetNodeResponse{Found: true, Node: nodeToProto(n)}, nil
+}
+
+// UpdateNodeResource stores req.resource as the node's latest report.
+// Errors: not_found (no such node), invalid_argument, and the store errors of
+// connectError.
+func (s *NodeService) UpdateNodeResource(ctx context.Context, req *smspb.UpdateNodeResourceRequest) (*smspb.UpdateNodeResourceResponse, error) {
+	if req.GetResource() == nil {
+		return nil, errMissing("resource")
+	}
+	if _, err := s.resources.Update(ctx, resourceFromProto(req.GetResource())); err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &smspb.UpdateNodeResourceResponse{Success: true, Message: "resource updated"}, nil
+}
+
+// GetNodeResource returns a node's latest report, or found=false when there
+// is none, also when the node itself does not exist.
+// Errors: invalid_argument, and the store errors of connectError.
+func (s *NodeService) GetNodeResource(ctx context.Context, req *smspb.GetNodeResourceRequest) (*smspb.GetNodeResourceResponse, error) {
+	res, found, err := s.resources.Get(ctx, req.GetNodeUuid())
+	if errors.Is(err, registry.ErrNotFound) {
+		return &smspb.GetNodeResourceResponse{}, nil
+	}
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	if !found {
+		return &smspb.GetNodeResourceResponse{}, nil
+	}
+	return &smspb.GetNodeResourceResponse{Found: true, Resource: resourceToProto(res)}, nil
+}
+
+// ListNodeResources returns all reports (empty node_uuids) or those of the
+// listed nodes that have one, in request order.
+// Errors: invalid_argument, and the store errors of connectError.
+func (s *NodeService) ListNodeResources(ctx context.Context, req *smspb.ListNodeResourcesRequest) (*smspb.ListNodeResourcesResponse, error) {
+	rs, err := s.resources.List(ctx, req.GetNodeUuids())
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	return &smspb.ListNodeResourcesResponse{Resources: resourcesToProto(rs)}, nil
+}
+
+// GetNodeWithResource returns a node and its latest report: found=false when
+// the node does not exist, resource unset when it has no report. The two
+// reads are not one snapshot; a node deleted between them is reported
+// without a resource.
+// Errors: invalid_argument, and the store errors of connectError.
+func (s *NodeService) GetNodeWithResource(ctx context.Context, req *smspb.GetNodeWithResourceRequest) (*smspb.GetNodeWithResourceResponse, error) {
+	n, err := s.nodes.Get(ctx, req.GetUuid())
+	if errors.Is(err, registry.ErrNotFound) {
+		return &smspb.GetNodeWithResourceResponse{}, nil
+	}
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	resp := &smspb.GetNodeWithResourceResponse{Found: true, Node: nodeToProto(n)}
+	res, found, err := s.resources.Get(ctx, n.UUID)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+	case err != nil:
+		return nil, s.fail(ctx, err)
+	case found:
+		resp.Resource = resourceToProto(res)
+	}
+	return resp, nil
+}
