@@ -1,0 +1,345 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// option is one setting: a flag, the environment variable it falls back to,
+// and its default. The table below is the single source for parsing and for
+// --help, so the two cannot drift apart.
+type option struct {
+	name  string // flag name, without dashes
+	env   string
+	def   string // "" = none
+	arg   string // placeholder in --help
+	usage string
+}
+
+var options = []option{
+	{"addr", "SMS_ADDR", "127.0.0.1:50051", "host:port", "address to listen on (Connect, gRPC, gRPC-web and /healthz on one port)"},
+	{"kv-backend", "KV_BACKEND", "sqlite", "name", "key/value store: memory, sqlite or postgres"},
+	{"kv-path", "KV_PATH", "./data/sms.db", "file", "SQLite database file (sqlite backend)"},
+	{"kv-dsn", "KV_DSN", "", "url", "Postgres connection string (required for the postgres backend; never logged)"},
+	{"sqlite-synchronous", "KV_SQLITE_SYNCHRONOUS", "full", "level", "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
+	{"heartbeat-timeout", "SMS_HEARTBEAT_TIMEOUT", "90s", "duration", "an active node silent for longer is marked unhealthy (> 0)"},
+	{"cleanup-interval", "SMS_CLEANUP_INTERVAL", "30s", "duration", "how often the liveness sweeper runs (> 0)"},
+	{"node-ttl", "SMS_NODE_TTL", "0", "duration", "delete nodes silent for longer; 0 = never, otherwise >= the heartbeat timeout"},
+	{"max-request-bytes", "SMS_MAX_REQUEST_BYTES", "4194304", "bytes", "largest request message accepted (> 0); larger ones get resource_exhausted"},
+	{"tls-cert", "SMS_TLS_CERT", "", "file", "PEM server certificate; with --tls-key serves TLS instead of cleartext"},
+	{"tls-key", "SMS_TLS_KEY", "", "file", "PEM private key of --tls-cert"},
+	{"tls-client-ca", "SMS_TLS_CLIENT_CA", "", "file", "PEM CA certificates; if set, clients must present a certificate they signed (needs TLS)"},
+	{"auth-token-file", "SMS_AUTH_TOKEN_FILE", "", "file", "file holding one bearer token every RPC must carry; health, reflection and /healthz stay open"},
+	{"log-level", "SMS_LOG_LEVEL", "info", "level", "debug, info, warn or error"},
+	{"log-format", "SMS_LOG_FORMAT", "text", "format", "text or json"},
+}
+
+// config is the validated server configuration. Files named by flags are
+// already read, so a config that parsed can start the server.
+type config struct {
+	addr              string
+	backend           string // memory, sqlite or postgres
+	kvPath            string
+	kvDSN             string // secret: may hold a password
+	sqliteSynchronous string // full or normal
+	heartbeatTimeout  time.Duration
+	cleanupInterval   time.Duration
+	nodeTTL           time.Duration // 0 = never
+	maxRequestBytes   int
+
+	// tlsCert is nil for cleartext.
+	tlsCert *tls.Certificate
+	// clientCAs, if not nil, must have signed the client's certificate.
+	clientCAs *x509.CertPool
+
+	authToken string // secret; "" = no authentication
+
+	logLevel  slog.Level
+	logFormat string // text or json
+
+	// given holds the options set by a flag or an environment variable
+	// rather than defaulted, to warn about settings the backend ignores.
+	given map[string]bool
+}
+
+// usageError is a configuration mistake: the message names the flag, its
+// environment variable and what it accepts, on one line. main exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// errHelp means --help was asked for and the usage was printed.
+var errHelp = errors.New("help requested")
+
+// values resolves each option to its raw string: the flag if given, else the
+// environment variable if not empty, else the default. Env values that a flag
+// overrides are never looked at, so a bad one is not an error.
+type values struct {
+	raw   map[string]string
+	given map[string]bool
+}
+
+func (v values) get(name string) string { return v.raw[name] }
+
+// parseConfig parses the command line and environment into a config. It
+// returns errHelp after printing usage to out for --help, and a *usageError
+// for anything wrong.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	fs := flag.NewFlagSet("sms", flag.ContinueOnError)
+	// The flag package would print the error and the whole usage; we print
+	// one line instead.
+	fs.SetOutput(io.Discard)
+	flags := make(map[string]*string, len(options))
+	for _, o := range options {
+		flags[o.name] = fs.String(o.name, o.def, o.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(out)
+			return config{}, errHelp
+		}
+		return config{}, &usageError{err.Error() + "; see sms --help"}
+	}
+	if fs.NArg() > 0 {
+		return config{}, &usageError{fmt.Sprintf("unexpected argument %q; sms takes only flags, see sms --help", fs.Arg(0))}
+	}
+
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	v := values{raw: map[string]string{}, given: map[string]bool{}}
+	for _, o := range options {
+		switch {
+		case set[o.name]:
+			v.raw[o.name], v.given[o.name] = *flags[o.name], true
+		case getenv(o.env) != "":
+			v.raw[o.name], v.given[o.name] = getenv(o.env), true
+		default:
+			v.raw[o.name] = o.def
+		}
+	}
+	return v.config()
+}
+
+func lookup(name string) option {
+	for _, o := range options {
+		if o.name == name {
+			return o
+		}
+	}
+	panic("unknown option " + name)
+}
+
+// bad returns the one-line error for option name:
+// `--name (ENV): <problem>; want <want>`.
+func bad(name, problem, want string) error {
+	o := lookup(name)
+	return &usageError{fmt.Sprintf("--%s (%s): %s; want %s", o.name, o.env, oneLine(problem), want)}
+}
+
+// oneLine keeps errors from files or the OS on one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func (v values) config() (config, error) {
+	c := config{given: v.given}
+	var err error
+
+	c.addr = v.get("addr")
+	if _, _, err := net.SplitHostPort(c.addr); err != nil {
+		return c, bad("addr", fmt.Sprintf("%q is not host:port", c.addr), "host:port such as 127.0.0.1:50051 or :50051")
+	}
+
+	c.backend = v.get("kv-backend")
+	switch c.backend {
+	case "memory", "sqlite", "postgres":
+	default:
+		return c, bad("kv-backend", fmt.Sprintf("%q is not a backend", c.backend), "memory, sqlite or postgres")
+	}
+
+	c.kvPath = v.get("kv-path")
+	if c.backend == "sqlite" && c.kvPath == "" {
+		return c, bad("kv-path", "empty", "a SQLite file path such as ./data/sms.db")
+	}
+
+	// The DSN is never quoted back: it may hold a password.
+	c.kvDSN = v.get("kv-dsn")
+	if c.backend == "postgres" && strings.TrimSpace(c.kvDSN) == "" {
+		return c, bad("kv-dsn", "missing, and --kv-backend is postgres", "a Postgres URL such as postgres://user:pass@host:5432/sms")
+	}
+
+	c.sqliteSynchronous = v.get("sqlite-synchronous")
+	switch c.sqliteSynchronous {
+	case "full", "normal":
+	default:
+		return c, bad("sqlite-synchronous", fmt.Sprintf("%q is not a level", c.sqliteSynchronous), "full or normal")
+	}
+
+	if c.heartbeatTimeout, err = positiveDuration(v, "heartbeat-timeout", "a Go duration > 0 such as 90s"); err != nil {
+		return c, err
+	}
+	if c.cleanupInterval, err = positiveDuration(v, "cleanup-interval", "a Go duration > 0 such as 30s"); err != nil {
+		return c, err
+	}
+
+	const ttlWant = "0 (never) or a Go duration >= --heartbeat-timeout such as 24h"
+	raw := v.get("node-ttl")
+	c.nodeTTL, err = time.ParseDuration(raw)
+	switch {
+	case err != nil:
+		return c, bad("node-ttl", fmt.Sprintf("%q is not a duration", raw), ttlWant)
+	case c.nodeTTL < 0:
+		return c, bad("node-ttl", fmt.Sprintf("%q is negative", raw), ttlWant)
+	case c.nodeTTL > 0 && c.nodeTTL < c.heartbeatTimeout:
+		// Deleting a node before it could even be marked unhealthy would
+		// skip the unhealthy state altogether.
+		return c, bad("node-ttl", fmt.Sprintf("%s is shorter than --heartbeat-timeout %s", c.nodeTTL, c.heartbeatTimeout), ttlWant)
+	}
+
+	raw = v.get("max-request-bytes")
+	n, err := strconv.ParseInt(raw, 10, 0)
+	switch {
+	case err != nil:
+		return c, bad("max-request-bytes", fmt.Sprintf("%q is not an integer", raw), "a byte count > 0 such as 4194304")
+	case n <= 0:
+		return c, bad("max-request-bytes", fmt.Sprintf("%q is not > 0", raw), "a byte count > 0 such as 4194304")
+	}
+	c.maxRequestBytes = int(n)
+
+	if err := c.loadTLS(v); err != nil {
+		return c, err
+	}
+	if c.authToken, err = loadToken(v.get("auth-token-file")); err != nil {
+		return c, err
+	}
+
+	raw = v.get("log-level")
+	switch strings.ToLower(raw) {
+	case "debug":
+		c.logLevel = slog.LevelDebug
+	case "info":
+		c.logLevel = slog.LevelInfo
+	case "warn":
+		c.logLevel = slog.LevelWarn
+	case "error":
+		c.logLevel = slog.LevelError
+	default:
+		return c, bad("log-level", fmt.Sprintf("%q is not a level", raw), "debug, info, warn or error")
+	}
+	c.logFormat = strings.ToLower(v.get("log-format"))
+	switch c.logFormat {
+	case "text", "json":
+	default:
+		return c, bad("log-format", fmt.Sprintf("%q is not a format", v.get("log-format")), "text or json")
+	}
+	return c, nil
+}
+
+func positiveDuration(v values, name, want string) (time.Duration, error) {
+	raw := v.get(name)
+	d, err := time.ParseDuration(raw)
+	switch {
+	case err != nil:
+		return 0, bad(name, fmt.Sprintf("%q is not a duration", raw), want)
+	case d <= 0:
+		return 0, bad(name, fmt.Sprintf("%q is not > 0", raw), want)
+	}
+	return d, nil
+}
+
+// loadTLS reads the certificate, key and client CAs now, so that a bad file
+// stops the server at start rather than failing every handshake.
+func (c *config) loadTLS(v values) error {
+	certFile, keyFile, caFile := v.get("tls-cert"), v.get("tls-key"), v.get("tls-client-ca")
+	switch {
+	case certFile == "" && keyFile != "":
+		return bad("tls-cert", "missing, and --tls-key is set", "both --tls-cert and --tls-key, or neither")
+	case certFile != "" && keyFile == "":
+		return bad("tls-key", "missing, and --tls-cert is set", "both --tls-cert and --tls-key, or neither")
+	case certFile == "" && caFile != "":
+		return bad("tls-client-ca", "set without --tls-cert and --tls-key", "a CA file only together with --tls-cert and --tls-key")
+	case certFile == "":
+		return nil
+	}
+
+	const pairWant = "a PEM certificate and the PEM private key that matches it"
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return bad("tls-cert", err.Error(), pairWant)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return bad("tls-key", err.Error(), pairWant)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		// X509KeyPair's errors describe the problem, never the key.
+		return bad("tls-cert", fmt.Sprintf("%s with %s: %v", certFile, keyFile, err), pairWant)
+	}
+	c.tlsCert = &cert
+
+	if caFile == "" {
+		return nil
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return bad("tls-client-ca", err.Error(), "a PEM file of CA certificates")
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return bad("tls-client-ca", fmt.Sprintf("%s holds no PEM certificate", caFile), "a PEM file of CA certificates")
+	}
+	c.clientCAs = pool
+	return nil
+}
+
+// loadToken reads the bearer token from file ("" = no authentication). The
+// token itself never appears in an error.
+func loadToken(file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	const want = "a readable file holding one token"
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", bad("auth-token-file", err.Error(), want)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return "", bad("auth-token-file", fmt.Sprintf("%s is empty", file), want)
+	}
+	// The token travels in an Authorization header: only visible ASCII, and
+	// no inner whitespace, which would mean the file holds several tokens.
+	for i := 0; i < len(token); i++ {
+		if token[i] <= ' ' || token[i] > '~' {
+			return "", bad("auth-token-file", fmt.Sprintf("%s holds whitespace or non-ASCII characters inside the token", file), want+" of visible ASCII characters")
+		}
+	}
+	return token, nil
+}
+
+// printUsage writes --help: every flag with its environment variable and
+// default.
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: sms [flags]\n\n")
+	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
+	fmt.Fprintf(w, "Each flag falls back to its environment variable, then to its default.\n\n")
+	for _, o := range options {
+		def := o.def
+		if def == "" {
+			def = "none"
+		}
+		fmt.Fprintf(w, "  --%s %s\n", o.name, o.arg)
+		fmt.Fprintf(w, "\t%s\n\tenv %s, default %s\n", o.usage, o.env, def)
+	}
+}

@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a getenv over m.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func parse(t *testing.T, args []string, environ map[string]string) (config, error) {
+	t.Helper()
+	var out bytes.Buffer
+	return parseConfig(args, env(environ), &out)
+}
+
+func mustParse(t *testing.T, args []string, environ map[string]string) config {
+	t.Helper()
+	c, err := parse(t, args, environ)
+	if err != nil {
+		t.Fatalf("parseConfig(%q) = %v, want no error", args, err)
+	}
+	return c
+}
+
+// writeFile writes content to a new file in a temporary directory.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key, and
+// returns their paths.
+func writeCert(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "sms test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = writeFile(t, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = writeFile(t, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	return certFile, keyFile
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	c := mustParse(t, nil, nil)
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"addr", c.addr, "127.0.0.1:50051"},
+		{"backend", c.backend, "sqlite"},
+		{"kvPath", c.kvPath, "./data/sms.db"},
+		{"kvDSN", c.kvDSN, ""},
+		{"sqliteSynchronous", c.sqliteSynchronous, "full"},
+		{"heartbeatTimeout", c.heartbeatTimeout, 90 * time.Second},
+		{"cleanupInterval", c.cleanupInterval, 30 * time.Second},
+		{"nodeTTL", c.nodeTTL, time.Duration(0)},
+		{"maxRequestBytes", c.maxRequestBytes, 4194304},
+		{"tls", c.tlsCert == nil && c.clientCAs == nil, true},
+		{"authToken", c.authToken, ""},
+		{"logLevel", c.logLevel, slog.LevelInfo},
+		{"logFormat", c.logFormat, "text"},
+		{"given", len(c.given), 0},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("default %s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestParseConfigFromEnv(t *testing.T) {
+	c := mustParse(t, nil, map[string]string{
+		"SMS_ADDR":              ":9000",
+		"KV_BACKEND":            "postgres",
+		"KV_DSN":                "postgres://u:p@db/sms",
+		"KV_SQLITE_SYNCHRONOUS": "normal",
+		"SMS_HEARTBEAT_TIMEOUT": "1m",
+		"SMS_CLEANUP_INTERVAL":  "5s",
+		"SMS_NODE_TTL":          "1h",
+		"SMS_MAX_REQUEST_BYTES": "1024",
+		"SMS_LOG_LEVEL":         "debug",
+		"SMS_LOG_FORMAT":        "json",
+	})
+	if c.addr != ":9000" || c.backend != "postgres" || c.kvDSN != "postgres://u:p@db/sms" ||
+		c.sqliteSynchronous != "normal" || c.heartbeatTimeout != time.Minute ||
+		c.cleanupInterval != 5*time.Second || c.nodeTTL != time.Hour || c.maxRequestBytes != 1024 ||
+		c.logLevel != slog.LevelDebug || c.logFormat != "json" {
+		t.Errorf("config from env = %+v, want every env value applied", c)
+	}
+	if !c.given["kv-dsn"] || c.given["kv-path"] {
+		t.Errorf("given = %v, want kv-dsn given and kv-path not", c.given)
+	}
+}
+
+func TestParseConfigFlagBeatsEnv(t *testing.T) {
+	c := mustParse(t,
+		[]string{"--addr", ":7000", "-kv-backend=memory", "--heartbeat-timeout=2m", "--node-ttl", "0"},
+		map[string]string{"SMS_ADDR": ":9000", "KV_BACKEND": "sqlite", "SMS_HEARTBEAT_TIMEOUT": "1m", "SMS_NODE_TTL": "1h"})
+	if got, want := c.addr, ":7000"; got != want {
+		t.Errorf("addr = %q, want %q", got, want)
+	}
+	if got, want := c.backend, "memory"; got != want {
+		t.Errorf("backend = %q, want %q", got, want)
+	}
+	if got, want := c.heartbeatTimeout, 2*time.Minute; got != want {
+		t.Errorf("heartbeatTimeout = %v, want %v", got, want)
+	}
+	if got, want := c.nodeTTL, time.Duration(0); got != want {
+		t.Errorf("nodeTTL = %v, want %v (the flag's 0 beats the env's 1h)", got, want)
+	}
+}
+
+func TestParseConfigBadEnvOverriddenByFlag(t *testing.T) {
+	token := writeFile(t, "token", "s3cret\n")
+	tests := []struct {
+		env, bad string
+		flag     []string
+	}{
+		{"SMS_ADDR", "nonsense", []string{"--addr", "127.0.0.1:1"}},
+		{"KV_BACKEND", "oracle", []string{"--kv-backend", "memory"}},
+		{"KV_SQLITE_SYNCHRONOUS", "off", []string{"--sqlite-synchronous", "normal"}},
+		{"SMS_HEARTBEAT_TIMEOUT", "abc", []string{"--heartbeat-timeout", "10s"}},
+		{"SMS_CLEANUP_INTERVAL", "-1s", []string{"--cleanup-interval", "10s"}},
+		{"SMS_NODE_TTL", "1s", []string{"--node-ttl", "0"}},
+		{"SMS_MAX_REQUEST_BYTES", "lots", []string{"--max-request-bytes", "10"}},
+		{"SMS_TLS_CLIENT_CA", "/nonexistent/ca.pem", []string{"--tls-client-ca", ""}},
+		{"SMS_AUTH_TOKEN_FILE", "/nonexistent/token", []string{"--auth-token-file", token}},
+		{"SMS_LOG_LEVEL", "loud", []string{"--log-level", "warn"}},
+		{"SMS_LOG_FORMAT", "xml", []string{"--log-format", "json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			environ := map[string]string{tt.env: tt.bad}
+			if _, err := parse(t, nil, environ); err == nil {
+				t.Fatalf("%s=%q without a flag: no error, want one (else this test proves nothing)", tt.env, tt.bad)
+			}
+			mustParse(t, tt.flag, environ)
+		})
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	certFile, keyFile := writeCert(t)
+	notPEM := writeFile(t, "garbage.pem", "not a certificate")
+	missing := filepath.Join(t.TempDir(), "missing")
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // substrings of the error, after the flag and env names
+	}{
+		{"addr without port", []string{"--addr", "localhost"}, nil,
+			[]string{"--addr (SMS_ADDR)", `"localhost"`, "host:port"}},
+		{"unknown backend", []string{"--kv-backend", "mysql"}, nil,
+			[]string{"--kv-backend (KV_BACKEND)", `"mysql"`, "memory", "sqlite", "postgres"}},
+		{"unknown backend from env", nil, map[string]string{"KV_BACKEND": "mysql"},
+			[]string{"--kv-backend (KV_BACKEND)", `"mysql"`, "memory, sqlite or postgres"}},
+		{"empty sqlite path", []string{"--kv-path", ""}, nil,
+			[]string{"--kv-path (KV_PATH)", "empty"}},
+		{"postgres without dsn", []string{"--kv-backend", "postgres"}, nil,
+			[]string{"--kv-dsn (KV_DSN)", "missing", "postgres"}},
+		{"bad synchronous", []string{"--sqlite-synchronous", "off"}, nil,
+			[]string{"--sqlite-synchronous (KV_SQLITE_SYNCHRONOUS)", `"off"`, "full or normal"}},
+		{"heartbeat not a duration", nil, map[string]string{"SMS_HEARTBEAT_TIMEOUT": "abc"},
+			[]string{"--heartbeat-timeout (SMS_HEARTBEAT_TIMEOUT)", `"abc" is not a duration`, "> 0 such as 90s"}},
+		{"heartbeat zero", []string{"--heartbeat-timeout", "0s"}, nil,
+			[]string{"--heartbeat-timeout (SMS_HEARTBEAT_TIMEOUT)", `"0s" is not > 0`}},
+		{"heartbeat negative", []string{"--heartbeat-timeout", "-5s"}, nil,
+			[]string{"--heartbeat-timeout (SMS_HEARTBEAT_TIMEOUT)", `"-5s"`}},
+		{"heartbeat without unit", []string{"--heartbeat-timeout", "90"}, nil,
+			[]string{"--heartbeat-timeout (SMS_HEARTBEAT_TIMEOUT)", `"90" is not a duration`}},
+		{"cleanup zero", []string{"--cleanup-interval", "0"}, nil,
+			[]string{"--cleanup-interval (SMS_CLEANUP_INTERVAL)", "> 0"}},
+		{"cleanup not a duration", []string{"--cleanup-interval", "often"}, nil,
+			[]string{"--cleanup-interval (SMS_CLEANUP_INTERVAL)", `"often" is not a duration`}},
+		{"node ttl not a duration", []string{"--node-ttl", "forever"}, nil,
+			[]string{"--node-ttl (SMS_NODE_TTL)", `"forever" is not a duration`, "0 (never)"}},
+		{"node ttl negative", []string{"--node-ttl", "-1h"}, nil,
+			[]string{"--node-ttl (SMS_NODE_TTL)", "negative"}},
+		{"node ttl below heartbeat timeout", []string{"--node-ttl", "30s"}, nil,
+			[]string{"--node-ttl (SMS_NODE_TTL)", "30s is shorter than --heartbeat-timeout 1m30s", ">= --heartbeat-timeout"}},
+		{"node ttl below heartbeat timeout from env", nil, map[string]string{"SMS_HEARTBEAT_TIMEOUT": "2m", "SMS_NODE_TTL": "1m"},
+			[]string{"--node-ttl (SMS_NODE_TTL)", "shorter than --heartbeat-timeout 2m0s"}},
+		{"max request bytes not a number", []string{"--max-request-bytes", "4MB"}, nil,
+			[]string{"--max-request-bytes (SMS_MAX_REQUEST_BYTES)", `"4MB" is not an integer`, "> 0"}},
+		{"max request bytes zero", []string{"--max-request-bytes", "0"}, nil,
+			[]string{"--max-request-bytes (SMS_MAX_REQUEST_BYTES)", `"0" is not > 0`}},
+		{"tls key without cert", []string{"--tls-key", keyFile}, nil,
+			[]string{"--tls-cert (SMS_TLS_CERT)", "missing", "both --tls-cert and --tls-key, or neither"}},
+		{"tls cert without key", []string{"--tls-cert", certFile}, nil,
+			[]string{"--tls-key (SMS_TLS_KEY)", "missing", "or neither"}},
+		{"client ca without tls", []string{"--tls-client-ca", certFile}, nil,
+			[]string{"--tls-client-ca (SMS_TLS_CLIENT_CA)", "without --tls-cert"}},
+		{"unreadable cert", []string{"--tls-cert", missing, "--tls-key", keyFile}, nil,
+			[]string{"--tls-cert (SMS_TLS_CERT)", missing, "PEM certificate"}},
+		{"unreadable key", []string{"--tls-cert", certFile, "--tls-key", missing}, nil,
+			[]string{"--tls-key (SMS_TLS_KEY)", missing}},
+		{"cert not PEM", []string{"--tls-cert", notPEM, "--tls-key", keyFile}, nil,
+			[]string{"--tls-cert (SMS_TLS_CERT)", notPEM}},
+		{"key does not match", []string{"--tls-cert", certFile, "--tls-key", notPEM}, nil,
+			[]string{"--tls-cert (SMS_TLS_CERT)", notPEM}},
+		{"unreadable client ca", []string{"--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", missing}, nil,
+			[]string{"--tls-client-ca (SMS_TLS_CLIENT_CA)", missing}},
+		{"client ca not PEM", []string{"--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", notPEM}, nil,
+			[]string{"--tls-client-ca (SMS_TLS_CLIENT_CA)", "no PEM certificate"}},
+		{"unreadable token file", []string{"--auth-token-file", missing}, nil,
+			[]string{"--auth-token-file (SMS_AUTH_TOKEN_FILE)", missing, "readable file holding one token"}},
+		{"token file is a directory", []string{"--auth-token-file", t.TempDir()}, nil,
+			[]string{"--auth-token-file (SMS_AUTH_TOKEN_FILE)"}},
+		{"empty token file", []string{"--auth-token-file", writeFile(t, "empty", "")}, nil,
+			[]string{"--auth-token-file (SMS_AUTH_TOKEN_FILE)", "is empty"}},
+		{"blank token file", []string{"--auth-token-file", writeFile(t, "blank", " \n\t\n")}, nil,
+			[]string{"--auth-token-file (SMS_AUTH_TOKEN_FILE)", "is empty"}},
+		{"two tokens", []string{"--auth-token-file", writeFile(t, "two", "tok-one\ntok-two\n")}, nil,
+			[]string{"--auth-token-file (SMS_AUTH_TOKEN_FILE)", "whitespace"}},
+		{"bad log level", []string{"--log-level", "trace"}, nil,
+			[]string{"--log-level (SMS_LOG_LEVEL)", `"trace"`, "debug, info, warn or error"}},
+		{"bad log format", nil, map[string]string{"SMS_LOG_FORMAT": "logfmt"},
+			[]string{"--log-format (SMS_LOG_FORMAT)", `"logfmt"`, "text or json"}},
+		{"unknown flag", []string{"--port", "80"}, nil,
+			[]string{"-port", "--help"}},
+		{"flag without value", []string{"--addr"}, nil,
+			[]string{"-addr", "--help"}},
+		{"positional argument", []string{"serve"}, nil,
+			[]string{`"serve"`, "only flags"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.args, tt.env)
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("parseConfig(%q, %v) = %v, want a *usageError", tt.args, tt.env, err)
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error %q spans several lines, want one", msg)
+			}
+		})
+	}
+}
+
+func TestParseConfigNodeTTLBounds(t *testing.T) {
+	c := mustParse(t, []string{"--heartbeat-timeout", "1m", "--node-ttl", "1m"}, nil)
+	if got, want := c.nodeTTL, time.Minute; got != want {
+		t.Errorf("nodeTTL = %v, want %v (equal to the heartbeat timeout is allowed)", got, want)
+	}
+}
+
+func TestParseConfigDSNNeverInErrors(t *testing.T) {
+	const dsn = "postgres://sms:hunter2@db/sms"
+	_, err := parse(t, []string{"--kv-backend", "postgres", "--kv-dsn", dsn, "--log-level", "loud"}, nil)
+	if err == nil {
+		t.Fatal("parseConfig with a bad log level: no error")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error %q contains the DSN password", err)
+	}
+}
+
+func TestParseConfigTLS(t *testing.T) {
+	certFile, keyFile := writeCert(t)
+	c := mustParse(t, nil, map[string]string{"SMS_TLS_CERT": certFile, "SMS_TLS_KEY": keyFile, "SMS_TLS_CLIENT_CA": certFile})
+	if c.tlsCert == nil {
+		t.Error("tlsCert = nil, want the loaded certificate")
+	}
+	if c.clientCAs == nil {
+		t.Error("clientCAs = nil, want the loaded pool")
+	}
+}
+
+func TestParseConfigToken(t *testing.T) {
+	file := writeFile(t, "token", "\n  s3cret-Token_1 \r\n")
+	c := mustParse(t, []string{"--auth-token-file", file}, nil)
+	if got, want := c.authToken, "s3cret-Token_1"; got != want {
+		t.Errorf("authToken = %q, want %q", got, want)
+	}
+
+	file = writeFile(t, "two", "tok-one tok-two")
+	_, err := parse(t, []string{"--auth-token-file", file}, nil)
+	if err == nil {
+		t.Fatal("two tokens: no error")
+	}
+	if strings.Contains(err.Error(), "tok-one") {
+		t.Errorf("error %q shows the token", err)
+	}
+}
+
+func TestParseConfigHelp(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		var out bytes.Buffer
+		_, err := parseConfig([]string{arg}, env(nil), &out)
+		if !errors.Is(err, errHelp) {
+			t.Fatalf("parseConfig(%s) = %v, want errHelp", arg, err)
+		}
+		for _, o := range options {
+			for _, w := range []string{"--" + o.name + " ", o.env, o.def} {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("%s output does not mention %q:\n%s", arg, w, out.String())
+				}
+			}
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		code     int
+		wantLine string
+	}{
+		{"success", nil, 0, ""},
+		{"help", errHelp, 0, ""},
+		{"usage", &usageError{"--addr (SMS_ADDR): bad"}, 2, "sms: --addr (SMS_ADDR): bad\n"},
+		{"runtime", errors.New("listen tcp: address\nalready in use"), 1, "sms: listen tcp: address already in use\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if got := exitCode(tt.err, &stderr); got != tt.code {
+				t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.code)
+			}
+			if got := stderr.String(); got != tt.wantLine {
+				t.Errorf("stderr = %q, want %q", got, tt.wantLine)
+			}
+		})
+	}
+}

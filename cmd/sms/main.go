@@ -1,0 +1,75 @@
+// Command sms runs the SMS metadata server: the node and resource registries
+// over Connect, gRPC and gRPC-web on one port, backed by a memory, SQLite or
+// Postgres key/value store.
+//
+// It is the only place that reads flags and environment variables and names
+// concrete stores; run `sms --help` for the settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore the default handling so that a
+		// second one ends a shutdown that hangs.
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Getenv, os.Stderr), os.Stderr))
+}
+
+// exitCode reports err on one line of stderr and maps it to an exit status:
+// 0 for success and --help, 2 for a configuration mistake, 1 otherwise.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, errHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "sms: %s\n", oneLine(err.Error()))
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// run parses the configuration from args and getenv and serves until ctx is
+// done, then shuts down gracefully. Logs go to stderr. It returns errHelp
+// after printing --help, a *usageError for a bad setting, and nil after a
+// clean shutdown.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, stderr)
+}
+
+// redactError removes a secret from an error message that might quote it,
+// such as a driver error echoing the DSN.
+func redactError(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	changed := false
+	for _, s := range secrets {
+		if s != "" && strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return errors.New(msg)
+}

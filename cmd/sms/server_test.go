@@ -1,0 +1,394 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	smspb "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service/registry"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's log writes while the
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// startRun runs the server in-process with args (plus a free --addr) and
+// stops it when the test ends, requiring a clean shutdown. It returns the
+// address and the server's log output.
+func startRun(t *testing.T, environ map[string]string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	args = append([]string{"--addr", addr}, args...)
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, env(environ), logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run returned %v after cancel, want nil; logs:\n%s", err, logs)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("run did not return within 5s of cancel; logs:\n%s", logs)
+		}
+	})
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v; logs:\n%s", err, logs)
+		default:
+		}
+		if strings.Contains(logs.String(), "sms listening") {
+			return addr, logs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start within 5s; logs:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// h2cClient speaks HTTP/1.1 and prior-knowledge cleartext HTTP/2, as gRPC
+// needs.
+func h2cClient() *http.Client {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
+
+var protocols = []struct {
+	name string
+	opts []connect.ClientOption
+}{
+	{"connect", nil},
+	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+}
+
+// registerAndGet registers a node through c and reads it back.
+func registerAndGet(t *testing.T, c smspbconnect.NodeServiceClient) *smspb.Node {
+	t.Helper()
+	ctx := context.Background()
+	reg, err := c.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.0.0.7", Port: 8080}})
+	if err != nil {
+		t.Fatalf("RegisterNode: %v", err)
+	}
+	got, err := c.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
+	if err != nil {
+		t.Fatalf("GetNode: %v", err)
+	}
+	if !got.GetFound() || got.GetNode().GetIpAddress() != "10.0.0.7" {
+		t.Fatalf("GetNode(%s) = %v, want the registered node", reg.GetNodeUuid(), got)
+	}
+	return got.GetNode()
+}
+
+func TestRunCleartextEveryProtocol(t *testing.T) {
+	addr, logs := startRun(t, nil, "--kv-backend", "memory")
+	for _, p := range protocols {
+		t.Run(p.name, func(t *testing.T) {
+			registerAndGet(t, smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr, p.opts...))
+		})
+	}
+	if !strings.Contains(logs.String(), "protocols=http/1.1,h2c") {
+		t.Errorf("startup line does not name the protocols:\n%s", logs)
+	}
+}
+
+func TestRunHTTP2PriorKnowledge(t *testing.T) {
+	addr, _ := startRun(t, nil, "--kv-backend", "memory")
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true) // HTTP/2 only: fails if the server cannot h2c
+	client := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	resp, err := client.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz over h2c: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Errorf("GET /healthz = %d over HTTP/%d, want 200 over HTTP/2", resp.StatusCode, resp.ProtoMajor)
+	}
+}
+
+func TestRunMaxRequestBytes(t *testing.T) {
+	addr, _ := startRun(t, nil, "--kv-backend", "memory", "--max-request-bytes", "200")
+	c := smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr)
+	_, err := c.RegisterNode(context.Background(), &smspb.RegisterNodeRequest{Node: &smspb.Node{
+		IpAddress: "10.0.0.7", Port: 8080, Metadata: map[string]string{"big": strings.Repeat("x", 500)},
+	}})
+	if got, want := connect.CodeOf(err), connect.CodeResourceExhausted; got != want {
+		t.Errorf("RegisterNode of 500+ bytes with a 200-byte limit: code %v (%v), want %v", got, err, want)
+	}
+}
+
+func TestRunAuthToken(t *testing.T) {
+	const token = "s3cret-token"
+	file := writeFile(t, "token", token+"\n")
+	addr, logs := startRun(t, map[string]string{"SMS_AUTH_TOKEN_FILE": file}, "--kv-backend", "memory", "--log-level", "debug")
+
+	c := smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr)
+	_, err := c.ListNodes(context.Background(), &smspb.ListNodesRequest{})
+	if got, want := connect.CodeOf(err), connect.CodeUnauthenticated; got != want {
+		t.Errorf("ListNodes without a token: code %v, want %v", got, want)
+	}
+
+	authed := smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr,
+		connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+			return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+				req.Header().Set("Authorization", "Bearer "+token)
+				return next(ctx, req)
+			}
+		})))
+	registerAndGet(t, authed)
+
+	resp, err := h2cClient().Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz with auth on = %d, want 200 (it stays open)", resp.StatusCode)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Errorf("logs contain the token:\n%s", logs)
+	}
+}
+
+func TestRunTLSClientCerts(t *testing.T) {
+	certFile, keyFile := writeCert(t)
+	addr, logs := startRun(t, nil, "--kv-backend", "memory",
+		"--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", certFile)
+	if !strings.Contains(logs.String(), "h2 (tls) with client certificates") {
+		t.Errorf("startup line does not name TLS with client certificates:\n%s", logs)
+	}
+
+	pemBytes, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemBytes)
+	clientCert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsClient := func(certs ...tls.Certificate) *http.Client {
+		return &http.Client{Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: roots, Certificates: certs},
+			ForceAttemptHTTP2: true,
+		}}
+	}
+
+	t.Run("with a client certificate", func(t *testing.T) {
+		for _, p := range protocols {
+			t.Run(p.name, func(t *testing.T) {
+				registerAndGet(t, smspbconnect.NewNodeServiceClient(tlsClient(clientCert), "https://"+addr, p.opts...))
+			})
+		}
+	})
+	t.Run("without a client certificate", func(t *testing.T) {
+		_, err := tlsClient().Get("https://" + addr + "/healthz")
+		if err == nil {
+			t.Fatal("GET /healthz without a client certificate succeeded, want a handshake failure")
+		}
+	})
+	t.Run("TLS 1.1", func(t *testing.T) {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: roots, Certificates: []tls.Certificate{clientCert},
+			MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11,
+		}}}
+		if _, err := c.Get("https://" + addr + "/healthz"); err == nil {
+			t.Fatal("GET /healthz over TLS 1.1 succeeded, want it refused")
+		}
+	})
+	t.Run("cleartext", func(t *testing.T) {
+		if resp, err := h2cClient().Get("http://" + addr + "/healthz"); err == nil && resp.StatusCode == http.StatusOK {
+			t.Fatal("GET /healthz over cleartext on a TLS port = 200, want a failure")
+		}
+	})
+}
+
+func TestRunStartupErrors(t *testing.T) {
+	t.Run("address in use", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		var stderr syncBuffer
+		err = run(context.Background(), []string{"--kv-backend", "memory", "--addr", ln.Addr().String()}, env(nil), &stderr)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			t.Errorf("run on a busy port = %v, want an address-in-use error", err)
+		}
+		var ue *usageError
+		if errors.As(err, &ue) {
+			t.Errorf("run on a busy port = %v, a usage error; want a runtime error (exit 1)", err)
+		}
+	})
+	t.Run("bad config starts nothing", func(t *testing.T) {
+		var stderr syncBuffer
+		err := run(context.Background(), []string{"--kv-backend", "memory", "--node-ttl", "1s"}, env(nil), &stderr)
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			t.Fatalf("run with --node-ttl 1s = %v, want a *usageError", err)
+		}
+		if stderr.String() != "" {
+			t.Errorf("run wrote %q before failing, want nothing (main prints the one line)", stderr.String())
+		}
+	})
+}
+
+// fakeSweeper records sweeps and returns canned results.
+type fakeSweeper struct {
+	mu    sync.Mutex
+	calls []registry.Liveness
+	res   registry.SweepResult
+	err   error
+}
+
+func (f *fakeSweeper) Sweep(ctx context.Context, l registry.Liveness) (registry.SweepResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, l)
+	return f.res, f.err
+}
+
+func (f *fakeSweeper) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+func TestRunSweeper(t *testing.T) {
+	want := registry.Liveness{HeartbeatTimeout: 90 * time.Second, NodeTTL: time.Hour}
+	tests := []struct {
+		name    string
+		res     registry.SweepResult
+		err     error
+		wantLog string // "" = no log line
+	}{
+		{"quiet when nothing changed", registry.SweepResult{}, nil, ""},
+		{"logs counts", registry.SweepResult{MarkedUnhealthy: 2, DeletedNodes: 1, DeletedResources: 3}, nil,
+			"level=INFO msg=\"liveness sweep\" marked_unhealthy=2 deleted_nodes=1 deleted_resources=3"},
+		{"warns on error", registry.SweepResult{}, errors.New("db down"), "level=WARN msg=\"liveness sweep failed\" err=\"db down\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeSweeper{res: tt.res, err: tt.err}
+			var logs syncBuffer
+			logger := newLogger(config{logFormat: "text"}, &logs)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				runSweeper(ctx, f, 5*time.Millisecond, want, logger)
+				close(done)
+			}()
+			deadline := time.Now().Add(5 * time.Second)
+			for f.count() < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d sweeps in 5s, want at least 2", f.count())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("runSweeper did not stop within 5s of cancel")
+			}
+			n := f.count()
+			time.Sleep(20 * time.Millisecond)
+			if f.count() != n {
+				t.Errorf("sweeps went on after runSweeper returned")
+			}
+			for _, l := range f.calls {
+				if l != want {
+					t.Errorf("Sweep(%+v), want %+v", l, want)
+				}
+			}
+			got := logs.String()
+			if tt.wantLog == "" && got != "" {
+				t.Errorf("logs = %q, want none", got)
+			}
+			if tt.wantLog != "" && !strings.Contains(got, tt.wantLog) {
+				t.Errorf("logs = %q, want a line with %q", got, tt.wantLog)
+			}
+		})
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"postgres://sms:hunter2@db:5432/sms?sslmode=disable", "postgres://sms:xxxxx@db:5432/sms?sslmode=disable"},
+		{"postgresql://db/sms?password=hunter2&user=sms", "postgresql://db/sms?password=xxxxx&user=sms"},
+		{"postgres://sms@db/sms", "postgres://sms@db/sms"},
+		{"host=db user=sms password=hunter2", "(key=value DSN, not logged)"},
+	}
+	for _, tt := range tests {
+		if got := redactDSN(tt.dsn); got != tt.want {
+			t.Errorf("redactDSN(%q) = %q, want %q", tt.dsn, got, tt.want)
+		}
+	}
+}
+
+func TestRedactError(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://sms:hunter2@db/sms",
+		"postgres://db/sms?password=hunter2",
+		"host=db password='hunter2' user=sms",
+	} {
+		err := redactError(errors.New("connect "+dsn+": failed; password hunter2 rejected"), dsnSecrets(dsn)...)
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("redactError for %q = %q, still holds the password", dsn, err)
+		}
+	}
+	plain := errors.New("no secret here")
+	if got := redactError(plain, dsnSecrets("postgres://u:p4ss@db/x")...); got != plain {
+		t.Errorf("redactError changed an error without secrets: %v", got)
+	}
+}
