@@ -106,6 +106,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 	select {
 	case err := <-served:
 		// Serve only returns early when the listener fails.
+		srv.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -221,15 +222,17 @@ func sweepOnce(ctx context.Context, s sweeper, timeout time.Duration, l registry
 	sweepCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, err := s.Sweep(sweepCtx, l)
+	// A failed sweep still reports what it changed before the error.
+	counts := []any{
+		"marked_unhealthy", res.MarkedUnhealthy,
+		"deleted_nodes", res.DeletedNodes,
+		"deleted_resources", res.DeletedResources,
+	}
 	switch {
-	case err != nil && ctx.Err() != nil:
-		// Shutting down: the cancelled sweep is not a failure.
-	case err != nil:
-		logger.Warn("liveness sweep failed", "err", err)
+	case err != nil && ctx.Err() == nil:
+		logger.Warn("liveness sweep failed", append(counts, "err", err)...)
 	case res != registry.SweepResult{}:
-		logger.Info("liveness sweep",
-			"marked_unhealthy", res.MarkedUnhealthy,
-			"deleted_nodes", res.DeletedNodes,
-			"deleted_resources", res.DeletedResources)
+		// Also after a sweep cut short by shutdown, which is no failure.
+		logger.Info("liveness sweep", counts...)
 	}
 }

@@ -283,6 +283,44 @@ func TestRunStartupErrors(t *testing.T) {
 	})
 }
 
+func TestRunLiveness(t *testing.T) {
+	addr, logs := startRun(t, nil, "--kv-backend", "memory",
+		"--heartbeat-timeout", "300ms", "--node-ttl", "900ms", "--cleanup-interval", "50ms")
+	c := smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr)
+	ctx := context.Background()
+	reg, err := c.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.0.0.9", Port: 1}})
+	if err != nil {
+		t.Fatalf("RegisterNode: %v", err)
+	}
+
+	// waitFor polls GetNode until done says the node reached the state.
+	waitFor := func(what string, done func(*smspb.GetNodeResponse, error) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got, err := c.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
+			if done(got, err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node not %s within 5s (last: %v, %v); logs:\n%s", what, got, err, logs)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("unhealthy", func(r *smspb.GetNodeResponse, err error) bool {
+		return err == nil && r.GetNode().GetStatus() == "unhealthy"
+	})
+	waitFor("deleted", func(_ *smspb.GetNodeResponse, err error) bool {
+		return connect.CodeOf(err) == connect.CodeNotFound
+	})
+	for _, w := range []string{"marked_unhealthy=1", "deleted_nodes=1"} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("logs do not report %s:\n%s", w, logs)
+		}
+	}
+}
+
 // fakeSweeper records sweeps and returns canned results.
 type fakeSweeper struct {
 	mu    sync.Mutex
@@ -315,7 +353,7 @@ func TestRunSweeper(t *testing.T) {
 		{"quiet when nothing changed", registry.SweepResult{}, nil, ""},
 		{"logs counts", registry.SweepResult{MarkedUnhealthy: 2, DeletedNodes: 1, DeletedResources: 3}, nil,
 			"level=INFO msg=\"liveness sweep\" marked_unhealthy=2 deleted_nodes=1 deleted_resources=3"},
-		{"warns on error", registry.SweepResult{}, errors.New("db down"), "level=WARN msg=\"liveness sweep failed\" err=\"db down\""},
+		{"warns on error", registry.SweepResult{}, errors.New("db down"), "level=WARN msg=\"liveness sweep failed\" marked_unhealthy=0 deleted_nodes=0 deleted_resources=0 err=\"db down\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
