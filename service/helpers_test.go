@@ -1,0 +1,167 @@
+package service_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service"
+	"github.com/spear-next/sms/service/registry"
+	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/memory"
+)
+
+// backends are the stores every wire test runs against.
+var backends = []string{"memory"}
+
+// openStore opens a fresh, empty store of the given backend, closed when the
+// test ends.
+func openStore(t testing.TB, backend string) sqlkv.Store {
+	t.Helper()
+	s := memory.New()
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// protocols are the three wire protocols a client can speak to the handler.
+var protocols = []struct {
+	name string
+	opts []connect.ClientOption
+}{
+	{"connect", nil},
+	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
+	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
+}
+
+// env is one server over one fresh store, with a client for one protocol.
+type env struct {
+	store  sqlkv.Store
+	url    string
+	http   *http.Client // speaks unencrypted HTTP/2, which gRPC needs
+	opts   []connect.ClientOption
+	client smspbconnect.NodeServiceClient
+}
+
+// startServer serves service.NewHandler(cfg) over HTTP/1.1 and unencrypted
+// HTTP/2 and returns its URL and an HTTP/2 client for it.
+func startServer(t *testing.T, cfg service.Config) (string, *http.Client) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(service.NewHandler(cfg))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	transport := &http.Transport{Protocols: protos}
+	t.Cleanup(transport.CloseIdleConnections)
+	return srv.URL, &http.Client{Transport: transport}
+}
+
+// newEnv starts a server over store; edit, if not nil, adjusts its Config.
+func newEnv(t *testing.T, store sqlkv.Store, opts []connect.ClientOption, edit func(*service.Config)) *env {
+	t.Helper()
+	cfg := service.Config{
+		Nodes:     registry.NewNodeRegistry(store),
+		Resources: registry.NewNodeResourceRegistry(store),
+		Store:     store,
+		Logger:    testLogger(t),
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	url, client := startServer(t, cfg)
+	return &env{
+		store:  store,
+		url:    url,
+		http:   client,
+		opts:   opts,
+		client: smspbconnect.NewNodeServiceClient(client, url, opts...),
+	}
+}
+
+// testLogger sends the server's logs to the test log, so a failing test
+// shows what the server saw.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// eachWire runs fn in parallel once per backend and protocol, each time
+// against a fresh store and server.
+func eachWire(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, backend := range backends {
+		for _, p := range protocols {
+			t.Run(backend+"/"+p.name, func(t *testing.T) {
+				t.Parallel()
+				fn(t, newEnv(t, openStore(t, backend), p.opts, nil))
+			})
+		}
+	}
+}
+
+// wantCode fails the test unless err carries the Connect code want.
+func wantCode(t *testing.T, err error, want connect.Code) {
+	t.Helper()
+	if got := connect.CodeOf(err); got != want {
+		t.Fatalf("code = %v, want %v (err: %v)", got, want, err)
+	}
+}
+
+// must takes a call's results and returns a function that fails the test
+// if the call failed and returns its value otherwise:
+// resp := must(client.GetNode(ctx, req))(t).
+func must[T any](v T, err error) func(t *testing.T) T {
+	return func(t *testing.T) T {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("unexpected error: %v (code %v)", err, connect.CodeOf(err))
+		}
+		return v
+	}
+}
+
+// newClient returns another NodeService client of e's server.
+func newClient(e *env, opts []connect.ClientOption) smspbconnect.NodeServiceClient {
+	return smspbconnect.NewNodeServiceClient(e.http, e.url, opts...)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// slogTo returns a logger writing text records to w.
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
