@@ -7,8 +7,23 @@ import (
 	"testing"
 
 	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/kvtest"
 	"github.com/spear-next/sms/sqlkv/memory"
 )
+
+func open(t testing.TB) sqlkv.Store {
+	s := memory.New()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestStore(t *testing.T) {
+	kvtest.TestStore(t, func(t *testing.T) sqlkv.Store { return open(t) })
+}
+
+func BenchmarkStore(b *testing.B) {
+	kvtest.BenchmarkStore(b, func(b *testing.B) sqlkv.Store { return open(b) })
+}
 
 func TestZeroValue(t *testing.T) {
 	ctx := context.Background()
