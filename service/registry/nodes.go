@@ -53,7 +53,7 @@ func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
 	now := unixNano(r.now())
 
 	var out Node
-	err = retryConflicts(ctx, func() error {
+	err = retryConflicts(ctx, func(int) error {
 		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
 		if err != nil {
 			return err
@@ -99,6 +99,10 @@ func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
 // health_info, and returns the node as stored. n.UUID may be empty or name
 // the same node in any accepted spelling.
 //
+// Concurrent Updates of one node are last-writer-wins; a concurrent
+// Heartbeat is never lost (Update rewrites the heartbeat record only to
+// change its expired flag, and then only if no heartbeat landed in between).
+//
 // Errors: ErrNotFound if the node does not exist; a *ValidationError
 // (ErrInvalid) for bad input or an n.UUID naming another node;
 // sqlkv.ErrConflict, wrapped, if concurrent writers kept changing the node;
@@ -127,13 +131,25 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 	status, expired := storedStatus(status)
 
 	var out Node
-	err = retryConflicts(ctx, func() error {
+	err = retryConflicts(ctx, func(attempt int) error {
 		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
 		if err != nil {
 			return err
 		}
 		if !found {
 			return ErrNotFound
+		}
+		// The version condition guards registered_at, the one field kept
+		// from the record we read, against a delete and re-register in
+		// between. It also makes concurrent Updates of one node conflict,
+		// although each replaces the other wholesale; when they keep
+		// conflicting (a busy single-writer store makes the read-to-write
+		// window long), fall back to requiring only that the node exists,
+		// so Updates do not starve each other. The price: a delete and
+		// re-register inside that window would keep the old registered_at.
+		cond := sqlkv.IfVersion(nv)
+		if attempt >= strictAttempts {
+			cond = sqlkv.IfExists()
 		}
 		hb, hv, hbFound, err := getRecord[heartbeatRecord](ctx, r.store, heartbeatKey(id))
 		if err != nil {
@@ -150,7 +166,7 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 			RegisteredAt: old.RegisteredAt,
 			Metadata:     n.Metadata,
 		}
-		ops := []sqlkv.Op{sqlkv.Put(nodeKey(id), encode(nr)).If(sqlkv.IfVersion(nv))}
+		ops := []sqlkv.Op{sqlkv.Put(nodeKey(id), encode(nr)).If(cond)}
 		// The heartbeat record is rewritten only when the expired flag must
 		// change, and then only if no heartbeat landed since our read, so
 		// an Update never loses a heartbeat and, on the common path, does

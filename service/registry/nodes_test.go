@@ -270,6 +270,35 @@ func TestUpdateKeepsConcurrentHeartbeat(t *testing.T) {
 	})
 }
 
+// A delete and re-register between Update's read and its write must not
+// bring back the old registration's registered_at.
+func TestUpdateAfterReregisterKeepsNewRegisteredAt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
+		hs := &hookStore{Store: store}
+		e := newEnv(store)
+		r := registry.NewNodeRegistry(hs, registry.WithClock(e.clock.Now))
+		e.register(t, uuidA, "")
+		var again registry.Node
+		hs.before = func() {
+			if err := e.nodes.Delete(t.Context(), uuidA); err != nil {
+				t.Errorf("Delete: %v", err)
+			}
+			e.clock.Advance(time.Minute)
+			again = e.register(t, uuidA, "")
+		}
+		if _, err := r.Update(t.Context(), uuidA, registry.Node{IPAddress: "h", Port: 9}); err != nil {
+			t.Fatal(err)
+		}
+		n := e.get(t, uuidA)
+		if !n.RegisteredAt.Equal(again.RegisteredAt) {
+			t.Errorf("RegisteredAt = %v, want the re-registration's %v", n.RegisteredAt, again.RegisteredAt)
+		}
+		if n.IPAddress != "h" {
+			t.Errorf("IPAddress = %q, want the update's", n.IPAddress)
+		}
+	})
+}
+
 func TestDelete(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
 		e := newEnv(store)

@@ -15,14 +15,18 @@ import (
 // read and the write; retrying re-reads and re-applies on top of that change.
 const maxAttempts = 16
 
-// retryConflicts runs attempt until it returns something other than
+// strictAttempts is how many of them Update makes conditional on the node's
+// version before settling for its existence (see NodeRegistry.Update).
+const strictAttempts = 4
+
+// retryConflicts runs attempt (numbered from 0) until it returns something other than
 // sqlkv.ErrConflict, sleeping a short random, growing back-off between tries
 // so that writers contending for one node spread out instead of colliding in
 // lock step. After maxAttempts conflicts it returns the last one, wrapped, so
 // errors.Is(err, sqlkv.ErrConflict) still holds.
-func retryConflicts(ctx context.Context, attempt func() error) error {
+func retryConflicts(ctx context.Context, attempt func(i int) error) error {
 	for i := 0; ; i++ {
-		err := attempt()
+		err := attempt(i)
 		if !errors.Is(err, sqlkv.ErrConflict) {
 			return err
 		}
