@@ -1,0 +1,95 @@
+// Package migrations holds the goose SQL migrations of the SQL backends of
+// sqlkv, embedded, one folder per dialect, and the goose providers that apply
+// them. The stores apply them on Open; a "migrate" command can use the same
+// providers for up, down and status.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed sqlite/*.sql
+var sqliteFiles embed.FS
+
+//go:embed postgres/*.sql
+var postgresFiles embed.FS
+
+// SQLite is the SQLite migrations, with the files at its root.
+var SQLite = mustSub(sqliteFiles, "sqlite")
+
+// Postgres is the Postgres migrations, with the files at its root.
+var Postgres = mustSub(postgresFiles, "postgres")
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // dir is a constant embedded above
+	}
+	return sub
+}
+
+// NewSQLiteProvider returns a goose provider for the SQLite migrations on db.
+// It takes no lock: SQLite's own write lock serializes concurrent migrations
+// (each migration runs in a transaction and goose re-reads the applied
+// versions under it).
+func NewSQLiteProvider(db *sql.DB) (*goose.Provider, error) {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, SQLite, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite migrations: %w", err)
+	}
+	return p, nil
+}
+
+// NewPostgresProvider returns a goose provider for the Postgres migrations on
+// db, in the schema db's connections resolve as current_schema() (set it with
+// search_path). Up and Down hold a session-level advisory lock, so several
+// replicas starting at once against one database apply each migration once.
+// The lock id is derived from the schema name: migrations of different
+// schemas in one database do not wait for each other.
+//
+// It returns an error if db cannot be reached or its search_path names no
+// existing schema.
+func NewPostgresProvider(ctx context.Context, db *sql.DB) (*goose.Provider, error) {
+	var schema sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return nil, fmt.Errorf("postgres migrations: current schema: %w", err)
+	}
+	if !schema.Valid {
+		return nil, errors.New("postgres migrations: search_path names no existing schema")
+	}
+	locker, err := lock.NewPostgresSessionLocker(
+		lock.WithLockID(LockID(schema.String)),
+		// goose waits between tries to take the lock; 1 s is its shortest
+		// period. 300 tries: a replica waits up to 5 minutes for another
+		// one's migrations.
+		lock.WithLockTimeout(1, 300),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("postgres migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, Postgres,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSessionLocker(locker),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("postgres migrations: %w", err)
+	}
+	return p, nil
+}
+
+// LockID returns the advisory lock id that guards the migrations of schema.
+func LockID(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("sms migrations\x00"))
+	h.Write([]byte(schema))
+	return int64(h.Sum64())
+}

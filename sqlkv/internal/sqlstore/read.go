@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/spear-next/sms/sqlkv"
+)
+
+// Keys returns the keys under prefix.
+func (s *Store) Keys(ctx context.Context, prefix []byte) ([][]byte, error) {
+	if err := s.checkKey(ctx, prefix); err != nil {
+		return nil, s.wrap("keys", prefix, err)
+	}
+	opts := sqlkv.PrefixRange(prefix)
+	opts.KeysOnly = true
+	entries, err := s.query(ctx, opts)
+	if err != nil {
+		return nil, s.wrap("keys", prefix, err)
+	}
+	keys := make([][]byte, len(entries))
+	for i, e := range entries {
+		keys[i] = e.Key
+	}
+	return keys, nil
+}
+
+// Scan returns the entries under prefix.
+func (s *Store) Scan(ctx context.Context, prefix []byte) ([]sqlkv.Entry, error) {
+	if err := s.checkKey(ctx, prefix); err != nil {
+		return nil, s.wrap("scan", prefix, err)
+	}
+	entries, err := s.query(ctx, sqlkv.PrefixRange(prefix))
+	if err != nil {
+		return nil, s.wrap("scan", prefix, err)
+	}
+	return entries, nil
+}
+
+// Range returns the entries selected by opts.
+func (s *Store) Range(ctx context.Context, opts sqlkv.RangeOptions) ([]sqlkv.Entry, error) {
+	if err := s.checkKey(ctx, opts.Start); err != nil {
+		return nil, s.wrap("range from", opts.Start, err)
+	}
+	if err := sqlkv.CheckKey(opts.End); err != nil {
+		return nil, s.wrap("range to", opts.End, err)
+	}
+	entries, err := s.query(ctx, opts)
+	if err != nil {
+		return nil, s.wrap("range from", opts.Start, err)
+	}
+	return entries, nil
+}
+
+// Count counts the keys under prefix without reading values.
+func (s *Store) Count(ctx context.Context, prefix []byte) (int64, error) {
+	if err := s.checkKey(ctx, prefix); err != nil {
+		return 0, s.wrap("count", prefix, err)
+	}
+	var row *sql.Row
+	if end := sqlkv.PrefixEnd(prefix); end == nil {
+		row = s.countFrom.QueryRowContext(ctx, bin(prefix))
+	} else {
+		row = s.countFromTo.QueryRowContext(ctx, bin(prefix), end)
+	}
+	var n int64
+	if err := row.Scan(&n); err != nil {
+		return 0, s.wrap("count", prefix, err)
+	}
+	return n, nil
+}
+
+// query runs the range statement that fits opts: bounded or not, ascending or
+// not, with values or not. An empty range costs no query.
+func (s *Store) query(ctx context.Context, opts sqlkv.RangeOptions) ([]sqlkv.Entry, error) {
+	if sqlkv.EmptyRange(opts) {
+		return []sqlkv.Entry{}, nil
+	}
+	var limit any = s.d.NoLimit
+	if opts.Limit > 0 {
+		limit = int64(opts.Limit)
+	}
+	var stmt *sql.Stmt
+	args := []any{bin(opts.Start), opts.End, limit}
+	switch {
+	case opts.KeysOnly && opts.Reverse:
+		stmt = pick(opts.End, s.keysFromDesc, s.keysToDesc)
+	case opts.KeysOnly:
+		stmt = pick(opts.End, s.keysFrom, s.keysFromTo)
+	case opts.Reverse:
+		stmt = pick(opts.End, s.rangeFromDesc, s.rangeToDesc)
+	default:
+		stmt = pick(opts.End, s.rangeFrom, s.rangeFromTo)
+	}
+	if opts.End == nil {
+		args = []any{args[0], limit}
+	}
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	entries := []sqlkv.Entry{}
+	if opts.Limit > 0 {
+		entries = make([]sqlkv.Entry, 0, min(opts.Limit, 1024))
+	}
+	for rows.Next() {
+		var e sqlkv.Entry
+		if opts.KeysOnly {
+			err = rows.Scan(&e.Key, &e.Version)
+		} else {
+			err = rows.Scan(&e.Key, &e.Value, &e.Version)
+			e.Value = bin(e.Value)
+		}
+		if err != nil {
+			return nil, err
+		}
+		e.Key = bin(e.Key)
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+func pick(end []byte, from, fromTo *sql.Stmt) *sql.Stmt {
+	if end == nil {
+		return from
+	}
+	return fromTo
+}

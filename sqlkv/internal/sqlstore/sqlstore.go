@@ -1,0 +1,307 @@
+// Package sqlstore is the one implementation of sqlkv.Store over
+// database/sql, shared by the SQLite and Postgres backends. A backend gives it
+// a Dialect (complete statements, error translation) and its databases; all
+// behaviour lives here, so the two backends cannot drift apart.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/spear-next/sms/sqlkv"
+)
+
+// Store implements sqlkv.Store over a reader and a writer database, which may
+// be the same *sql.DB.
+type Store struct {
+	d      Dialect
+	reader *sql.DB
+	writer *sql.DB
+	closed atomic.Bool
+
+	// Prepared statements, on the reader for reads and on the writer for
+	// everything that runs in or near a write.
+	get, exists, ping                                  *sql.Stmt
+	rangeFrom, rangeFromTo, rangeFromDesc, rangeToDesc *sql.Stmt
+	keysFrom, keysFromTo, keysFromDesc, keysToDesc     *sql.Stmt
+	countFrom, countFromTo                             *sql.Stmt
+	version, put, putIfVersion, putIfExists, putIfNot  *sql.Stmt
+	del, delIfVersion, delFrom, delFromTo              *sql.Stmt
+	all                                                []*sql.Stmt
+}
+
+var _ sqlkv.Store = (*Store)(nil)
+
+// Open prepares d's statements on reader and writer (which must already hold
+// the migrated schema) and returns the store. The store owns both databases:
+// Close closes them. On error it closes nothing.
+func Open(ctx context.Context, d Dialect, reader, writer *sql.DB) (*Store, error) {
+	s := &Store{d: d, reader: reader, writer: writer}
+	q := d.Queries
+	for _, p := range []struct {
+		db   *sql.DB
+		stmt **sql.Stmt
+		text string
+	}{
+		{reader, &s.get, q.Get},
+		{reader, &s.exists, q.Exists},
+		{reader, &s.ping, q.Ping},
+		{reader, &s.rangeFrom, q.RangeFrom},
+		{reader, &s.rangeFromTo, q.RangeFromTo},
+		{reader, &s.rangeFromDesc, q.RangeFromDesc},
+		{reader, &s.rangeToDesc, q.RangeFromToDesc},
+		{reader, &s.keysFrom, q.KeysFrom},
+		{reader, &s.keysFromTo, q.KeysFromTo},
+		{reader, &s.keysFromDesc, q.KeysFromDesc},
+		{reader, &s.keysToDesc, q.KeysFromToDesc},
+		{reader, &s.countFrom, q.CountFrom},
+		{reader, &s.countFromTo, q.CountFromTo},
+		{writer, &s.version, q.Version},
+		{writer, &s.put, q.Put},
+		{writer, &s.putIfVersion, q.PutIfVersion},
+		{writer, &s.putIfExists, q.PutIfExists},
+		{writer, &s.putIfNot, q.PutIfNotExists},
+		{writer, &s.del, q.Delete},
+		{writer, &s.delIfVersion, q.DeleteIfVersion},
+		{writer, &s.delFrom, q.DeleteFrom},
+		{writer, &s.delFromTo, q.DeleteFromTo},
+	} {
+		stmt, err := p.db.PrepareContext(ctx, p.text)
+		if err != nil {
+			s.closeStmts()
+			return nil, fmt.Errorf("prepare: %w", s.translate(err))
+		}
+		*p.stmt = stmt
+		s.all = append(s.all, stmt)
+	}
+	return s, nil
+}
+
+func (s *Store) closeStmts() {
+	for _, stmt := range s.all {
+		stmt.Close()
+	}
+	s.all = nil
+}
+
+// Close closes the store's statements and databases. Later calls, Close
+// included, return sqlkv.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return fmt.Errorf("close: %w", sqlkv.ErrClosed)
+	}
+	s.closeStmts()
+	err := s.reader.Close()
+	if s.writer != s.reader {
+		err = errors.Join(err, s.writer.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("close: %w", s.d.Translate(err))
+	}
+	return nil
+}
+
+// Ping runs a query that needs the migrated schema.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.open(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	var one int
+	if err := s.ping.QueryRowContext(ctx).Scan(&one); err != nil {
+		err = s.translate(err)
+		if !errors.Is(err, sqlkv.ErrUnavailable) && !errors.Is(err, sqlkv.ErrClosed) && ctx.Err() == nil {
+			// Reachable but unusable, e.g. not migrated: still not ready.
+			err = fmt.Errorf("%w: %w", sqlkv.ErrUnavailable, err)
+		}
+		return fmt.Errorf("ping: %w", err)
+	}
+	return nil
+}
+
+// Get returns key's entry from the reader.
+func (s *Store) Get(ctx context.Context, key []byte) (sqlkv.Entry, error) {
+	if err := s.checkKey(ctx, key); err != nil {
+		return sqlkv.Entry{}, s.wrap("get", key, err)
+	}
+	e := sqlkv.Entry{Key: clone(key)}
+	err := s.get.QueryRowContext(ctx, bin(key)).Scan(&e.Value, &e.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sqlkv.Entry{}, s.wrap("get", key, sqlkv.ErrNotFound)
+	}
+	if err != nil {
+		return sqlkv.Entry{}, s.wrap("get", key, err)
+	}
+	e.Value = bin(e.Value)
+	return e, nil
+}
+
+// Exists reports whether key exists, from the reader.
+func (s *Store) Exists(ctx context.Context, key []byte) (bool, error) {
+	if err := s.checkKey(ctx, key); err != nil {
+		return false, s.wrap("exists", key, err)
+	}
+	var one int
+	err := s.exists.QueryRowContext(ctx, bin(key)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap("exists", key, err)
+	}
+	return true, nil
+}
+
+// Put upserts key in one autocommitted statement.
+func (s *Store) Put(ctx context.Context, key, value []byte) (int64, error) {
+	if err := s.checkPut(ctx, key, value); err != nil {
+		return 0, s.wrap("put", key, err)
+	}
+	var v int64
+	if err := s.put.QueryRowContext(ctx, bin(key), bin(value), now()).Scan(&v); err != nil {
+		return 0, s.wrap("put", key, err)
+	}
+	return v, nil
+}
+
+// Delete removes key in one autocommitted statement; the database's row lock
+// makes exactly one of several concurrent deletes affect the row.
+func (s *Store) Delete(ctx context.Context, key []byte) (bool, error) {
+	if err := s.checkKey(ctx, key); err != nil {
+		return false, s.wrap("delete", key, err)
+	}
+	n, err := affected(s.del.ExecContext(ctx, bin(key)))
+	if err != nil {
+		return false, s.wrap("delete", key, err)
+	}
+	return n > 0, nil
+}
+
+// DeletePrefix removes the keys under prefix in one statement.
+func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) (int64, error) {
+	if err := s.checkKey(ctx, prefix); err != nil {
+		return 0, s.wrap("delete prefix", prefix, err)
+	}
+	var res sql.Result
+	var err error
+	if end := sqlkv.PrefixEnd(prefix); end == nil {
+		res, err = s.delFrom.ExecContext(ctx, bin(prefix))
+	} else {
+		res, err = s.delFromTo.ExecContext(ctx, bin(prefix), end)
+	}
+	n, err := affected(res, err)
+	if err != nil {
+		return 0, s.wrap("delete prefix", prefix, err)
+	}
+	return n, nil
+}
+
+// open returns ErrClosed after Close and ctx's error once it is done, so
+// that calls answered without a query behave like the others.
+func (s *Store) open(ctx context.Context) error {
+	if s.closed.Load() {
+		return sqlkv.ErrClosed
+	}
+	return ctx.Err()
+}
+
+func (s *Store) checkKey(ctx context.Context, key []byte) error {
+	if err := s.open(ctx); err != nil {
+		return err
+	}
+	return sqlkv.CheckKey(key)
+}
+
+func (s *Store) checkPut(ctx context.Context, key, value []byte) error {
+	if err := s.checkKey(ctx, key); err != nil {
+		return err
+	}
+	return sqlkv.CheckValue(value)
+}
+
+// translate turns err into what callers may see: ErrClosed once the store is
+// closed (database/sql then reports its own unexported error), context errors
+// as they are, and driver errors through the dialect.
+func (s *Store) translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sqlkv.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case s.closed.Load():
+		return fmt.Errorf("%w: %w", sqlkv.ErrClosed, err)
+	}
+	return s.d.Translate(err)
+}
+
+// wrap says what failed on which key, after translating err.
+func (s *Store) wrap(op string, key []byte, err error) error {
+	return fmt.Errorf("%s %q: %w", op, sqlkv.Truncate(key), s.translate(err))
+}
+
+// maxAttempts bounds how often a transaction is run again after the database
+// rolled it back because of concurrent transactions.
+const maxAttempts = 20
+
+// errRetriesExhausted marks a transaction that kept failing with a retryable
+// error.
+var errRetriesExhausted = errors.New("transaction kept failing under concurrent transactions")
+
+// inTx runs fn in a write transaction and commits, running it again from the
+// start when the dialect says the database rolled it back only because of
+// concurrent transactions. fn must not have effects outside the transaction.
+func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tryTx(ctx, opts, fn)
+		if err == nil || s.d.Retryable == nil || !s.d.Retryable(err) {
+			return err
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("%w (%d attempts): %w", errRetriesExhausted, attempt, err)
+		}
+		// Jittered, growing pause so that the transactions that collided do
+		// not collide again in lockstep.
+		pause := time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond))) + 100*time.Microsecond
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the error that made us roll back is the one to report
+		return err
+	}
+	return tx.Commit()
+}
+
+// bin returns b, or an empty non-nil slice for nil: drivers bind a nil []byte
+// as SQL NULL, and a nil scanned value means an empty one.
+func bin(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func clone(b []byte) []byte { return append([]byte{}, b...) }
+
+func now() int64 { return time.Now().UnixNano() }
+
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

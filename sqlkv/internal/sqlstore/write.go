@@ -1,0 +1,241 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/spear-next/sms/sqlkv"
+)
+
+// BatchPut upserts every entry in one transaction. Entries are written in key
+// order, the last of duplicate keys winning, so that two batches touching the
+// same keys lock them in the same order and cannot deadlock.
+func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
+	if err := s.open(ctx); err != nil {
+		return fmt.Errorf("batch put: %w", err)
+	}
+	for i, e := range entries {
+		if err := s.checkPut(ctx, e.Key, e.Value); err != nil {
+			return fmt.Errorf("batch put: entry %d: %w", i, s.wrap("put", e.Key, err))
+		}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	sorted := sortedLastWins(entries)
+	at := now()
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		put := tx.StmtContext(ctx, s.put)
+		defer put.Close()
+		for _, e := range sorted {
+			var v int64
+			if err := put.QueryRowContext(ctx, bin(e.Key), bin(e.Value), at).Scan(&v); err != nil {
+				return fmt.Errorf("put %q: %w", sqlkv.Truncate(e.Key), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("batch put of %d entries: %w", len(entries), s.translate(err))
+	}
+	return nil
+}
+
+// BatchDelete deletes keys in one transaction, in key order like BatchPut.
+func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
+	if err := s.open(ctx); err != nil {
+		return 0, fmt.Errorf("batch delete: %w", err)
+	}
+	for i, k := range keys {
+		if err := sqlkv.CheckKey(k); err != nil {
+			return 0, fmt.Errorf("batch delete: key %d: %w", i, err)
+		}
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, bytes.Compare)
+	sorted = slices.CompactFunc(sorted, bytes.Equal)
+	var total int64
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		total = 0
+		del := tx.StmtContext(ctx, s.del)
+		defer del.Close()
+		for _, k := range sorted {
+			n, err := affected(del.ExecContext(ctx, bin(k)))
+			if err != nil {
+				return fmt.Errorf("delete %q: %w", sqlkv.Truncate(k), err)
+			}
+			total += n
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("batch delete of %d keys: %w", len(keys), s.translate(err))
+	}
+	return total, nil
+}
+
+// sortedLastWins returns entries sorted by key with only the last entry of
+// each key kept, which is what writing them in order would leave behind.
+func sortedLastWins(entries []sqlkv.Entry) []sqlkv.Entry {
+	sorted := slices.Clone(entries)
+	// Stable: equal keys keep their order, so the last one is the winner.
+	slices.SortStableFunc(sorted, func(a, b sqlkv.Entry) int { return bytes.Compare(a.Key, b.Key) })
+	out := sorted[:0]
+	for i, e := range sorted {
+		if i+1 < len(sorted) && bytes.Equal(e.Key, sorted[i+1].Key) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// errConditionFailed is returned from inside Apply's transaction when an op's
+// condition does not hold; it rolls the transaction back.
+type errConditionFailed struct {
+	i  int
+	op sqlkv.Op
+}
+
+func (e *errConditionFailed) Error() string {
+	return fmt.Sprintf("op %d (%v %q %v): %v", e.i, e.op.Kind, sqlkv.Truncate(e.op.Key), e.op.Cond, sqlkv.ErrConflict)
+}
+
+func (e *errConditionFailed) Unwrap() error { return sqlkv.ErrConflict }
+
+// Apply runs ops in one transaction, each op as one statement that evaluates
+// its own condition, and rolls back at the first condition that fails.
+func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, error) {
+	if err := s.open(ctx); err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	if err := sqlkv.CheckOps(ops); err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	results := make([]sqlkv.OpResult, len(ops))
+	if len(ops) == 0 {
+		return results, nil
+	}
+	at := now()
+	err := s.inTx(ctx, s.d.ApplyTx, func(tx *sql.Tx) error {
+		for i, op := range ops {
+			r, err := s.applyOp(ctx, tx, op, at)
+			if errors.Is(err, sqlkv.ErrConflict) {
+				return &errConditionFailed{i: i, op: op}
+			}
+			if err != nil {
+				return fmt.Errorf("op %d (%v %q): %w", i, op.Kind, sqlkv.Truncate(op.Key), err)
+			}
+			results[i] = r
+		}
+		return nil
+	})
+	if errors.Is(err, errRetriesExhausted) && hasCond(ops) {
+		// The database kept refusing to serialize this Apply with concurrent
+		// ones: to the caller that is a lost compare-and-swap race.
+		err = fmt.Errorf("%w: %w", sqlkv.ErrConflict, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", s.translate(err))
+	}
+	return results, nil
+}
+
+func hasCond(ops []sqlkv.Op) bool {
+	return slices.ContainsFunc(ops, func(op sqlkv.Op) bool { return !op.Cond.IsAlways() || op.Kind == sqlkv.OpCheck })
+}
+
+// applyOp runs one op inside Apply's transaction. A failed condition is
+// sqlkv.ErrConflict.
+func (s *Store) applyOp(ctx context.Context, tx *sql.Tx, op sqlkv.Op, at int64) (sqlkv.OpResult, error) {
+	key := bin(op.Key)
+	want, isVersion := op.Cond.Version()
+	switch {
+	case op.Kind == sqlkv.OpCheck, op.Kind == sqlkv.OpDelete && isVersion && want == 0:
+		// A check, or a delete that needs the key absent (nothing to
+		// delete then): read the version, locking the row where the
+		// dialect can.
+		current, err := s.currentVersion(ctx, tx, key)
+		if err != nil {
+			return sqlkv.OpResult{}, err
+		}
+		if !op.Cond.Holds(current) {
+			return sqlkv.OpResult{}, sqlkv.ErrConflict
+		}
+		if op.Kind == sqlkv.OpDelete {
+			return sqlkv.OpResult{}, nil
+		}
+		return sqlkv.OpResult{Version: current, Existed: current != 0}, nil
+
+	case op.Kind == sqlkv.OpDelete:
+		var n int64
+		var err error
+		if isVersion {
+			n, err = affected(tx.StmtContext(ctx, s.delIfVersion).ExecContext(ctx, key, want))
+		} else {
+			n, err = affected(tx.StmtContext(ctx, s.del).ExecContext(ctx, key))
+		}
+		if err != nil {
+			return sqlkv.OpResult{}, err
+		}
+		if n == 0 && !op.Cond.IsAlways() {
+			return sqlkv.OpResult{}, sqlkv.ErrConflict
+		}
+		return sqlkv.OpResult{Existed: n > 0}, nil
+
+	case isVersion && want == 0:
+		return s.putIf(ctx, tx, s.putIfNot, false, key, bin(op.Value), at)
+	case isVersion:
+		return s.putIf(ctx, tx, s.putIfVersion, true, key, bin(op.Value), at, want)
+	case op.Cond.RequiresExisting():
+		return s.putIf(ctx, tx, s.putIfExists, true, key, bin(op.Value), at)
+	}
+
+	// Unconditional put. The upsert cannot tell whether the key existed, so
+	// update it if it exists, else insert it; if another transaction inserted
+	// it in between, the insert writes nothing and the update is tried again.
+	for {
+		r, err := s.putIf(ctx, tx, s.putIfExists, true, key, bin(op.Value), at)
+		if !errors.Is(err, sqlkv.ErrConflict) {
+			return r, err
+		}
+		r, err = s.putIf(ctx, tx, s.putIfNot, false, key, bin(op.Value), at)
+		if !errors.Is(err, sqlkv.ErrConflict) {
+			return r, err
+		}
+		if err := ctx.Err(); err != nil {
+			return sqlkv.OpResult{}, err
+		}
+	}
+}
+
+// putIf runs a conditional put statement; no row back means the condition
+// failed.
+func (s *Store) putIf(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, existed bool, args ...any) (sqlkv.OpResult, error) {
+	var v int64
+	err := tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sqlkv.OpResult{}, sqlkv.ErrConflict
+	}
+	if err != nil {
+		return sqlkv.OpResult{}, err
+	}
+	return sqlkv.OpResult{Version: v, Existed: existed}, nil
+}
+
+// currentVersion returns key's version in tx, 0 if it does not exist.
+func (s *Store) currentVersion(ctx context.Context, tx *sql.Tx, key []byte) (int64, error) {
+	var v int64
+	err := tx.StmtContext(ctx, s.version).QueryRowContext(ctx, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}

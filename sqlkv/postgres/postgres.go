@@ -1,0 +1,101 @@
+// Package postgres is the Postgres backend of sqlkv, on pgx through
+// database/sql. Several SMS replicas may share one database: migrations run
+// under an advisory lock, and Apply runs at SERIALIZABLE isolation.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/spear-next/sms/migrations"
+	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/internal/sqlstore"
+)
+
+// Pool sizes. Several replicas share the server's max_connections (100 by
+// default), so each keeps a modest pool.
+const (
+	maxOpenConns    = 16
+	maxIdleConns    = 16
+	connMaxIdleTime = 5 * time.Minute
+	connMaxLifetime = 30 * time.Minute
+)
+
+// Store is a sqlkv.Store in a Postgres database. Its methods are described
+// on sqlkv.Store.
+type Store struct {
+	*sqlstore.Store
+	db *sql.DB
+}
+
+var _ sqlkv.Store = (*Store)(nil)
+
+// Open connects to the database named by dsn (a postgres:// URL or key=value
+// string as pgx accepts; search_path selects the schema), applies pending
+// migrations under an advisory lock and returns the store. It returns an
+// error wrapping sqlkv.ErrUnavailable when the server cannot be reached, and
+// an error for a malformed dsn. Errors never contain the dsn's password.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message quotes the dsn and may quote it unredacted inside
+		// a wrapped url.Error: say only what is wrong with it.
+		return nil, fmt.Errorf("postgres: cannot parse DSN %s", RedactDSN(dsn))
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxIdleConns)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
+	db.SetConnMaxLifetime(connMaxLifetime)
+	s, err := open(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres: open: %w", redact(err, cfg.Password))
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, db *sql.DB) (*Store, error) {
+	if err := db.PingContext(ctx); err != nil {
+		return nil, translate(err)
+	}
+	p, err := migrations.NewPostgresProvider(ctx, db)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: %w", translate(err))
+	}
+	store, err := sqlstore.Open(ctx, dialect, db, db)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{Store: store, db: db}, nil
+}
+
+var dialect = sqlstore.Dialect{
+	Queries: queries,
+	// LIMIT NULL is no limit.
+	NoLimit:   nil,
+	Translate: translate,
+	Retryable: retryable,
+	// Apply's conditions and Existed results are reads; at READ COMMITTED a
+	// check that a key is absent locks nothing, so two Applys could each see
+	// the other's key absent and both commit. SERIALIZABLE makes Postgres
+	// refuse such pairs (40001), and the transaction is run again.
+	ApplyTx: &sql.TxOptions{Isolation: sql.LevelSerializable},
+}
+
+// errorsAsPg is errors.As for the Postgres server's errors.
+func errorsAsPg(err error) (*pgconn.PgError, bool) {
+	var pe *pgconn.PgError
+	ok := errors.As(err, &pe)
+	return pe, ok
+}

@@ -1,0 +1,197 @@
+package postgres_test
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/kvtest"
+	"github.com/spear-next/sms/sqlkv/postgres"
+	"github.com/spear-next/sms/sqlkv/storetest"
+)
+
+func open(t testing.TB, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestStore(t *testing.T) {
+	kvtest.TestStore(t, func(t *testing.T) sqlkv.Store {
+		return open(t, storetest.PostgresDSN(t))
+	})
+}
+
+func TestReopen(t *testing.T) {
+	kvtest.TestReopen(t, func(t *testing.T) (sqlkv.Store, func(t *testing.T) sqlkv.Store) {
+		dsn := storetest.PostgresDSN(t)
+		s, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s, func(t *testing.T) sqlkv.Store {
+			s.Close() // ErrClosed if the suite closed it already
+			return open(t, dsn)
+		}
+	})
+}
+
+// sqlDB opens a plain connection pool on dsn, for looking behind the store.
+func sqlDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestConcurrentOpen starts four stores on one fresh schema at once, as
+// replicas starting together would: all open, and the migration is applied
+// once.
+func TestConcurrentOpen(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			s, err := postgres.Open(t.Context(), dsn)
+			if err != nil {
+				errs <- err
+				return
+			}
+			errs <- s.Close()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Open: %v", err)
+		}
+	}
+	var applied int
+	if err := sqlDB(t, dsn).QueryRowContext(t.Context(),
+		"SELECT count(*) FROM goose_db_version WHERE version_id = 1").Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := applied, 1; got != want {
+		t.Fatalf("migration 1 recorded %d times, want %d", got, want)
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	// Port 1 on loopback: nothing listens there.
+	const password = "s3cret-pw"
+	for _, dsn := range []string{
+		"postgres://sms:" + password + "@127.0.0.1:1/sms?sslmode=disable&connect_timeout=5",
+		"host=127.0.0.1 port=1 user=sms password=" + password + " dbname=sms sslmode=disable connect_timeout=5",
+	} {
+		s, err := postgres.Open(t.Context(), dsn)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open(closed port) succeeded")
+		}
+		if !errors.Is(err, sqlkv.ErrUnavailable) {
+			t.Errorf("Open(closed port) = %v, want ErrUnavailable", err)
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Errorf("Open error contains the password: %v", err)
+		}
+	}
+}
+
+func TestOpenMalformedDSN(t *testing.T) {
+	const password = "s3cret-pw"
+	_, err := postgres.Open(t.Context(), "postgres://sms:"+password+"@127.0.0.1:notaport/sms")
+	if err == nil {
+		t.Fatal("Open(malformed) succeeded")
+	}
+	if strings.Contains(err.Error(), password) {
+		t.Fatalf("Open error contains the password: %v", err)
+	}
+}
+
+// TestTerminatedConnections kills the store's server connections from the
+// side: each call then either succeeds on a fresh connection or fails with
+// ErrUnavailable, never with a raw driver error, and the store recovers.
+func TestTerminatedConnections(t *testing.T) {
+	// application_name marks this store's connections, so that only they
+	// are killed, not those of tests running in parallel.
+	dsn := storetest.PostgresDSN(t)
+	admin := sqlDB(t, dsn)
+	dsn += "&application_name=sms_terminate_test"
+	s := open(t, dsn)
+	ctx := t.Context()
+
+	unavailable := 0
+	check := func(what string, err error) {
+		t.Helper()
+		switch {
+		case err == nil:
+		case errors.Is(err, sqlkv.ErrUnavailable):
+			unavailable++
+		default:
+			t.Errorf("%s: %v, want nil or ErrUnavailable", what, err)
+		}
+	}
+	for round := range 3 {
+		// Fill the pool with busy connections, then kill them all.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for i := range 8 {
+			wg.Go(func() {
+				_, err := s.Put(ctx, fmt.Appendf(nil, "k%d", i), nil)
+				mu.Lock()
+				defer mu.Unlock()
+				check(fmt.Sprintf("round %d: Put", round), err)
+			})
+		}
+		wg.Wait()
+		var killed int
+		if err := admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = 'sms_terminate_test'`).Scan(&killed); err != nil {
+			t.Fatal(err)
+		}
+		if killed == 0 {
+			t.Fatalf("round %d: no connection of the store found to terminate", round)
+		}
+		for i := range 8 {
+			wg.Go(func() {
+				_, err := s.Get(ctx, fmt.Appendf(nil, "k%d", i))
+				mu.Lock()
+				defer mu.Unlock()
+				check(fmt.Sprintf("round %d: Get after kill", round), err)
+			})
+		}
+		wg.Wait()
+	}
+	if unavailable == 0 {
+		t.Errorf("no call saw ErrUnavailable after its connection was terminated")
+	}
+	if _, err := s.Put(ctx, []byte("after"), nil); err != nil {
+		t.Fatalf("Put after recovery: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping after recovery: %v", err)
+	}
+}
+
+func BenchmarkStore(b *testing.B) {
+	kvtest.BenchmarkStore(b, func(b *testing.B) sqlkv.Store {
+		return open(b, storetest.PostgresDSN(b))
+	})
+}

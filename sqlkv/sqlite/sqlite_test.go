@@ -1,0 +1,237 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/kvtest"
+	"github.com/spear-next/sms/sqlkv/sqlite"
+)
+
+func open(t testing.TB, path string, opts sqlite.Options) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestStore(t *testing.T) {
+	kvtest.TestStore(t, func(t *testing.T) sqlkv.Store {
+		return open(t, filepath.Join(t.TempDir(), "kv.db"), sqlite.Options{})
+	})
+}
+
+func TestReopen(t *testing.T) {
+	kvtest.TestReopen(t, func(t *testing.T) (sqlkv.Store, func(t *testing.T) sqlkv.Store) {
+		path := filepath.Join(t.TempDir(), "kv.db")
+		s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s, func(t *testing.T) sqlkv.Store {
+			s.Close() // ErrClosed if the suite closed it already
+			return open(t, path, sqlite.Options{})
+		}
+	})
+}
+
+func TestOpenCreatesParentDirectories(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b c", "odd?#%name.db")
+	s := open(t, path, sqlite.Options{})
+	if _, err := s.Put(t.Context(), []byte("k"), []byte("v")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	s.Close()
+	s = open(t, path, sqlite.Options{})
+	if e, err := s.Get(t.Context(), []byte("k")); err != nil || string(e.Value) != "v" {
+		t.Fatalf("Get after reopen = %q, %v; want \"v\"", e.Value, err)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, path, sync, want string
+	}{
+		{"empty path", "", "", "want a file path"},
+		{"memory", ":memory:", "", "want a file path"},
+		{"uri", "file:x.db", "", "want a file path"},
+		{"unknown synchronous", filepath.Join(dir, "x.db"), "off", `want "full" or "normal"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := sqlite.Open(t.Context(), tt.path, sqlite.Options{Synchronous: tt.sync})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%q, %q) succeeded, want an error", tt.path, tt.sync)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Open(%q, %q) = %v, want it to say %q", tt.path, tt.sync, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOpenUnavailable(t *testing.T) {
+	// A directory where the file should be cannot be opened as a database.
+	path := t.TempDir()
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open(directory) succeeded")
+	}
+	if !errors.Is(err, sqlkv.ErrUnavailable) {
+		t.Fatalf("Open(directory) = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	for _, tt := range []struct {
+		sync string
+		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{
+		{"", 2}, {"full", 2}, {"FULL", 2}, {"normal", 1},
+	} {
+		t.Run("synchronous="+tt.sync, func(t *testing.T) {
+			s := open(t, filepath.Join(t.TempDir(), "kv.db"), sqlite.Options{Synchronous: tt.sync})
+			for _, db := range []struct {
+				name string
+				q    func(string) string
+			}{{"writer", s.WriterPragma}, {"reader", s.ReaderPragma}} {
+				check := func(pragma, want string) {
+					t.Helper()
+					if got := db.q(pragma); got != want {
+						t.Errorf("%s: PRAGMA %s = %s, want %s", db.name, pragma, got, want)
+					}
+				}
+				check("journal_mode", "wal")
+				check("synchronous", fmt.Sprint(tt.want))
+				check("busy_timeout", "10000")
+			}
+			if got, want := s.WriterPragma("query_only"), "0"; got != want {
+				t.Errorf("writer: PRAGMA query_only = %s, want %s", got, want)
+			}
+			if got, want := s.ReaderPragma("query_only"), "1"; got != want {
+				t.Errorf("reader: PRAGMA query_only = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestConcurrentWriters runs 64 writers mixing Put, Apply and BatchPut, with
+// readers, for a few seconds: no call may fail, in particular not with
+// "database is locked".
+func TestConcurrentWriters(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "kv.db"), sqlite.Options{Synchronous: sqlite.SynchronousNormal})
+	duration := 3 * time.Second
+	if testing.Short() {
+		duration = 500 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), duration)
+	defer cancel()
+
+	const writers = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+4)
+	ops := make([]int, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				key := fmt.Appendf(nil, "w/%02d/%d", w, i%50)
+				shared := fmt.Appendf(nil, "shared/%d", i%8)
+				var err error
+				switch i % 3 {
+				case 0:
+					_, err = s.Put(ctx, key, key)
+				case 1:
+					_, err = s.Apply(ctx, sqlkv.Put(key, key), sqlkv.Put(shared, key), sqlkv.Check(key, sqlkv.IfExists()))
+				case 2:
+					err = s.BatchPut(ctx, []sqlkv.Entry{{Key: key, Value: key}, {Key: shared, Value: key}})
+				}
+				if err != nil && ctx.Err() == nil {
+					errs <- fmt.Errorf("writer %d op %d: %w", w, i, err)
+					return
+				}
+				ops[w]++
+			}
+		})
+	}
+	for r := range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if _, err := s.Scan(ctx, []byte("shared/")); err != nil && ctx.Err() == nil {
+					errs <- fmt.Errorf("reader %d: %w", r, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	total := 0
+	for _, n := range ops {
+		if n == 0 {
+			t.Errorf("a writer never got to write")
+		}
+		total += n
+	}
+	t.Logf("%d writes in %v", total, duration)
+}
+
+// TestTwoStoresOneFile opens the file twice, as two processes would, and
+// writes through both at once: busy_timeout and BEGIN IMMEDIATE make them
+// wait for each other instead of failing.
+func TestTwoStoresOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	a := open(t, path, sqlite.Options{})
+	b := open(t, path, sqlite.Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for n, s := range []*sqlite.Store{a, b} {
+		wg.Go(func() {
+			for i := range 200 {
+				key := fmt.Appendf(nil, "%d/%d", n, i)
+				var err error
+				if i%2 == 0 {
+					_, err = s.Apply(t.Context(), sqlkv.Put(key, nil).If(sqlkv.IfNotExists()), sqlkv.Put([]byte("shared"), key))
+				} else {
+					_, err = s.Put(t.Context(), key, key)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, err := a.Count(t.Context(), nil); err != nil || n != 401 {
+		t.Fatalf("Count = %d, %v; want 401", n, err)
+	}
+}
+
+func BenchmarkStore(b *testing.B) {
+	for _, sync := range []string{sqlite.SynchronousNormal, sqlite.SynchronousFull} {
+		b.Run("sync="+sync, func(b *testing.B) {
+			kvtest.BenchmarkStore(b, func(b *testing.B) sqlkv.Store {
+				return open(b, filepath.Join(b.TempDir(), "kv.db"), sqlite.Options{Synchronous: sync})
+			})
+		})
+	}
+}
