@@ -2,19 +2,29 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/spear-next/sms/sqlkv"
-	"github.com/spear-next/sms/sqlkv/memory"
+	"github.com/spear-next/sms/sqlkv/kvstore"
 )
 
-// openStore opens the configured store.
-//
-// Interim: only the memory backend is wired until sqlkv/kvstore lands; the
-// others fail at start with a clear error rather than pretending to work.
-func openStore(ctx context.Context, cfg config) (sqlkv.Store, error) {
-	if cfg.backend == "memory" {
-		return memory.New(), nil
+// storeConfig turns the flags into the store factory's configuration. Only
+// the chosen backend's parameters are passed: the defaults of the others
+// (such as --kv-path) are always present and kvstore rejects parameters a
+// backend does not use. warnIgnored has told the operator about any that
+// were given explicitly.
+func storeConfig(cfg config) kvstore.Config {
+	switch cfg.backend {
+	case kvstore.BackendSQLite:
+		c := kvstore.SQLite(cfg.kvPath)
+		c.SQLiteSynchronous = cfg.sqliteSynchronous
+		return c
+	case kvstore.BackendPostgres:
+		return kvstore.Postgres(cfg.kvDSN)
 	}
-	return nil, fmt.Errorf("the %s backend is not wired into this build yet; use --kv-backend memory", cfg.backend)
+	return kvstore.Memory()
+}
+
+// openStore opens and migrates the configured store.
+func openStore(ctx context.Context, cfg config) (sqlkv.Store, error) {
+	return kvstore.Open(ctx, storeConfig(cfg))
 }

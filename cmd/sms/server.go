@@ -44,12 +44,14 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 		// A driver may quote the DSN, password included.
 		return redactError(fmt.Errorf("open %s store: %w", cfg.backend, err), dsnSecrets(cfg.kvDSN)...)
 	}
+	// Deferred first, so it runs last: after the server and the sweeper
+	// stopped using the store.
 	defer func() {
-		if cerr := store.Close(); cerr != nil {
-			logger.Warn("closing the store failed", "err", redactError(cerr, dsnSecrets(cfg.kvDSN)...))
-			if err == nil {
-				err = fmt.Errorf("close store: %w", redactError(cerr, dsnSecrets(cfg.kvDSN)...))
-			}
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close store: %w", redactError(cerr, dsnSecrets(cfg.kvDSN)...))
+		}
+		if err == nil {
+			logger.Info("stopped")
 		}
 	}()
 
@@ -95,7 +97,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 		"addr", ln.Addr().String(),
 		"protocols", protocolNames(srv),
 		"backend", cfg.backend,
-		"store", storeDescription(cfg),
+		"store", storeConfig(cfg).String(), // DSN password redacted
 		"client_certs", cfg.clientCAs != nil,
 		"auth", cfg.authToken != "",
 		"heartbeat_timeout", cfg.heartbeatTimeout,
@@ -115,14 +117,14 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		// Long streams (gRPC health Watch) never go idle by themselves.
+		// A call stuck on a slow client or a hung database, or a streaming
+		// call, would otherwise hold the process up indefinitely.
 		logger.Warn("in-flight calls did not finish in time; closing their connections", "err", err)
 		srv.Close()
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	logger.Info("stopped")
 	return nil
 }
 
@@ -139,9 +141,10 @@ func newHTTPServer(cfg config, handler http.Handler, logger *slog.Logger) *http.
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		// No ReadTimeout or WriteTimeout: they bound a whole request or
-		// response, so they would cut long-lived streams such as gRPC health
-		// Watch. Request size is bounded by MaxRequestBytes instead, and
-		// unary calls finish on their own.
+		// response, so they would cut long-lived streaming calls (gRPC
+		// server streams, health Watch) and large answers to slow clients
+		// mid-stream. Request size is bounded by MaxRequestBytes instead,
+		// and idle connections by IdleTimeout.
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	if cfg.tlsCert == nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -400,20 +401,6 @@ func TestRunSweeper(t *testing.T) {
 	}
 }
 
-func TestRedactDSN(t *testing.T) {
-	tests := []struct{ dsn, want string }{
-		{"postgres://sms:hunter2@db:5432/sms?sslmode=disable", "postgres://sms:xxxxx@db:5432/sms?sslmode=disable"},
-		{"postgresql://db/sms?password=hunter2&user=sms", "postgresql://db/sms?password=xxxxx&user=sms"},
-		{"postgres://sms@db/sms", "postgres://sms@db/sms"},
-		{"host=db user=sms password=hunter2", "(key=value DSN, not logged)"},
-	}
-	for _, tt := range tests {
-		if got := redactDSN(tt.dsn); got != tt.want {
-			t.Errorf("redactDSN(%q) = %q, want %q", tt.dsn, got, tt.want)
-		}
-	}
-}
-
 func TestRedactError(t *testing.T) {
 	for _, dsn := range []string{
 		"postgres://sms:hunter2@db/sms",
@@ -428,5 +415,95 @@ func TestRedactError(t *testing.T) {
 	plain := errors.New("no secret here")
 	if got := redactError(plain, dsnSecrets("postgres://u:p4ss@db/x")...); got != plain {
 		t.Errorf("redactError changed an error without secrets: %v", got)
+	}
+}
+
+func TestStoreConfig(t *testing.T) {
+	for _, args := range [][]string{
+		nil,
+		{"--kv-backend", "memory"},
+		{"--kv-backend", "sqlite", "--sqlite-synchronous", "normal"},
+		{"--kv-backend", "postgres", "--kv-dsn", "postgres://sms:hunter2@db/sms"},
+		{"--kv-backend", "postgres", "--kv-dsn", "host=db user=sms password=hunter2"},
+	} {
+		c := mustParse(t, args, map[string]string{"KV_PATH": "/tmp/x.db", "KV_DSN": "postgres://u:pw@db/x"})
+		sc := storeConfig(c)
+		if err := sc.Validate(); err != nil {
+			t.Errorf("storeConfig(%q).Validate() = %v, want nil", args, err)
+		}
+		if got, want := sc.Backend, c.backend; got != want {
+			t.Errorf("storeConfig(%q).Backend = %q, want %q", args, got, want)
+		}
+		if s := sc.String(); strings.Contains(s, "hunter2") {
+			t.Errorf("storeConfig(%q).String() = %q, shows the password", args, s)
+		}
+	}
+}
+
+func TestRunWarnsAboutIgnoredSettings(t *testing.T) {
+	_, logs := startRun(t, map[string]string{"KV_DSN": "postgres://u:hunter2@db/x"}, "--kv-backend", "memory", "--sqlite-synchronous", "normal")
+	for _, w := range []string{"--kv-dsn (KV_DSN) is set but only used by the postgres backend",
+		"--sqlite-synchronous (KV_SQLITE_SYNCHRONOUS) is set but only used by the sqlite backend"} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("logs do not warn %q:\n%s", w, logs)
+		}
+	}
+	if strings.Contains(logs.String(), "kv-path") || strings.Contains(logs.String(), "hunter2") {
+		t.Errorf("logs mention the defaulted --kv-path or the DSN password:\n%s", logs)
+	}
+}
+
+func TestRunShutdownDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the shutdown deadline; skipped with -short")
+	}
+	addr := freeAddr(t)
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"--addr", addr, "--kv-backend", "memory"}, env(nil), logs) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "sms listening") {
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start within 5s; logs:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// A call whose request body never ends stays in flight until the server
+	// gives up on it.
+	body, bodyWriter := io.Pipe()
+	defer bodyWriter.Close()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+smspbconnect.NodeServiceRegisterNodeProcedure, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/proto")
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := bodyWriter.Write([]byte{0x0a}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the handler start reading
+
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v after cancel, want nil", err)
+		}
+	case <-time.After(shutdownTimeout + 2*time.Second):
+		t.Fatalf("run did not return within %v of cancel; logs:\n%s", shutdownTimeout+2*time.Second, logs)
+	}
+	if took := time.Since(start); took < shutdownTimeout {
+		t.Errorf("run returned %v after cancel, before the %v grace period: the call was not in flight", took, shutdownTimeout)
+	}
+	if !strings.Contains(logs.String(), "did not finish in time") {
+		t.Errorf("logs do not report the cut calls:\n%s", logs)
 	}
 }

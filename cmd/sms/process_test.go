@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	smspb "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+)
+
+// These tests build the real binary and drive it as an operator would:
+// flags, signals, exit codes and a SQLite file that outlives the process.
+
+// buildBinary builds cmd/sms into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "sms")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// cleanEnv is the test's environment without SMS's own variables, so a
+// developer's settings cannot change what the process does.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SMS_") && !strings.HasPrefix(kv, "KV_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// process is a running sms binary.
+type process struct {
+	cmd    *exec.Cmd
+	output *syncBuffer // stdout and stderr
+	exited chan struct{}
+	err    error // cmd.Wait's result, once exited is closed
+}
+
+func startProcess(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), output: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Env = cleanEnv()
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// waitHealthy polls GET /healthz until it answers 200.
+func (p *process) waitHealthy(t *testing.T, baseURL string) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-p.exited:
+			t.Fatalf("sms exited before becoming healthy: %v\n%s", p.err, p.output)
+		default:
+		}
+		resp, err := client.Get(baseURL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /healthz not 200 within 15s (last: %v)\n%s", err, p.output)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends sig and requires a clean exit (status 0) within 5 seconds.
+func (p *process) stop(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v: %v", sig, err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("sms did not exit within 5s of %v\n%s", sig, p.output)
+	}
+	if p.err != nil {
+		t.Fatalf("sms exited with %v after %v, want status 0\n%s", p.err, sig, p.output)
+	}
+}
+
+func TestProcess(t *testing.T) {
+	bin := buildBinary(t)
+
+	t.Run("persists across a graceful restart", func(t *testing.T) {
+		dbPath := filepath.Join(t.TempDir(), "sms.db")
+		addr := freeAddr(t)
+		baseURL := "http://" + addr
+		client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL)
+		ctx := context.Background()
+
+		p := startProcess(t, bin, "--addr", addr, "--kv-path", dbPath)
+		p.waitHealthy(t, baseURL)
+		reg, err := client.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: &smspb.Node{
+			IpAddress: "10.1.2.3", Port: 9000, Metadata: map[string]string{"zone": "a"},
+		}})
+		if err != nil {
+			t.Fatalf("RegisterNode: %v\n%s", err, p.output)
+		}
+		before, err := client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
+		if err != nil || !before.GetFound() {
+			t.Fatalf("GetNode before restart = %v, %v; want found\n%s", before, err, p.output)
+		}
+		p.stop(t, syscall.SIGTERM)
+
+		// Rebinding the same port right away also checks that the first
+		// process really let go of it.
+		p = startProcess(t, bin, "--addr", addr, "--kv-path", dbPath)
+		p.waitHealthy(t, baseURL)
+		after, err := client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
+		if err != nil || !after.GetFound() {
+			t.Fatalf("GetNode after restart = %v, %v; want found\n%s", after, err, p.output)
+		}
+		if got, want := after.GetNode().GetRegisteredAt(), before.GetNode().GetRegisteredAt(); got != want || got == 0 {
+			t.Errorf("registered_at after restart = %d, want %d (non-zero)", got, want)
+		}
+		if got, want := after.GetNode().GetIpAddress(), "10.1.2.3"; got != want {
+			t.Errorf("ip_address after restart = %q, want %q", got, want)
+		}
+		p.stop(t, os.Interrupt)
+	})
+
+	t.Run("bad setting exits 2 with one line", func(t *testing.T) {
+		tests := []struct {
+			name string
+			args []string
+			env  []string
+			want string
+		}{
+			{"flag", []string{"--heartbeat-timeout", "abc"}, nil,
+				`sms: --heartbeat-timeout (SMS_HEARTBEAT_TIMEOUT): "abc" is not a duration; want a Go duration > 0 such as 90s`},
+			{"env", nil, []string{"KV_BACKEND=mysql"},
+				`sms: --kv-backend (KV_BACKEND): "mysql" is not a backend; want memory, sqlite or postgres`},
+			{"unknown flag", []string{"--nope"}, nil,
+				`sms: flag provided but not defined: -nope; see sms --help`},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, bin, tt.args...)
+				cmd.Env = cleanEnv(tt.env...)
+				var stdout, stderr syncBuffer
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				err := cmd.Run()
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+					t.Fatalf("sms %q exited with %v, want status 2\n%s", tt.args, err, stderr.String())
+				}
+				if got, want := stderr.String(), tt.want+"\n"; got != want {
+					t.Errorf("stderr = %q, want exactly one line %q", got, want)
+				}
+				if stdout.String() != "" {
+					t.Errorf("stdout = %q, want nothing", stdout.String())
+				}
+			})
+		}
+	})
+
+	t.Run("help exits 0", func(t *testing.T) {
+		cmd := exec.Command(bin, "--help")
+		cmd.Env = cleanEnv()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("sms --help: %v\n%s", err, out)
+		}
+		for _, w := range []string{"--kv-backend", "KV_BACKEND", "--auth-token-file", "SMS_AUTH_TOKEN_FILE", "127.0.0.1:50051"} {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("--help output does not mention %q:\n%s", w, out)
+			}
+		}
+	})
+}
