@@ -229,6 +229,10 @@ func testKeySize(t *testing.T, s sqlkv.Store) {
 		wantErrIs(t, "Exists", err, sqlkv.ErrKeyTooLarge)
 		_, err = s.Delete(ctx, big)
 		wantErrIs(t, "Delete", err, sqlkv.ErrKeyTooLarge)
+		_, err = s.Range(ctx, sqlkv.RangeOptions{Start: big})
+		wantErrIs(t, "Range(Start)", err, sqlkv.ErrKeyTooLarge)
+		_, err = s.Range(ctx, sqlkv.RangeOptions{End: big})
+		wantErrIs(t, "Range(End)", err, sqlkv.ErrKeyTooLarge)
 		_, err = s.Keys(ctx, big)
 		wantErrIs(t, "Keys", err, sqlkv.ErrKeyTooLarge)
 		_, err = s.Scan(ctx, big)
@@ -386,6 +390,7 @@ func testClosed(t *testing.T, s sqlkv.Store) {
 	for _, name := range slices.Sorted(maps.Keys(calls)) {
 		wantErrIs(t, name+" after Close", calls[name](), sqlkv.ErrClosed)
 	}
+	wantErrIs(t, "second Close", s.Close(), sqlkv.ErrClosed)
 }
 
 // testCancelledContext checks that every method given a cancelled context

@@ -144,12 +144,15 @@ func (s *Store) Scan(ctx context.Context, prefix []byte) ([]sqlkv.Entry, error) 
 	return entries, nil
 }
 
-// Range returns the entries selected by opts. Its bounds are not keys and
-// may be of any length, so a caller can page past a key of MaxKeySize bytes
-// with Start = key + "\x00".
+// Range returns the entries selected by opts. Like the SQL backends, it
+// treats Start and End as keys: one longer than MaxKeySize is an error
+// wrapping sqlkv.ErrKeyTooLarge.
 func (s *Store) Range(ctx context.Context, opts sqlkv.RangeOptions) ([]sqlkv.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("range: %w", err)
+	if err := check(ctx, "range from", opts.Start); err != nil {
+		return nil, err
+	}
+	if err := sqlkv.CheckKey(opts.End); err != nil {
+		return nil, fmt.Errorf("range to: %w", err)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
