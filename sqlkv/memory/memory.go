@@ -4,9 +4,10 @@
 // backends (sqlkv/kvtest proves it), so code tested against it runs unchanged
 // on SQLite and Postgres.
 //
-// Conventions shared with the other backends: Get of an empty value returns a
-// non-nil, zero-length slice (callers tell an empty value from a missing key
-// by the error alone); an empty result of Keys, Scan or Range is a nil slice.
+// Get of an empty value returns a non-nil, zero-length slice; still, on this
+// backend as on the others, callers tell an empty value from a missing key by
+// the error (sqlkv.ErrNotFound) alone, never by a nil check. An empty result
+// of Keys, Scan or Range is a nil slice.
 package memory
 
 import (
@@ -35,6 +36,12 @@ func less(a, b item) bool { return a.key < b.key }
 
 // Store is an in-memory sqlkv.Store. Its zero value is an empty, open store;
 // New returns the same. A Store must not be copied after first use.
+//
+// Every method returns an error wrapping the context's error when ctx is
+// already done, sqlkv.ErrClosed after Close, and sqlkv.ErrKeyTooLarge or
+// sqlkv.ErrValueTooLarge for oversized input (keys, prefixes and Range
+// bounds alike), before touching any data. It never returns
+// sqlkv.ErrUnavailable.
 type Store struct {
 	mu      sync.RWMutex
 	tree    *btree.BTreeG[item] // nil until the first write
