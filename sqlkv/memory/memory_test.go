@@ -83,3 +83,19 @@ func BenchmarkScan1000(b *testing.B) {
 		})
 	}
 }
+
+// TestEmptyValueIsNotNil pins the documented convention: an empty value
+// reads back as a non-nil, zero-length slice.
+func TestEmptyValueIsNotNil(t *testing.T) {
+	s := open(t)
+	if _, err := s.Put(t.Context(), []byte("k"), nil); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	e, err := s.Get(t.Context(), []byte("k"))
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if e.Value == nil || len(e.Value) != 0 {
+		t.Fatalf("Get of an empty value = %#v, want a non-nil empty slice", e.Value)
+	}
+}
