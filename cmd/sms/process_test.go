@@ -14,6 +14,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
 // These tests build the real binary and drive it as an operator would:
@@ -120,42 +121,83 @@ func (p *process) stop(t *testing.T, sig os.Signal) {
 func TestProcess(t *testing.T) {
 	bin := buildBinary(t)
 
-	t.Run("persists across a graceful restart", func(t *testing.T) {
-		dbPath := filepath.Join(t.TempDir(), "sms.db")
-		addr := freeAddr(t)
-		baseURL := "http://" + addr
-		client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL)
-		ctx := context.Background()
+	backends := []struct {
+		name  string
+		store func(t *testing.T) []string // the store's flags
+	}{
+		{"sqlite", func(t *testing.T) []string {
+			return []string{"--kv-path", filepath.Join(t.TempDir(), "sms.db")}
+		}},
+		{"postgres", func(t *testing.T) []string {
+			return []string{"--kv-backend", "postgres", "--kv-dsn", storetest.PostgresDSN(t)}
+		}},
+	}
+	for _, b := range backends {
+		t.Run("persists across a graceful restart/"+b.name, func(t *testing.T) {
+			storeFlags := b.store(t)
+			addr := freeAddr(t)
+			baseURL := "http://" + addr
+			client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL)
+			ctx := context.Background()
+			args := append([]string{"--addr", addr}, storeFlags...)
 
-		p := startProcess(t, bin, "--addr", addr, "--kv-path", dbPath)
-		p.waitHealthy(t, baseURL)
-		reg, err := client.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: &smspb.Node{
-			IpAddress: "10.1.2.3", Port: 9000, Metadata: map[string]string{"zone": "a"},
-		}})
-		if err != nil {
-			t.Fatalf("RegisterNode: %v\n%s", err, p.output)
-		}
-		before, err := client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
-		if err != nil || !before.GetFound() {
-			t.Fatalf("GetNode before restart = %v, %v; want found\n%s", before, err, p.output)
-		}
-		p.stop(t, syscall.SIGTERM)
+			p := startProcess(t, bin, args...)
+			p.waitHealthy(t, baseURL)
+			reg, err := client.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: &smspb.Node{
+				IpAddress: "10.1.2.3", Port: 9000, Metadata: map[string]string{"zone": "a"},
+			}})
+			if err != nil {
+				t.Fatalf("RegisterNode: %v\n%s", err, p.output)
+			}
+			before, err := client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
+			if err != nil || !before.GetFound() {
+				t.Fatalf("GetNode before restart = %v, %v; want found\n%s", before, err, p.output)
+			}
+			p.stop(t, syscall.SIGTERM)
 
-		// Rebinding the same port right away also checks that the first
-		// process really let go of it.
-		p = startProcess(t, bin, "--addr", addr, "--kv-path", dbPath)
-		p.waitHealthy(t, baseURL)
-		after, err := client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
-		if err != nil || !after.GetFound() {
-			t.Fatalf("GetNode after restart = %v, %v; want found\n%s", after, err, p.output)
+			// Rebinding the same port right away also checks that the first
+			// process really let go of it.
+			p = startProcess(t, bin, args...)
+			p.waitHealthy(t, baseURL)
+			after, err := client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
+			if err != nil || !after.GetFound() {
+				t.Fatalf("GetNode after restart = %v, %v; want found\n%s", after, err, p.output)
+			}
+			if got, want := after.GetNode().GetRegisteredAt(), before.GetNode().GetRegisteredAt(); got != want || got == 0 {
+				t.Errorf("registered_at after restart = %d, want %d (non-zero)", got, want)
+			}
+			if got, want := after.GetNode().GetIpAddress(), "10.1.2.3"; got != want {
+				t.Errorf("ip_address after restart = %q, want %q", got, want)
+			}
+			p.stop(t, os.Interrupt)
+		})
+	}
+
+	t.Run("unreachable postgres exits 1 with one line and no password", func(t *testing.T) {
+		// Port 1 refuses connections, so no database is needed.
+		for _, dsn := range []string{
+			"postgres://sms:hunter2@127.0.0.1:1/sms?sslmode=disable",
+			"host=127.0.0.1 port=1 user=sms password=hunter2 sslmode=disable",
+		} {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "--kv-backend", "postgres", "--kv-dsn", dsn, "--addr", freeAddr(t))
+			cmd.Env = cleanEnv()
+			var output syncBuffer
+			cmd.Stdout, cmd.Stderr = &output, &output
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("sms with an unreachable Postgres exited with %v, want status 1\n%s", err, output.String())
+			}
+			out := output.String()
+			if !strings.HasPrefix(out, "sms: open postgres store: ") || strings.Count(out, "\n") != 1 {
+				t.Errorf("output = %q, want one line starting \"sms: open postgres store: \"", out)
+			}
+			if strings.Contains(out, "hunter2") {
+				t.Errorf("output = %q, shows the DSN password", out)
+			}
 		}
-		if got, want := after.GetNode().GetRegisteredAt(), before.GetNode().GetRegisteredAt(); got != want || got == 0 {
-			t.Errorf("registered_at after restart = %d, want %d (non-zero)", got, want)
-		}
-		if got, want := after.GetNode().GetIpAddress(), "10.1.2.3"; got != want {
-			t.Errorf("ip_address after restart = %q, want %q", got, want)
-		}
-		p.stop(t, os.Interrupt)
 	})
 
 	t.Run("bad setting exits 2 with one line", func(t *testing.T) {
