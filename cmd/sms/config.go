@@ -178,11 +178,11 @@ func (v values) config() (config, error) {
 		return c, bad("kv-dsn", "missing, and --kv-backend is postgres", "a Postgres URL such as postgres://user:pass@host:5432/sms")
 	}
 
-	c.sqliteSynchronous = v.get("sqlite-synchronous")
+	c.sqliteSynchronous = strings.ToLower(v.get("sqlite-synchronous"))
 	switch c.sqliteSynchronous {
 	case "full", "normal":
 	default:
-		return c, bad("sqlite-synchronous", fmt.Sprintf("%q is not a level", c.sqliteSynchronous), "full or normal")
+		return c, bad("sqlite-synchronous", fmt.Sprintf("%q is not a level", v.get("sqlite-synchronous")), "full or normal")
 	}
 
 	if c.heartbeatTimeout, err = positiveDuration(v, "heartbeat-timeout", "a Go duration > 0 such as 90s"); err != nil {
@@ -333,7 +333,8 @@ func loadToken(file string) (string, error) {
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: sms [flags]\n\n")
 	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
-	fmt.Fprintf(w, "Each flag falls back to its environment variable, then to its default.\n\n")
+	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
+	fmt.Fprintf(w, "then to its default. A flag given on the command line wins over its variable.\n\n")
 	for _, o := range options {
 		def := o.def
 		if def == "" {

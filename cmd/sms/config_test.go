@@ -115,7 +115,7 @@ func TestParseConfigFromEnv(t *testing.T) {
 		"SMS_ADDR":              ":9000",
 		"KV_BACKEND":            "postgres",
 		"KV_DSN":                "postgres://u:p@db/sms",
-		"KV_SQLITE_SYNCHRONOUS": "normal",
+		"KV_SQLITE_SYNCHRONOUS": "NORMAL",
 		"SMS_HEARTBEAT_TIMEOUT": "1m",
 		"SMS_CLEANUP_INTERVAL":  "5s",
 		"SMS_NODE_TTL":          "1h",
