@@ -60,7 +60,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 		hb, hv := s.heartbeat(id)
 		switch {
 		case l.NodeTTL > 0 && hb.LastHeartbeat < deadBefore:
-			results, err := r.store.Apply(ctx,
+			results, err := apply(ctx, r.store,
 				sqlkv.Delete(nodeKey(id)).If(sqlkv.IfVersion(nv)),
 				sqlkv.Delete(heartbeatKey(id)).If(sqlkv.IfVersion(hv)),
 				sqlkv.Delete(resourceKey(id)),
@@ -79,7 +79,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 
 		case effectiveStatus(s.nodes[id].rec.Status, hb) == StatusActive && hb.LastHeartbeat < staleBefore:
 			hb.Expired = true
-			_, err := r.store.Apply(ctx,
+			_, err := apply(ctx, r.store,
 				// The decision rests on both records as read.
 				sqlkv.Check(nodeKey(id), sqlkv.IfVersion(nv)),
 				sqlkv.Put(heartbeatKey(id), encode(hb)).If(sqlkv.IfVersion(hv)),
@@ -102,7 +102,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 		if !ok || rr.rec.UpdatedAt >= staleBefore {
 			continue
 		}
-		_, err := r.store.Apply(ctx, sqlkv.Delete(resourceKey(id)).If(sqlkv.IfVersion(rr.version)))
+		_, err := apply(ctx, r.store, sqlkv.Delete(resourceKey(id)).If(sqlkv.IfVersion(rr.version)))
 		if errors.Is(err, sqlkv.ErrConflict) {
 			continue
 		}

@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -200,12 +199,12 @@ func (r *NodeRegistry) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.store.Apply(ctx,
+	_, err = apply(ctx, r.store,
 		sqlkv.Delete(nodeKey(id)).If(sqlkv.IfExists()),
 		sqlkv.Delete(heartbeatKey(id)),
 		sqlkv.Delete(resourceKey(id)),
 	)
-	if errors.Is(err, sqlkv.ErrConflict) {
+	if conditionFailed(err) {
 		err = ErrNotFound
 	}
 	if err != nil {
@@ -236,11 +235,11 @@ func (r *NodeRegistry) Heartbeat(ctx context.Context, id string, health map[stri
 	}
 	now := unixNano(r.now())
 	hb := heartbeatRecord{LastHeartbeat: now, HealthInfo: health}
-	_, err = r.store.Apply(ctx,
+	_, err = apply(ctx, r.store,
 		sqlkv.Check(nodeKey(id), sqlkv.IfExists()),
 		sqlkv.Put(heartbeatKey(id), encode(hb)),
 	)
-	if errors.Is(err, sqlkv.ErrConflict) {
+	if conditionFailed(err) {
 		err = ErrNotFound
 	}
 	if err != nil {

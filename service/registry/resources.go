@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spear-next/sms/sqlkv"
@@ -41,11 +40,11 @@ func (r *NodeResourceRegistry) Update(ctx context.Context, res Resource) (Resour
 	res.NodeUUID = id
 	res.UpdatedAt = fromUnixNano(unixNano(r.opts.now()))
 	rr := resourceToRecord(res)
-	_, err = r.store.Apply(ctx,
+	_, err = apply(ctx, r.store,
 		sqlkv.Check(nodeKey(id), sqlkv.IfExists()),
 		sqlkv.Put(resourceKey(id), encode(rr)),
 	)
-	if errors.Is(err, sqlkv.ErrConflict) {
+	if conditionFailed(err) {
 		err = ErrNotFound
 	}
 	if err != nil {
