@@ -15,19 +15,15 @@ import (
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
-	"github.com/spear-next/sms/sqlkv/memory"
+	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
-// backends are the stores every wire test runs against.
-var backends = []string{"memory"}
-
-// openStore opens a fresh, empty store of the given backend, closed when the
-// test ends.
+// openStore opens a fresh, empty store of backend (see storetest.Backends),
+// closed when the test ends. Postgres tests skip without
+// KV_TEST_POSTGRES_DSN.
 func openStore(t testing.TB, backend string) sqlkv.Store {
 	t.Helper()
-	s := memory.New()
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return storetest.Open(t, backend)
 }
 
 // protocols are the three wire protocols a client can speak to the handler.
@@ -107,7 +103,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 // against a fresh store and server.
 func eachWire(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
-	for _, backend := range backends {
+	for _, backend := range storetest.Backends {
 		for _, p := range protocols {
 			t.Run(backend+"/"+p.name, func(t *testing.T) {
 				t.Parallel()
