@@ -9,14 +9,18 @@ import (
 
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
-	"github.com/spear-next/sms/sqlkv/memory"
+	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
-// forEachBackend runs fn once per store backend, each with a fresh store.
+// forEachBackend runs fn once per store backend, each with a fresh, empty
+// store. Postgres runs when KV_TEST_POSTGRES_DSN is set (see storetest).
 func forEachBackend(t *testing.T, fn func(t *testing.T, store sqlkv.Store)) {
 	t.Helper()
-	t.Run("memory", func(t *testing.T) { fn(t, memory.New()) })
+	for _, backend := range storetest.Backends {
+		t.Run(backend, func(t *testing.T) { fn(t, storetest.Open(t, backend)) })
+	}
 }
+
 // clock is a settable clock for WithClock, safe for concurrent use.
 type clock struct {
 	mu  sync.Mutex
