@@ -13,6 +13,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -85,6 +86,7 @@ func NewHandler(cfg Config) http.Handler {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxRequestBytes
 	}
+	maxBytes = min(maxBytes, math.MaxInt) // for 32-bit platforms
 
 	common := []connect.HandlerOption{
 		connect.WithReadMaxBytes(int(maxBytes)),

@@ -205,9 +205,9 @@ func TestReflection(t *testing.T) {
 		}
 	})
 
-	// v1alpha, which older tools (grpcurl before 1.9) still use, has the
-	// same messages; ask it to list services with a hand-made Connect
-	// streaming request: list_services (field 7) = "".
+	// v1alpha, which older tools still use, has the same messages as v1;
+	// ask it to list services with a hand-made Connect streaming request:
+	// one envelope holding list_services (field 7) = "".
 	t.Run("v1alpha", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, openStore(t, "memory"), nil, nil)
