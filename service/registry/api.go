@@ -25,3 +25,11 @@ package registry
 //	type Option func(*options)
 //	func WithClock(now func() time.Time) Option
 //	func WithThresholds(t Thresholds) Option
+//
+//	const DefaultHeartbeatTimeout = 90 * time.Second // Liveness.HeartbeatTimeout when zero
+//
+// Errors: ErrInvalid (a *ValidationError naming the field) for bad input,
+// ErrNotFound for an absent node on Update, Delete, Heartbeat, Get and
+// resource Update; sqlkv.ErrConflict, wrapped, only when concurrent writers
+// to one node kept a write from going through after bounded retries; store
+// errors (sqlkv.ErrUnavailable, ...) and context errors, wrapped.
