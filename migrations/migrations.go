@@ -38,9 +38,10 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 }
 
 // NewSQLiteProvider returns a goose provider for the SQLite migrations on db.
-// It takes no lock: SQLite's own write lock serializes concurrent migrations
-// (each migration runs in a transaction and goose re-reads the applied
-// versions under it).
+// It takes no lock: a SQLite file belongs to one SMS process. Each migration
+// runs in its own transaction, so if two processes do migrate one new file at
+// once, the second fails cleanly ("table kv already exists") and succeeds
+// when started again.
 func NewSQLiteProvider(db *sql.DB) (*goose.Provider, error) {
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, SQLite, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
