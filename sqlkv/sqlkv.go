@@ -70,7 +70,8 @@ type RangeOptions struct {
 	// Start is the first key included; nil or empty means from the first key.
 	Start []byte
 	// End is the first key excluded; nil means to the last key. A Start at or
-	// after End selects nothing.
+	// after End selects nothing, so a non-nil empty End selects nothing.
+	// Bounds are keys: longer than MaxKeySize is ErrKeyTooLarge.
 	End []byte
 	// Limit is the most entries returned; 0 or less means no limit.
 	Limit int
@@ -88,7 +89,8 @@ type RangeOptions struct {
 //
 // Methods that take keys return ErrKeyTooLarge and ErrValueTooLarge for
 // oversized input, ErrUnavailable when the database cannot be reached, and
-// ErrClosed after Close, wrapped with context.
+// ErrClosed after Close (a second Close included), wrapped with context. A
+// done context makes them return an error wrapping ctx.Err().
 type Store interface {
 	// Get returns the entry for key, or ErrNotFound.
 	Get(ctx context.Context, key []byte) (Entry, error)
@@ -132,8 +134,11 @@ type Store interface {
 	BatchDelete(ctx context.Context, keys [][]byte) (int64, error)
 
 	// Apply runs ops atomically, in order: either every condition holds and
-	// every write is done, or nothing is written. A failed condition returns
-	// ErrConflict. The results are in the order of ops.
+	// every write is done, or nothing is written. Each op sees the effects of
+	// the ops before it, so a condition on a key an earlier op wrote tests
+	// the version that op wrote. A failed condition returns ErrConflict, and
+	// only a failed condition does: contention between concurrent Applys is
+	// resolved inside the store. The results are in the order of ops.
 	Apply(ctx context.Context, ops ...Op) ([]OpResult, error)
 
 	// Ping checks that the database is reachable and migrated, for readiness
