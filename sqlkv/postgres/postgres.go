@@ -86,11 +86,12 @@ var dialect = sqlstore.Dialect{
 	NoLimit:   nil,
 	Translate: translate,
 	Retryable: retryable,
-	// Apply's conditions and Existed results are reads; at READ COMMITTED a
-	// check that a key is absent locks nothing, so two Applys could each see
-	// the other's key absent and both commit. SERIALIZABLE makes Postgres
-	// refuse such pairs (40001), and the transaction is run again.
-	ApplyTx: &sql.TxOptions{Isolation: sql.LevelSerializable},
+	// A check that a key is absent locks nothing at READ COMMITTED, so two
+	// Applys could each see the other's key absent and both commit (write
+	// skew). SERIALIZABLE makes Postgres refuse such pairs (40001), and the
+	// transaction is run again. Applys without a pure read keep READ
+	// COMMITTED: their row locks suffice, and they never fail spuriously.
+	CheckTx: &sql.TxOptions{Isolation: sql.LevelSerializable},
 }
 
 // errorsAsPg is errors.As for the Postgres server's errors.

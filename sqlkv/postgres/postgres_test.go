@@ -195,3 +195,33 @@ func BenchmarkStore(b *testing.B) {
 		return open(b, storetest.PostgresDSN(b))
 	})
 }
+
+// TestNoWriteSkew runs pairs of Applys that each require the other's key to
+// be absent and then create their own: at most one of a pair may succeed,
+// as if they ran one after the other.
+func TestNoWriteSkew(t *testing.T) {
+	s := open(t, storetest.PostgresDSN(t))
+	ctx := t.Context()
+	for i := range 200 {
+		x, y := fmt.Appendf(nil, "x%d", i), fmt.Appendf(nil, "y%d", i)
+		start := make(chan struct{})
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for n, keys := range [][2][]byte{{x, y}, {y, x}} {
+			wg.Go(func() {
+				<-start
+				_, errs[n] = s.Apply(ctx, sqlkv.Check(keys[0], sqlkv.IfNotExists()), sqlkv.Put(keys[1], nil))
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, sqlkv.ErrConflict) {
+				t.Fatalf("pair %d: Apply: %v", i, err)
+			}
+		}
+		if errs[0] == nil && errs[1] == nil {
+			t.Fatalf("pair %d: both Applys succeeded although each required the key the other created", i)
+		}
+	}
+}

@@ -73,7 +73,10 @@ type Dialect struct {
 	// serialization failure) and may simply be run again. Nil means never.
 	Retryable func(error) bool
 
-	// ApplyTx are the options of Apply's transaction; nil for the driver's
-	// default.
-	ApplyTx *sql.TxOptions
+	// CheckTx are the options of the transaction of an Apply that reads a
+	// key without writing it (an OpCheck, or a delete that requires the key
+	// to be absent); nil for the driver's default. Other Applys only read
+	// rows they also write, which the row locks of any isolation level
+	// protect.
+	CheckTx *sql.TxOptions
 }

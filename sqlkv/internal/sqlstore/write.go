@@ -124,7 +124,11 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 		return results, nil
 	}
 	at := now()
-	err := s.inTx(ctx, s.d.ApplyTx, func(tx *sql.Tx) error {
+	var opts *sql.TxOptions
+	if slices.ContainsFunc(ops, readsOnly) {
+		opts = s.d.CheckTx
+	}
+	err := s.inTx(ctx, opts, func(tx *sql.Tx) error {
 		for i, op := range ops {
 			r, err := s.applyOp(ctx, tx, op, at)
 			if errors.Is(err, sqlkv.ErrConflict) {
@@ -146,6 +150,12 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 		return nil, fmt.Errorf("apply: %w", s.translate(err))
 	}
 	return results, nil
+}
+
+// readsOnly reports whether op reads its key without writing it.
+func readsOnly(op sqlkv.Op) bool {
+	v, isVersion := op.Cond.Version()
+	return op.Kind == sqlkv.OpCheck || op.Kind == sqlkv.OpDelete && isVersion && v == 0
 }
 
 func hasCond(ops []sqlkv.Op) bool {

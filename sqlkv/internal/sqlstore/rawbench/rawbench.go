@@ -200,7 +200,7 @@ func benchPutIf(b *testing.B, r *raw) {
 		if err := r.get.QueryRowContext(b.Context(), k).Scan(&old, &version); err != nil {
 			b.Fatalf("get: %v", err)
 		}
-		tx, err := r.writer.BeginTx(b.Context(), r.d.ApplyTx)
+		tx, err := r.writer.BeginTx(b.Context(), nil)
 		if err != nil {
 			b.Fatalf("begin: %v", err)
 		}
