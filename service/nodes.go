@@ -88,15 +88,21 @@ func (s *NodeService) Heartbeat(ctx context.Context, req *smspb.HeartbeatRequest
 	return &smspb.HeartbeatResponse{Success: true, Message: "heartbeat recorded", ServerTimestamp: unixSeconds(at)}, nil
 }
 
-// ListNodes returns the nodes, optionally only those with one status.
-// Errors: invalid_argument (unknown status), and the store errors of
-// connectError.
+// ListNodes returns the nodes, optionally only those with one status and
+// some metadata, all of them or one page.
+// Errors: invalid_argument (unknown status, negative page size, bad page
+// token), and the store errors of connectError.
 func (s *NodeService) ListNodes(ctx context.Context, req *smspb.ListNodesRequest) (*smspb.ListNodesResponse, error) {
-	nodes, err := s.nodes.List(ctx, registry.ListOptions{Status: req.GetStatusFilter()})
+	nodes, next, err := s.nodes.ListPage(ctx, registry.ListOptions{
+		Status:    req.GetStatusFilter(),
+		Metadata:  req.GetMetadataFilter(),
+		PageSize:  int(req.GetPageSize()),
+		PageToken: req.GetPageToken(),
+	})
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
-	return &smspb.ListNodesResponse{Nodes: nodesToProto(nodes)}, nil
+	return &smspb.ListNodesResponse{Nodes: nodesToProto(nodes), NextPageToken: next}, nil
 }
 
 // GetNode returns one node.
@@ -139,15 +145,49 @@ func (s *NodeService) GetNodeResource(ctx context.Context, req *smspb.GetNodeRes
 	return &smspb.GetNodeResourceResponse{Found: true, Resource: resourceToProto(res)}, nil
 }
 
-// ListNodeResources returns all reports (empty node_uuids) or those of the
-// listed nodes that have one, in request order.
+// ListNodeResources returns all reports (empty node_uuids; all at once or
+// one page) or those of the listed nodes that have one, in request order.
 // Errors: invalid_argument, and the store errors of connectError.
 func (s *NodeService) ListNodeResources(ctx context.Context, req *smspb.ListNodeResourcesRequest) (*smspb.ListNodeResourcesResponse, error) {
-	rs, err := s.resources.List(ctx, req.GetNodeUuids())
+	if len(req.GetNodeUuids()) > 0 {
+		if req.GetPageSize() != 0 || req.GetPageToken() != "" {
+			return nil, connect.NewError(connect.CodeInvalidArgument,
+				errors.New("page_size, page_token: only allowed with an empty node_uuids"))
+		}
+		rs, err := s.resources.List(ctx, req.GetNodeUuids())
+		if err != nil {
+			return nil, s.fail(ctx, err)
+		}
+		return &smspb.ListNodeResourcesResponse{Resources: resourcesToProto(rs)}, nil
+	}
+	rs, next, err := s.resources.ListPage(ctx, int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
-	return &smspb.ListNodeResourcesResponse{Resources: resourcesToProto(rs)}, nil
+	return &smspb.ListNodeResourcesResponse{Resources: resourcesToProto(rs), NextPageToken: next}, nil
+}
+
+// GetClusterStats summarises the nodes and their resource reports.
+// Errors: the store errors of connectError.
+func (s *NodeService) GetClusterStats(ctx context.Context, _ *smspb.GetClusterStatsRequest) (*smspb.GetClusterStatsResponse, error) {
+	st, err := s.resources.ClusterStats(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	byStatus := make(map[string]int64, len(st.NodesByStatus))
+	for status, n := range st.NodesByStatus {
+		byStatus[string(status)] = n
+	}
+	return &smspb.GetClusterStatsResponse{
+		TotalNodes:                st.TotalNodes,
+		NodesByStatus:             byStatus,
+		NodesWithResources:        st.NodesWithResources,
+		AverageCpuUsagePercent:    st.AverageCPUPercent,
+		AverageMemoryUsagePercent: st.AverageMemoryPercent,
+		TotalMemoryBytes:          st.TotalMemoryBytes,
+		UsedMemoryBytes:           st.UsedMemoryBytes,
+		HighLoadNodes:             st.HighLoadNodes,
+	}, nil
 }
 
 // GetNodeWithResource returns a node and its latest report: found=false when

@@ -40,6 +40,90 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Kind says what happened to the node.
+type WatchNodesResponse_Kind int32
+
+const (
+	// KIND_UNSPECIFIED is never sent.
+	WatchNodesResponse_KIND_UNSPECIFIED WatchNodesResponse_Kind = 0
+	// KIND_SNAPSHOT is a node that matched when the watch began.
+	WatchNodesResponse_KIND_SNAPSHOT WatchNodesResponse_Kind = 1
+	// KIND_SNAPSHOT_END follows the last SNAPSHOT event (node unset); every
+	// later event is a change.
+	WatchNodesResponse_KIND_SNAPSHOT_END WatchNodesResponse_Kind = 2
+	// KIND_REGISTERED is a node registered after the snapshot.
+	WatchNodesResponse_KIND_REGISTERED WatchNodesResponse_Kind = 3
+	// KIND_UPDATED is a change of address, ports or metadata, or a
+	// re-registration that kept the status.
+	WatchNodesResponse_KIND_UPDATED WatchNodesResponse_Kind = 4
+	// KIND_STATUS_CHANGED is a change of status: by UpdateNode or
+	// RegisterNode, a heartbeat that made an unhealthy node active, or the
+	// liveness sweeper marking a silent node unhealthy.
+	WatchNodesResponse_KIND_STATUS_CHANGED WatchNodesResponse_Kind = 5
+	// KIND_DELETED is a node removed by DeleteNode; node holds its last
+	// known state.
+	WatchNodesResponse_KIND_DELETED WatchNodesResponse_Kind = 6
+	// KIND_EXPIRED is a node deleted by the liveness sweeper after its
+	// node TTL; node holds its last known state.
+	WatchNodesResponse_KIND_EXPIRED WatchNodesResponse_Kind = 7
+	// KIND_HEARTBEAT is a heartbeat that changed only last_heartbeat and
+	// health_info; sent only with include_heartbeats.
+	WatchNodesResponse_KIND_HEARTBEAT WatchNodesResponse_Kind = 8
+)
+
+// Enum value maps for WatchNodesResponse_Kind.
+var (
+	WatchNodesResponse_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_SNAPSHOT",
+		2: "KIND_SNAPSHOT_END",
+		3: "KIND_REGISTERED",
+		4: "KIND_UPDATED",
+		5: "KIND_STATUS_CHANGED",
+		6: "KIND_DELETED",
+		7: "KIND_EXPIRED",
+		8: "KIND_HEARTBEAT",
+	}
+	WatchNodesResponse_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED":    0,
+		"KIND_SNAPSHOT":       1,
+		"KIND_SNAPSHOT_END":   2,
+		"KIND_REGISTERED":     3,
+		"KIND_UPDATED":        4,
+		"KIND_STATUS_CHANGED": 5,
+		"KIND_DELETED":        6,
+		"KIND_EXPIRED":        7,
+		"KIND_HEARTBEAT":      8,
+	}
+)
+
+func (x WatchNodesResponse_Kind) Enum() *WatchNodesResponse_Kind {
+	p := new(WatchNodesResponse_Kind)
+	*p = x
+	return p
+}
+
+func (x WatchNodesResponse_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchNodesResponse_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_sms_node_proto_enumTypes[0].Descriptor()
+}
+
+func (WatchNodesResponse_Kind) Type() protoreflect.EnumType {
+	return &file_sms_node_proto_enumTypes[0]
+}
+
+func (x WatchNodesResponse_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchNodesResponse_Kind.Descriptor instead.
+func (WatchNodesResponse_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_sms_node_proto_rawDescGZIP(), []int{23, 0}
+}
+
 // Node is a registered cluster node.
 type Node struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -795,9 +879,22 @@ type ListNodesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// status_filter, if not empty, keeps only nodes with this status (any
 	// spelling Node.status accepts).
-	StatusFilter  string `protobuf:"bytes,1,opt,name=status_filter,json=statusFilter,proto3" json:"status_filter,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StatusFilter string `protobuf:"bytes,1,opt,name=status_filter,json=statusFilter,proto3" json:"status_filter,omitempty"`
+	// page_size is the most nodes to return; 0 means all (no pagination).
+	// Values above 1000 are treated as 1000. A page may hold fewer nodes than
+	// page_size, even none, while next_page_token is set.
+	PageSize int32 `protobuf:"varint,100,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is a next_page_token from a previous ListNodes call with the
+	// same filters; empty starts at the first node. Tokens are opaque and do
+	// not expire: a page starts after the last node of the previous page,
+	// whatever was registered or deleted in between, so no node is returned
+	// twice and none that existed throughout is skipped.
+	PageToken string `protobuf:"bytes,101,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// metadata_filter keeps only nodes whose metadata has every one of these
+	// key/value pairs.
+	MetadataFilter map[string]string `protobuf:"bytes,102,rep,name=metadata_filter,json=metadataFilter,proto3" json:"metadata_filter,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListNodesRequest) Reset() {
@@ -837,11 +934,35 @@ func (x *ListNodesRequest) GetStatusFilter() string {
 	return ""
 }
 
+func (x *ListNodesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListNodesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListNodesRequest) GetMetadataFilter() map[string]string {
+	if x != nil {
+		return x.MetadataFilter
+	}
+	return nil
+}
+
 // ListNodesResponse is the output of NodeService.ListNodes.
 type ListNodesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// nodes are the matching nodes, in ascending uuid order.
-	Nodes         []*Node `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Nodes []*Node `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// next_page_token fetches the next page; empty on the last page and when
+	// page_size was 0.
+	NextPageToken string `protobuf:"bytes,100,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -881,6 +1002,13 @@ func (x *ListNodesResponse) GetNodes() []*Node {
 		return x.Nodes
 	}
 	return nil
+}
+
+func (x *ListNodesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // GetNodeRequest is the input of NodeService.GetNode.
@@ -1190,7 +1318,14 @@ func (x *GetNodeResourceResponse) GetResource() *NodeResource {
 type ListNodeResourcesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// node_uuids selects the nodes whose reports to return; empty means all.
-	NodeUuids     []string `protobuf:"bytes,1,rep,name=node_uuids,json=nodeUuids,proto3" json:"node_uuids,omitempty"`
+	NodeUuids []string `protobuf:"bytes,1,rep,name=node_uuids,json=nodeUuids,proto3" json:"node_uuids,omitempty"`
+	// page_size is the most reports to return when node_uuids is empty; 0
+	// means all. Values above 1000 are treated as 1000. Must be 0 when
+	// node_uuids is set.
+	PageSize int32 `protobuf:"varint,100,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is a next_page_token from a previous call; empty starts at
+	// the first report. Keyset-based, like ListNodesRequest.page_token.
+	PageToken     string `protobuf:"bytes,101,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1232,13 +1367,30 @@ func (x *ListNodeResourcesRequest) GetNodeUuids() []string {
 	return nil
 }
 
+func (x *ListNodeResourcesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListNodeResourcesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListNodeResourcesResponse is the output of NodeService.ListNodeResources.
 type ListNodeResourcesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// resources are the reports found: in request order when node_uuids was
 	// given (nodes without a report left out), else in ascending node uuid
 	// order.
-	Resources     []*NodeResource `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
+	Resources []*NodeResource `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
+	// next_page_token fetches the next page; empty on the last page and when
+	// page_size was 0.
+	NextPageToken string `protobuf:"bytes,100,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1278,6 +1430,13 @@ func (x *ListNodeResourcesResponse) GetResources() []*NodeResource {
 		return x.Resources
 	}
 	return nil
+}
+
+func (x *ListNodeResourcesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // GetNodeWithResourceRequest is the input of NodeService.GetNodeWithResource.
@@ -1390,6 +1549,299 @@ func (x *GetNodeWithResourceResponse) GetResource() *NodeResource {
 	return nil
 }
 
+// WatchNodesRequest is the input of NodeService.WatchNodes. Filters combine:
+// a node is watched when it matches all that are set.
+type WatchNodesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// uuids, if not empty, watches only these nodes.
+	Uuids []string `protobuf:"bytes,1,rep,name=uuids,proto3" json:"uuids,omitempty"`
+	// status_filter, if not empty, watches only nodes with this status (any
+	// spelling Node.status accepts), before or after a change: a node that
+	// leaves the status is reported once more, with its new status.
+	StatusFilter string `protobuf:"bytes,2,opt,name=status_filter,json=statusFilter,proto3" json:"status_filter,omitempty"`
+	// metadata_filter watches only nodes whose metadata has every one of
+	// these key/value pairs (before or after a change, as status_filter).
+	MetadataFilter map[string]string `protobuf:"bytes,3,rep,name=metadata_filter,json=metadataFilter,proto3" json:"metadata_filter,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// include_heartbeats also streams heartbeats that change nothing but
+	// last_heartbeat and health_info (kind HEARTBEAT).
+	IncludeHeartbeats bool `protobuf:"varint,4,opt,name=include_heartbeats,json=includeHeartbeats,proto3" json:"include_heartbeats,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *WatchNodesRequest) Reset() {
+	*x = WatchNodesRequest{}
+	mi := &file_sms_node_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchNodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchNodesRequest) ProtoMessage() {}
+
+func (x *WatchNodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sms_node_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchNodesRequest.ProtoReflect.Descriptor instead.
+func (*WatchNodesRequest) Descriptor() ([]byte, []int) {
+	return file_sms_node_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WatchNodesRequest) GetUuids() []string {
+	if x != nil {
+		return x.Uuids
+	}
+	return nil
+}
+
+func (x *WatchNodesRequest) GetStatusFilter() string {
+	if x != nil {
+		return x.StatusFilter
+	}
+	return ""
+}
+
+func (x *WatchNodesRequest) GetMetadataFilter() map[string]string {
+	if x != nil {
+		return x.MetadataFilter
+	}
+	return nil
+}
+
+func (x *WatchNodesRequest) GetIncludeHeartbeats() bool {
+	if x != nil {
+		return x.IncludeHeartbeats
+	}
+	return false
+}
+
+// WatchNodesResponse is one event of NodeService.WatchNodes.
+type WatchNodesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind says what happened.
+	Kind WatchNodesResponse_Kind `protobuf:"varint,1,opt,name=kind,proto3,enum=sms.WatchNodesResponse_Kind" json:"kind,omitempty"`
+	// node is the node's state after the change (for DELETED and EXPIRED,
+	// the last state the watch knew). Unset for SNAPSHOT_END.
+	Node *Node `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// previous_status is the node's status before a STATUS_CHANGED event.
+	PreviousStatus string `protobuf:"bytes,3,opt,name=previous_status,json=previousStatus,proto3" json:"previous_status,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WatchNodesResponse) Reset() {
+	*x = WatchNodesResponse{}
+	mi := &file_sms_node_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchNodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchNodesResponse) ProtoMessage() {}
+
+func (x *WatchNodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sms_node_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchNodesResponse.ProtoReflect.Descriptor instead.
+func (*WatchNodesResponse) Descriptor() ([]byte, []int) {
+	return file_sms_node_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *WatchNodesResponse) GetKind() WatchNodesResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return WatchNodesResponse_KIND_UNSPECIFIED
+}
+
+func (x *WatchNodesResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *WatchNodesResponse) GetPreviousStatus() string {
+	if x != nil {
+		return x.PreviousStatus
+	}
+	return ""
+}
+
+// GetClusterStatsRequest is the input of NodeService.GetClusterStats.
+type GetClusterStatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterStatsRequest) Reset() {
+	*x = GetClusterStatsRequest{}
+	mi := &file_sms_node_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterStatsRequest) ProtoMessage() {}
+
+func (x *GetClusterStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sms_node_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetClusterStatsRequest) Descriptor() ([]byte, []int) {
+	return file_sms_node_proto_rawDescGZIP(), []int{24}
+}
+
+// GetClusterStatsResponse is the output of NodeService.GetClusterStats.
+type GetClusterStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// total_nodes is the number of registered nodes.
+	TotalNodes int64 `protobuf:"varint,1,opt,name=total_nodes,json=totalNodes,proto3" json:"total_nodes,omitempty"`
+	// nodes_by_status counts nodes per status; it has an entry for each of
+	// "active", "inactive", "unhealthy" and "decommissioning".
+	NodesByStatus map[string]int64 `protobuf:"bytes,2,rep,name=nodes_by_status,json=nodesByStatus,proto3" json:"nodes_by_status,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// nodes_with_resources is how many nodes have a resource report.
+	NodesWithResources int64 `protobuf:"varint,3,opt,name=nodes_with_resources,json=nodesWithResources,proto3" json:"nodes_with_resources,omitempty"`
+	// average_cpu_usage_percent is the mean CPU usage over the nodes with a
+	// report; 0 when there are none.
+	AverageCpuUsagePercent float64 `protobuf:"fixed64,4,opt,name=average_cpu_usage_percent,json=averageCpuUsagePercent,proto3" json:"average_cpu_usage_percent,omitempty"`
+	// average_memory_usage_percent is the mean memory usage over the nodes
+	// with a report; 0 when there are none.
+	AverageMemoryUsagePercent float64 `protobuf:"fixed64,5,opt,name=average_memory_usage_percent,json=averageMemoryUsagePercent,proto3" json:"average_memory_usage_percent,omitempty"`
+	// total_memory_bytes is the sum of the reports' total_memory_bytes.
+	TotalMemoryBytes int64 `protobuf:"varint,6,opt,name=total_memory_bytes,json=totalMemoryBytes,proto3" json:"total_memory_bytes,omitempty"`
+	// used_memory_bytes is the sum of the reports' used_memory_bytes.
+	UsedMemoryBytes int64 `protobuf:"varint,7,opt,name=used_memory_bytes,json=usedMemoryBytes,proto3" json:"used_memory_bytes,omitempty"`
+	// high_load_nodes is how many nodes with a report are above a high-load
+	// threshold.
+	HighLoadNodes int64 `protobuf:"varint,8,opt,name=high_load_nodes,json=highLoadNodes,proto3" json:"high_load_nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClusterStatsResponse) Reset() {
+	*x = GetClusterStatsResponse{}
+	mi := &file_sms_node_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClusterStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClusterStatsResponse) ProtoMessage() {}
+
+func (x *GetClusterStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sms_node_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClusterStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetClusterStatsResponse) Descriptor() ([]byte, []int) {
+	return file_sms_node_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetClusterStatsResponse) GetTotalNodes() int64 {
+	if x != nil {
+		return x.TotalNodes
+	}
+	return 0
+}
+
+func (x *GetClusterStatsResponse) GetNodesByStatus() map[string]int64 {
+	if x != nil {
+		return x.NodesByStatus
+	}
+	return nil
+}
+
+func (x *GetClusterStatsResponse) GetNodesWithResources() int64 {
+	if x != nil {
+		return x.NodesWithResources
+	}
+	return 0
+}
+
+func (x *GetClusterStatsResponse) GetAverageCpuUsagePercent() float64 {
+	if x != nil {
+		return x.AverageCpuUsagePercent
+	}
+	return 0
+}
+
+func (x *GetClusterStatsResponse) GetAverageMemoryUsagePercent() float64 {
+	if x != nil {
+		return x.AverageMemoryUsagePercent
+	}
+	return 0
+}
+
+func (x *GetClusterStatsResponse) GetTotalMemoryBytes() int64 {
+	if x != nil {
+		return x.TotalMemoryBytes
+	}
+	return 0
+}
+
+func (x *GetClusterStatsResponse) GetUsedMemoryBytes() int64 {
+	if x != nil {
+		return x.UsedMemoryBytes
+	}
+	return 0
+}
+
+func (x *GetClusterStatsResponse) GetHighLoadNodes() int64 {
+	if x != nil {
+		return x.HighLoadNodes
+	}
+	return 0
+}
+
 var File_sms_node_proto protoreflect.FileDescriptor
 
 const file_sms_node_proto_rawDesc = "" +
@@ -1458,11 +1910,19 @@ const file_sms_node_proto_rawDesc = "" +
 	"\x11HeartbeatResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12)\n" +
-	"\x10server_timestamp\x18\x03 \x01(\x03R\x0fserverTimestamp\"7\n" +
+	"\x10server_timestamp\x18\x03 \x01(\x03R\x0fserverTimestamp\"\x8a\x02\n" +
 	"\x10ListNodesRequest\x12#\n" +
-	"\rstatus_filter\x18\x01 \x01(\tR\fstatusFilter\"4\n" +
+	"\rstatus_filter\x18\x01 \x01(\tR\fstatusFilter\x12\x1b\n" +
+	"\tpage_size\x18d \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18e \x01(\tR\tpageToken\x12R\n" +
+	"\x0fmetadata_filter\x18f \x03(\v2).sms.ListNodesRequest.MetadataFilterEntryR\x0emetadataFilter\x1aA\n" +
+	"\x13MetadataFilterEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\\\n" +
 	"\x11ListNodesResponse\x12\x1f\n" +
-	"\x05nodes\x18\x01 \x03(\v2\t.sms.NodeR\x05nodes\"$\n" +
+	"\x05nodes\x18\x01 \x03(\v2\t.sms.NodeR\x05nodes\x12&\n" +
+	"\x0fnext_page_token\x18d \x01(\tR\rnextPageToken\"$\n" +
 	"\x0eGetNodeRequest\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\"F\n" +
 	"\x0fGetNodeResponse\x12\x14\n" +
@@ -1477,18 +1937,58 @@ const file_sms_node_proto_rawDesc = "" +
 	"\tnode_uuid\x18\x01 \x01(\tR\bnodeUuid\"^\n" +
 	"\x17GetNodeResourceResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12-\n" +
-	"\bresource\x18\x02 \x01(\v2\x11.sms.NodeResourceR\bresource\"9\n" +
+	"\bresource\x18\x02 \x01(\v2\x11.sms.NodeResourceR\bresource\"u\n" +
 	"\x18ListNodeResourcesRequest\x12\x1d\n" +
 	"\n" +
-	"node_uuids\x18\x01 \x03(\tR\tnodeUuids\"L\n" +
+	"node_uuids\x18\x01 \x03(\tR\tnodeUuids\x12\x1b\n" +
+	"\tpage_size\x18d \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18e \x01(\tR\tpageToken\"t\n" +
 	"\x19ListNodeResourcesResponse\x12/\n" +
-	"\tresources\x18\x01 \x03(\v2\x11.sms.NodeResourceR\tresources\"0\n" +
+	"\tresources\x18\x01 \x03(\v2\x11.sms.NodeResourceR\tresources\x12&\n" +
+	"\x0fnext_page_token\x18d \x01(\tR\rnextPageToken\"0\n" +
 	"\x1aGetNodeWithResourceRequest\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\"\x81\x01\n" +
 	"\x1bGetNodeWithResourceResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x1d\n" +
 	"\x04node\x18\x02 \x01(\v2\t.sms.NodeR\x04node\x12-\n" +
-	"\bresource\x18\x03 \x01(\v2\x11.sms.NodeResourceR\bresource2\xd1\x05\n" +
+	"\bresource\x18\x03 \x01(\v2\x11.sms.NodeResourceR\bresource\"\x95\x02\n" +
+	"\x11WatchNodesRequest\x12\x14\n" +
+	"\x05uuids\x18\x01 \x03(\tR\x05uuids\x12#\n" +
+	"\rstatus_filter\x18\x02 \x01(\tR\fstatusFilter\x12S\n" +
+	"\x0fmetadata_filter\x18\x03 \x03(\v2*.sms.WatchNodesRequest.MetadataFilterEntryR\x0emetadataFilter\x12-\n" +
+	"\x12include_heartbeats\x18\x04 \x01(\bR\x11includeHeartbeats\x1aA\n" +
+	"\x13MetadataFilterEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcf\x02\n" +
+	"\x12WatchNodesResponse\x120\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1c.sms.WatchNodesResponse.KindR\x04kind\x12\x1d\n" +
+	"\x04node\x18\x02 \x01(\v2\t.sms.NodeR\x04node\x12'\n" +
+	"\x0fprevious_status\x18\x03 \x01(\tR\x0epreviousStatus\"\xbe\x01\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rKIND_SNAPSHOT\x10\x01\x12\x15\n" +
+	"\x11KIND_SNAPSHOT_END\x10\x02\x12\x13\n" +
+	"\x0fKIND_REGISTERED\x10\x03\x12\x10\n" +
+	"\fKIND_UPDATED\x10\x04\x12\x17\n" +
+	"\x13KIND_STATUS_CHANGED\x10\x05\x12\x10\n" +
+	"\fKIND_DELETED\x10\x06\x12\x10\n" +
+	"\fKIND_EXPIRED\x10\a\x12\x12\n" +
+	"\x0eKIND_HEARTBEAT\x10\b\"\x18\n" +
+	"\x16GetClusterStatsRequest\"\x85\x04\n" +
+	"\x17GetClusterStatsResponse\x12\x1f\n" +
+	"\vtotal_nodes\x18\x01 \x01(\x03R\n" +
+	"totalNodes\x12W\n" +
+	"\x0fnodes_by_status\x18\x02 \x03(\v2/.sms.GetClusterStatsResponse.NodesByStatusEntryR\rnodesByStatus\x120\n" +
+	"\x14nodes_with_resources\x18\x03 \x01(\x03R\x12nodesWithResources\x129\n" +
+	"\x19average_cpu_usage_percent\x18\x04 \x01(\x01R\x16averageCpuUsagePercent\x12?\n" +
+	"\x1caverage_memory_usage_percent\x18\x05 \x01(\x01R\x19averageMemoryUsagePercent\x12,\n" +
+	"\x12total_memory_bytes\x18\x06 \x01(\x03R\x10totalMemoryBytes\x12*\n" +
+	"\x11used_memory_bytes\x18\a \x01(\x03R\x0fusedMemoryBytes\x12&\n" +
+	"\x0fhigh_load_nodes\x18\b \x01(\x03R\rhighLoadNodes\x1a@\n" +
+	"\x12NodesByStatusEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x012\xe0\x06\n" +
 	"\vNodeService\x12C\n" +
 	"\fRegisterNode\x12\x18.sms.RegisterNodeRequest\x1a\x19.sms.RegisterNodeResponse\x12=\n" +
 	"\n" +
@@ -1501,7 +2001,10 @@ const file_sms_node_proto_rawDesc = "" +
 	"\x12UpdateNodeResource\x12\x1e.sms.UpdateNodeResourceRequest\x1a\x1f.sms.UpdateNodeResourceResponse\x12L\n" +
 	"\x0fGetNodeResource\x12\x1b.sms.GetNodeResourceRequest\x1a\x1c.sms.GetNodeResourceResponse\x12R\n" +
 	"\x11ListNodeResources\x12\x1d.sms.ListNodeResourcesRequest\x1a\x1e.sms.ListNodeResourcesResponse\x12X\n" +
-	"\x13GetNodeWithResource\x12\x1f.sms.GetNodeWithResourceRequest\x1a .sms.GetNodeWithResourceResponseB)Z'github.com/spear-next/sms/gen/sms;smspbb\x06proto3"
+	"\x13GetNodeWithResource\x12\x1f.sms.GetNodeWithResourceRequest\x1a .sms.GetNodeWithResourceResponse\x12?\n" +
+	"\n" +
+	"WatchNodes\x12\x16.sms.WatchNodesRequest\x1a\x17.sms.WatchNodesResponse0\x01\x12L\n" +
+	"\x0fGetClusterStats\x12\x1b.sms.GetClusterStatsRequest\x1a\x1c.sms.GetClusterStatsResponseB)Z'github.com/spear-next/sms/gen/sms;smspbb\x06proto3"
 
 var (
 	file_sms_node_proto_rawDescOnce sync.Once
@@ -1515,72 +2018,90 @@ func file_sms_node_proto_rawDescGZIP() []byte {
 	return file_sms_node_proto_rawDescData
 }
 
-var file_sms_node_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_sms_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_sms_node_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_sms_node_proto_goTypes = []any{
-	(*Node)(nil),                        // 0: sms.Node
-	(*NodeResource)(nil),                // 1: sms.NodeResource
-	(*RegisterNodeRequest)(nil),         // 2: sms.RegisterNodeRequest
-	(*RegisterNodeResponse)(nil),        // 3: sms.RegisterNodeResponse
-	(*UpdateNodeRequest)(nil),           // 4: sms.UpdateNodeRequest
-	(*UpdateNodeResponse)(nil),          // 5: sms.UpdateNodeResponse
-	(*DeleteNodeRequest)(nil),           // 6: sms.DeleteNodeRequest
-	(*DeleteNodeResponse)(nil),          // 7: sms.DeleteNodeResponse
-	(*HeartbeatRequest)(nil),            // 8: sms.HeartbeatRequest
-	(*HeartbeatResponse)(nil),           // 9: sms.HeartbeatResponse
-	(*ListNodesRequest)(nil),            // 10: sms.ListNodesRequest
-	(*ListNodesResponse)(nil),           // 11: sms.ListNodesResponse
-	(*GetNodeRequest)(nil),              // 12: sms.GetNodeRequest
-	(*GetNodeResponse)(nil),             // 13: sms.GetNodeResponse
-	(*UpdateNodeResourceRequest)(nil),   // 14: sms.UpdateNodeResourceRequest
-	(*UpdateNodeResourceResponse)(nil),  // 15: sms.UpdateNodeResourceResponse
-	(*GetNodeResourceRequest)(nil),      // 16: sms.GetNodeResourceRequest
-	(*GetNodeResourceResponse)(nil),     // 17: sms.GetNodeResourceResponse
-	(*ListNodeResourcesRequest)(nil),    // 18: sms.ListNodeResourcesRequest
-	(*ListNodeResourcesResponse)(nil),   // 19: sms.ListNodeResourcesResponse
-	(*GetNodeWithResourceRequest)(nil),  // 20: sms.GetNodeWithResourceRequest
-	(*GetNodeWithResourceResponse)(nil), // 21: sms.GetNodeWithResourceResponse
-	nil,                                 // 22: sms.Node.MetadataEntry
-	nil,                                 // 23: sms.NodeResource.ResourceMetadataEntry
-	nil,                                 // 24: sms.HeartbeatRequest.HealthInfoEntry
+	(WatchNodesResponse_Kind)(0),        // 0: sms.WatchNodesResponse.Kind
+	(*Node)(nil),                        // 1: sms.Node
+	(*NodeResource)(nil),                // 2: sms.NodeResource
+	(*RegisterNodeRequest)(nil),         // 3: sms.RegisterNodeRequest
+	(*RegisterNodeResponse)(nil),        // 4: sms.RegisterNodeResponse
+	(*UpdateNodeRequest)(nil),           // 5: sms.UpdateNodeRequest
+	(*UpdateNodeResponse)(nil),          // 6: sms.UpdateNodeResponse
+	(*DeleteNodeRequest)(nil),           // 7: sms.DeleteNodeRequest
+	(*DeleteNodeResponse)(nil),          // 8: sms.DeleteNodeResponse
+	(*HeartbeatRequest)(nil),            // 9: sms.HeartbeatRequest
+	(*HeartbeatResponse)(nil),           // 10: sms.HeartbeatResponse
+	(*ListNodesRequest)(nil),            // 11: sms.ListNodesRequest
+	(*ListNodesResponse)(nil),           // 12: sms.ListNodesResponse
+	(*GetNodeRequest)(nil),              // 13: sms.GetNodeRequest
+	(*GetNodeResponse)(nil),             // 14: sms.GetNodeResponse
+	(*UpdateNodeResourceRequest)(nil),   // 15: sms.UpdateNodeResourceRequest
+	(*UpdateNodeResourceResponse)(nil),  // 16: sms.UpdateNodeResourceResponse
+	(*GetNodeResourceRequest)(nil),      // 17: sms.GetNodeResourceRequest
+	(*GetNodeResourceResponse)(nil),     // 18: sms.GetNodeResourceResponse
+	(*ListNodeResourcesRequest)(nil),    // 19: sms.ListNodeResourcesRequest
+	(*ListNodeResourcesResponse)(nil),   // 20: sms.ListNodeResourcesResponse
+	(*GetNodeWithResourceRequest)(nil),  // 21: sms.GetNodeWithResourceRequest
+	(*GetNodeWithResourceResponse)(nil), // 22: sms.GetNodeWithResourceResponse
+	(*WatchNodesRequest)(nil),           // 23: sms.WatchNodesRequest
+	(*WatchNodesResponse)(nil),          // 24: sms.WatchNodesResponse
+	(*GetClusterStatsRequest)(nil),      // 25: sms.GetClusterStatsRequest
+	(*GetClusterStatsResponse)(nil),     // 26: sms.GetClusterStatsResponse
+	nil,                                 // 27: sms.Node.MetadataEntry
+	nil,                                 // 28: sms.NodeResource.ResourceMetadataEntry
+	nil,                                 // 29: sms.HeartbeatRequest.HealthInfoEntry
+	nil,                                 // 30: sms.ListNodesRequest.MetadataFilterEntry
+	nil,                                 // 31: sms.WatchNodesRequest.MetadataFilterEntry
+	nil,                                 // 32: sms.GetClusterStatsResponse.NodesByStatusEntry
 }
 var file_sms_node_proto_depIdxs = []int32{
-	22, // 0: sms.Node.metadata:type_name -> sms.Node.MetadataEntry
-	23, // 1: sms.NodeResource.resource_metadata:type_name -> sms.NodeResource.ResourceMetadataEntry
-	0,  // 2: sms.RegisterNodeRequest.node:type_name -> sms.Node
-	0,  // 3: sms.UpdateNodeRequest.node:type_name -> sms.Node
-	24, // 4: sms.HeartbeatRequest.health_info:type_name -> sms.HeartbeatRequest.HealthInfoEntry
-	0,  // 5: sms.ListNodesResponse.nodes:type_name -> sms.Node
-	0,  // 6: sms.GetNodeResponse.node:type_name -> sms.Node
-	1,  // 7: sms.UpdateNodeResourceRequest.resource:type_name -> sms.NodeResource
-	1,  // 8: sms.GetNodeResourceResponse.resource:type_name -> sms.NodeResource
-	1,  // 9: sms.ListNodeResourcesResponse.resources:type_name -> sms.NodeResource
-	0,  // 10: sms.GetNodeWithResourceResponse.node:type_name -> sms.Node
-	1,  // 11: sms.GetNodeWithResourceResponse.resource:type_name -> sms.NodeResource
-	2,  // 12: sms.NodeService.RegisterNode:input_type -> sms.RegisterNodeRequest
-	4,  // 13: sms.NodeService.UpdateNode:input_type -> sms.UpdateNodeRequest
-	6,  // 14: sms.NodeService.DeleteNode:input_type -> sms.DeleteNodeRequest
-	8,  // 15: sms.NodeService.Heartbeat:input_type -> sms.HeartbeatRequest
-	10, // 16: sms.NodeService.ListNodes:input_type -> sms.ListNodesRequest
-	12, // 17: sms.NodeService.GetNode:input_type -> sms.GetNodeRequest
-	14, // 18: sms.NodeService.UpdateNodeResource:input_type -> sms.UpdateNodeResourceRequest
-	16, // 19: sms.NodeService.GetNodeResource:input_type -> sms.GetNodeResourceRequest
-	18, // 20: sms.NodeService.ListNodeResources:input_type -> sms.ListNodeResourcesRequest
-	20, // 21: sms.NodeService.GetNodeWithResource:input_type -> sms.GetNodeWithResourceRequest
-	3,  // 22: sms.NodeService.RegisterNode:output_type -> sms.RegisterNodeResponse
-	5,  // 23: sms.NodeService.UpdateNode:output_type -> sms.UpdateNodeResponse
-	7,  // 24: sms.NodeService.DeleteNode:output_type -> sms.DeleteNodeResponse
-	9,  // 25: sms.NodeService.Heartbeat:output_type -> sms.HeartbeatResponse
-	11, // 26: sms.NodeService.ListNodes:output_type -> sms.ListNodesResponse
-	13, // 27: sms.NodeService.GetNode:output_type -> sms.GetNodeResponse
-	15, // 28: sms.NodeService.UpdateNodeResource:output_type -> sms.UpdateNodeResourceResponse
-	17, // 29: sms.NodeService.GetNodeResource:output_type -> sms.GetNodeResourceResponse
-	19, // 30: sms.NodeService.ListNodeResources:output_type -> sms.ListNodeResourcesResponse
-	21, // 31: sms.NodeService.GetNodeWithResource:output_type -> sms.GetNodeWithResourceResponse
-	22, // [22:32] is the sub-list for method output_type
-	12, // [12:22] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	27, // 0: sms.Node.metadata:type_name -> sms.Node.MetadataEntry
+	28, // 1: sms.NodeResource.resource_metadata:type_name -> sms.NodeResource.ResourceMetadataEntry
+	1,  // 2: sms.RegisterNodeRequest.node:type_name -> sms.Node
+	1,  // 3: sms.UpdateNodeRequest.node:type_name -> sms.Node
+	29, // 4: sms.HeartbeatRequest.health_info:type_name -> sms.HeartbeatRequest.HealthInfoEntry
+	30, // 5: sms.ListNodesRequest.metadata_filter:type_name -> sms.ListNodesRequest.MetadataFilterEntry
+	1,  // 6: sms.ListNodesResponse.nodes:type_name -> sms.Node
+	1,  // 7: sms.GetNodeResponse.node:type_name -> sms.Node
+	2,  // 8: sms.UpdateNodeResourceRequest.resource:type_name -> sms.NodeResource
+	2,  // 9: sms.GetNodeResourceResponse.resource:type_name -> sms.NodeResource
+	2,  // 10: sms.ListNodeResourcesResponse.resources:type_name -> sms.NodeResource
+	1,  // 11: sms.GetNodeWithResourceResponse.node:type_name -> sms.Node
+	2,  // 12: sms.GetNodeWithResourceResponse.resource:type_name -> sms.NodeResource
+	31, // 13: sms.WatchNodesRequest.metadata_filter:type_name -> sms.WatchNodesRequest.MetadataFilterEntry
+	0,  // 14: sms.WatchNodesResponse.kind:type_name -> sms.WatchNodesResponse.Kind
+	1,  // 15: sms.WatchNodesResponse.node:type_name -> sms.Node
+	32, // 16: sms.GetClusterStatsResponse.nodes_by_status:type_name -> sms.GetClusterStatsResponse.NodesByStatusEntry
+	3,  // 17: sms.NodeService.RegisterNode:input_type -> sms.RegisterNodeRequest
+	5,  // 18: sms.NodeService.UpdateNode:input_type -> sms.UpdateNodeRequest
+	7,  // 19: sms.NodeService.DeleteNode:input_type -> sms.DeleteNodeRequest
+	9,  // 20: sms.NodeService.Heartbeat:input_type -> sms.HeartbeatRequest
+	11, // 21: sms.NodeService.ListNodes:input_type -> sms.ListNodesRequest
+	13, // 22: sms.NodeService.GetNode:input_type -> sms.GetNodeRequest
+	15, // 23: sms.NodeService.UpdateNodeResource:input_type -> sms.UpdateNodeResourceRequest
+	17, // 24: sms.NodeService.GetNodeResource:input_type -> sms.GetNodeResourceRequest
+	19, // 25: sms.NodeService.ListNodeResources:input_type -> sms.ListNodeResourcesRequest
+	21, // 26: sms.NodeService.GetNodeWithResource:input_type -> sms.GetNodeWithResourceRequest
+	23, // 27: sms.NodeService.WatchNodes:input_type -> sms.WatchNodesRequest
+	25, // 28: sms.NodeService.GetClusterStats:input_type -> sms.GetClusterStatsRequest
+	4,  // 29: sms.NodeService.RegisterNode:output_type -> sms.RegisterNodeResponse
+	6,  // 30: sms.NodeService.UpdateNode:output_type -> sms.UpdateNodeResponse
+	8,  // 31: sms.NodeService.DeleteNode:output_type -> sms.DeleteNodeResponse
+	10, // 32: sms.NodeService.Heartbeat:output_type -> sms.HeartbeatResponse
+	12, // 33: sms.NodeService.ListNodes:output_type -> sms.ListNodesResponse
+	14, // 34: sms.NodeService.GetNode:output_type -> sms.GetNodeResponse
+	16, // 35: sms.NodeService.UpdateNodeResource:output_type -> sms.UpdateNodeResourceResponse
+	18, // 36: sms.NodeService.GetNodeResource:output_type -> sms.GetNodeResourceResponse
+	20, // 37: sms.NodeService.ListNodeResources:output_type -> sms.ListNodeResourcesResponse
+	22, // 38: sms.NodeService.GetNodeWithResource:output_type -> sms.GetNodeWithResourceResponse
+	24, // 39: sms.NodeService.WatchNodes:output_type -> sms.WatchNodesResponse
+	26, // 40: sms.NodeService.GetClusterStats:output_type -> sms.GetClusterStatsResponse
+	29, // [29:41] is the sub-list for method output_type
+	17, // [17:29] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_sms_node_proto_init() }
@@ -1593,13 +2114,14 @@ func file_sms_node_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sms_node_proto_rawDesc), len(file_sms_node_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   25,
+			NumEnums:      1,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_sms_node_proto_goTypes,
 		DependencyIndexes: file_sms_node_proto_depIdxs,
+		EnumInfos:         file_sms_node_proto_enumTypes,
 		MessageInfos:      file_sms_node_proto_msgTypes,
 	}.Build()
 	File_sms_node_proto = out.File

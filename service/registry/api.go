@@ -13,12 +13,14 @@ package registry
 //	func (r *NodeRegistry) Heartbeat(ctx context.Context, uuid string, health map[string]string) (time.Time, error)
 //	func (r *NodeRegistry) Get(ctx context.Context, uuid string) (Node, error)
 //	func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, error)
+//	func (r *NodeRegistry) ListPage(ctx context.Context, opts ListOptions) ([]Node, string, error) // keyset pages
 //	func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, error)
 //
 //	func NewNodeResourceRegistry(store sqlkv.Store, opts ...Option) *NodeResourceRegistry
 //	func (r *NodeResourceRegistry) Update(ctx context.Context, res Resource) (Resource, error)
 //	func (r *NodeResourceRegistry) Get(ctx context.Context, nodeUUID string) (Resource, bool, error)
 //	func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]Resource, error)
+//	func (r *NodeResourceRegistry) ListPage(ctx context.Context, pageSize int, token string) ([]Resource, string, error)
 //	func (r *NodeResourceRegistry) IsHighLoad(res Resource) bool
 //	func (r *NodeResourceRegistry) ClusterStats(ctx context.Context) (ClusterStats, error)
 //

@@ -278,10 +278,11 @@ func (r *NodeRegistry) Get(ctx context.Context, id string) (Node, error) {
 	return assembleNode(id, nr, hbp), nil
 }
 
-// List returns the nodes in ascending uuid order, only those with status
+// List returns every node in ascending uuid order, only those with status
 // opts.Status if it is set (any spelling ParseStatus accepts; the filter
 // applies to the status readers see, so "unhealthy" finds nodes the sweeper
-// marked).
+// marked) and with the metadata pairs of opts.Metadata. It ignores
+// opts.PageSize and opts.PageToken; see ListPage.
 //
 // Errors: a *ValidationError (ErrInvalid) for an unknown status; store
 // errors, wrapped.
@@ -289,12 +290,9 @@ func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var want Status
-	if opts.Status != "" {
-		var err error
-		if want, err = parseStatus("status_filter", opts.Status); err != nil {
-			return nil, err
-		}
+	f, err := newNodeFilter(nil, opts.Status, opts.Metadata)
+	if err != nil {
+		return nil, err
 	}
 	s, err := readNodes(ctx, r.store)
 	if err != nil {
@@ -302,8 +300,7 @@ func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, erro
 	}
 	out := make([]Node, 0, len(s.order))
 	for _, id := range s.order {
-		n := s.node(id)
-		if want == "" || n.Status == want {
+		if n := s.node(id); f.match(n) {
 			out = append(out, n)
 		}
 	}

@@ -110,11 +110,21 @@ type ClusterStats struct {
 	HighLoadNodes        int64
 }
 
-// ListOptions filter NodeRegistry.List.
+// ListOptions filter NodeRegistry.List and NodeRegistry.ListPage.
 type ListOptions struct {
 	// Status, if not empty, keeps only nodes with this status (any accepted
 	// spelling, see ParseStatus); an unknown status is ErrInvalid.
 	Status string
+	// Metadata keeps only nodes whose metadata has every one of these
+	// key/value pairs.
+	Metadata map[string]string
+	// PageSize is the most nodes ListPage returns; 0 means all, more than
+	// MaxPageSize means MaxPageSize, negative is ErrInvalid. List ignores it.
+	PageSize int
+	// PageToken is the token ListPage returned for the previous page, with
+	// the same Status and Metadata; empty starts at the first node. List
+	// ignores it.
+	PageToken string
 }
 
 // SweepResult counts what one liveness sweep changed.

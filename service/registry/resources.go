@@ -122,6 +122,63 @@ func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]
 	return out, nil
 }
 
+// ListPage returns one page of every resource report, in ascending node
+// uuid order, and the token of the next page (empty on the last page).
+// pageSize 0 returns every report and no token; above MaxPageSize it is
+// MaxPageSize. See NodeRegistry.ListPage for how tokens behave.
+//
+// Errors: a *ValidationError (ErrInvalid) for a negative page size or a
+// malformed token; store errors, wrapped.
+func (r *NodeResourceRegistry) ListPage(ctx context.Context, pageSize int, token string) ([]Resource, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if pageSize < 0 {
+		return nil, "", invalid("page_size", fmt.Sprintf("must not be negative, got %d", pageSize))
+	}
+	// Resource tokens carry no filters; the hash only tells them apart from
+	// node tokens.
+	const resourceTokenHash = 0x7265736f // "reso"
+	after, err := parsePageToken("page_token", token, resourceTokenHash)
+	if err != nil {
+		return nil, "", err
+	}
+	if pageSize == 0 && after == "" {
+		rs, err := r.List(ctx, nil)
+		return rs, "", err
+	}
+	size := min(pageSize, MaxPageSize)
+	if size == 0 {
+		size = MaxPageSize
+	}
+	start := []byte(resourcePrefix)
+	if after != "" {
+		start = append(resourceKey(after), 0)
+	}
+	entries, err := r.store.Range(ctx, sqlkv.RangeOptions{
+		Start: start,
+		End:   sqlkv.PrefixEnd([]byte(resourcePrefix)),
+		Limit: size + 1,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list resources: %w", err)
+	}
+	more := len(entries) > size
+	entries = entries[:min(len(entries), size)]
+	out := make([]Resource, 0, len(entries))
+	for _, e := range entries {
+		rr, err := decode[resourceRecord](e.Key, e.Value)
+		if err != nil {
+			return nil, "", fmt.Errorf("list resources: %w", err)
+		}
+		out = append(out, rr.resource(uuidOf(e.Key, resourcePrefix)))
+	}
+	if !more {
+		return out, "", nil
+	}
+	return out, pageToken(resourceTokenHash, out[len(out)-1].NodeUUID), nil
+}
+
 // IsHighLoad reports whether res exceeds the registry's thresholds (see
 // WithThresholds): CPU or memory usage, or the 1-minute load average,
 // strictly above its limit.

@@ -77,6 +77,11 @@ const (
 	// NodeServiceGetNodeWithResourceProcedure is the fully-qualified name of the NodeService's
 	// GetNodeWithResource RPC.
 	NodeServiceGetNodeWithResourceProcedure = "/sms.NodeService/GetNodeWithResource"
+	// NodeServiceWatchNodesProcedure is the fully-qualified name of the NodeService's WatchNodes RPC.
+	NodeServiceWatchNodesProcedure = "/sms.NodeService/WatchNodes"
+	// NodeServiceGetClusterStatsProcedure is the fully-qualified name of the NodeService's
+	// GetClusterStats RPC.
+	NodeServiceGetClusterStatsProcedure = "/sms.NodeService/GetClusterStats"
 )
 
 // NodeServiceClient is a client for the sms.NodeService service.
@@ -103,8 +108,11 @@ type NodeServiceClient interface {
 	// Errors: NOT_FOUND, INVALID_ARGUMENT (bad uuid).
 	Heartbeat(context.Context, *sms.HeartbeatRequest) (*sms.HeartbeatResponse, error)
 	// ListNodes returns the registered nodes in ascending uuid order,
-	// optionally only those with one status.
-	// Errors: INVALID_ARGUMENT (unknown status_filter).
+	// optionally only those with one status and given metadata. With
+	// page_size > 0 it returns one page and a next_page_token; page_size 0
+	// returns every match, as SPEAR's original did.
+	// Errors: INVALID_ARGUMENT (unknown status_filter, negative page_size,
+	// a page_token that is malformed or was issued for other filters).
 	ListNodes(context.Context, *sms.ListNodesRequest) (*sms.ListNodesResponse, error)
 	// GetNode returns one node.
 	// Errors: NOT_FOUND, INVALID_ARGUMENT (bad uuid).
@@ -123,13 +131,41 @@ type NodeServiceClient interface {
 	// ListNodeResources returns resource reports: all of them for an empty
 	// node_uuids, otherwise those of the listed nodes that have one, in request
 	// order.
-	// Errors: INVALID_ARGUMENT (a bad uuid in node_uuids).
+	// With page_size > 0 (only allowed with an empty node_uuids) it returns
+	// one page and a next_page_token.
+	// Errors: INVALID_ARGUMENT (a bad uuid in node_uuids, negative page_size,
+	// page_size or page_token together with node_uuids, a malformed
+	// page_token).
 	ListNodeResources(context.Context, *sms.ListNodeResourcesRequest) (*sms.ListNodeResourcesResponse, error)
 	// GetNodeWithResource returns a node with its latest resource report:
 	// found is false when the node does not exist; resource is unset when the
 	// node has no report.
 	// Errors: INVALID_ARGUMENT (bad uuid).
 	GetNodeWithResource(context.Context, *sms.GetNodeWithResourceRequest) (*sms.GetNodeWithResourceResponse, error)
+	// WatchNodes streams the nodes matching the request's filters: first one
+	// event of kind SNAPSHOT per matching node (ascending uuid order) and one
+	// of kind SNAPSHOT_END, then an event for every later change of a node
+	// that matches the filters before or after the change, whichever SMS
+	// replica made it (liveness sweeps included). There is no gap and no
+	// duplicate between the snapshot and the changes. Changes of one node
+	// that follow each other closely may arrive as one event carrying the
+	// latest state. Heartbeats that change only last_heartbeat and
+	// health_info are streamed only with include_heartbeats.
+	//
+	// The stream does not end on its own. It ends with ABORTED ("watcher fell
+	// behind; watch again") when the client reads too slowly for the server to
+	// buffer its events, and with UNAVAILABLE when the server shuts down; in
+	// both cases, call WatchNodes again (its snapshot brings the client up to
+	// date).
+	// Errors: INVALID_ARGUMENT (bad uuid in uuids, unknown status_filter),
+	// UNIMPLEMENTED (the server's store cannot watch).
+	WatchNodes(context.Context, *sms.WatchNodesRequest) (*connect.ServerStreamForClient[sms.WatchNodesResponse], error)
+	// GetClusterStats summarises the cluster: node counts by status, and over
+	// the nodes with a resource report, average CPU and memory usage, total
+	// and used memory, and how many are under high load (above the server's
+	// thresholds, by default CPU > 80 %, memory > 85 % or 1-minute load
+	// average > 4.0).
+	GetClusterStats(context.Context, *sms.GetClusterStatsRequest) (*sms.GetClusterStatsResponse, error)
 }
 
 // NewNodeServiceClient constructs a client for the sms.NodeService service. By default, it uses the
@@ -203,6 +239,18 @@ func NewNodeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(nodeServiceMethods.ByName("GetNodeWithResource")),
 			connect.WithClientOptions(opts...),
 		),
+		watchNodes: connect.NewClient[sms.WatchNodesRequest, sms.WatchNodesResponse](
+			httpClient,
+			baseURL+NodeServiceWatchNodesProcedure,
+			connect.WithSchema(nodeServiceMethods.ByName("WatchNodes")),
+			connect.WithClientOptions(opts...),
+		),
+		getClusterStats: connect.NewClient[sms.GetClusterStatsRequest, sms.GetClusterStatsResponse](
+			httpClient,
+			baseURL+NodeServiceGetClusterStatsProcedure,
+			connect.WithSchema(nodeServiceMethods.ByName("GetClusterStats")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -218,6 +266,8 @@ type nodeServiceClient struct {
 	getNodeResource     *connect.Client[sms.GetNodeResourceRequest, sms.GetNodeResourceResponse]
 	listNodeResources   *connect.Client[sms.ListNodeResourcesRequest, sms.ListNodeResourcesResponse]
 	getNodeWithResource *connect.Client[sms.GetNodeWithResourceRequest, sms.GetNodeWithResourceResponse]
+	watchNodes          *connect.Client[sms.WatchNodesRequest, sms.WatchNodesResponse]
+	getClusterStats     *connect.Client[sms.GetClusterStatsRequest, sms.GetClusterStatsResponse]
 }
 
 // RegisterNode calls sms.NodeService.RegisterNode.
@@ -310,6 +360,20 @@ func (c *nodeServiceClient) GetNodeWithResource(ctx context.Context, req *sms.Ge
 	return nil, err
 }
 
+// WatchNodes calls sms.NodeService.WatchNodes.
+func (c *nodeServiceClient) WatchNodes(ctx context.Context, req *sms.WatchNodesRequest) (*connect.ServerStreamForClient[sms.WatchNodesResponse], error) {
+	return c.watchNodes.CallServerStream(ctx, connect.NewRequest(req))
+}
+
+// GetClusterStats calls sms.NodeService.GetClusterStats.
+func (c *nodeServiceClient) GetClusterStats(ctx context.Context, req *sms.GetClusterStatsRequest) (*sms.GetClusterStatsResponse, error) {
+	response, err := c.getClusterStats.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // NodeServiceHandler is an implementation of the sms.NodeService service.
 type NodeServiceHandler interface {
 	// RegisterNode registers a node, or re-registers it if its uuid is already
@@ -334,8 +398,11 @@ type NodeServiceHandler interface {
 	// Errors: NOT_FOUND, INVALID_ARGUMENT (bad uuid).
 	Heartbeat(context.Context, *sms.HeartbeatRequest) (*sms.HeartbeatResponse, error)
 	// ListNodes returns the registered nodes in ascending uuid order,
-	// optionally only those with one status.
-	// Errors: INVALID_ARGUMENT (unknown status_filter).
+	// optionally only those with one status and given metadata. With
+	// page_size > 0 it returns one page and a next_page_token; page_size 0
+	// returns every match, as SPEAR's original did.
+	// Errors: INVALID_ARGUMENT (unknown status_filter, negative page_size,
+	// a page_token that is malformed or was issued for other filters).
 	ListNodes(context.Context, *sms.ListNodesRequest) (*sms.ListNodesResponse, error)
 	// GetNode returns one node.
 	// Errors: NOT_FOUND, INVALID_ARGUMENT (bad uuid).
@@ -354,13 +421,41 @@ type NodeServiceHandler interface {
 	// ListNodeResources returns resource reports: all of them for an empty
 	// node_uuids, otherwise those of the listed nodes that have one, in request
 	// order.
-	// Errors: INVALID_ARGUMENT (a bad uuid in node_uuids).
+	// With page_size > 0 (only allowed with an empty node_uuids) it returns
+	// one page and a next_page_token.
+	// Errors: INVALID_ARGUMENT (a bad uuid in node_uuids, negative page_size,
+	// page_size or page_token together with node_uuids, a malformed
+	// page_token).
 	ListNodeResources(context.Context, *sms.ListNodeResourcesRequest) (*sms.ListNodeResourcesResponse, error)
 	// GetNodeWithResource returns a node with its latest resource report:
 	// found is false when the node does not exist; resource is unset when the
 	// node has no report.
 	// Errors: INVALID_ARGUMENT (bad uuid).
 	GetNodeWithResource(context.Context, *sms.GetNodeWithResourceRequest) (*sms.GetNodeWithResourceResponse, error)
+	// WatchNodes streams the nodes matching the request's filters: first one
+	// event of kind SNAPSHOT per matching node (ascending uuid order) and one
+	// of kind SNAPSHOT_END, then an event for every later change of a node
+	// that matches the filters before or after the change, whichever SMS
+	// replica made it (liveness sweeps included). There is no gap and no
+	// duplicate between the snapshot and the changes. Changes of one node
+	// that follow each other closely may arrive as one event carrying the
+	// latest state. Heartbeats that change only last_heartbeat and
+	// health_info are streamed only with include_heartbeats.
+	//
+	// The stream does not end on its own. It ends with ABORTED ("watcher fell
+	// behind; watch again") when the client reads too slowly for the server to
+	// buffer its events, and with UNAVAILABLE when the server shuts down; in
+	// both cases, call WatchNodes again (its snapshot brings the client up to
+	// date).
+	// Errors: INVALID_ARGUMENT (bad uuid in uuids, unknown status_filter),
+	// UNIMPLEMENTED (the server's store cannot watch).
+	WatchNodes(context.Context, *sms.WatchNodesRequest, *connect.ServerStream[sms.WatchNodesResponse]) error
+	// GetClusterStats summarises the cluster: node counts by status, and over
+	// the nodes with a resource report, average CPU and memory usage, total
+	// and used memory, and how many are under high load (above the server's
+	// thresholds, by default CPU > 80 %, memory > 85 % or 1-minute load
+	// average > 4.0).
+	GetClusterStats(context.Context, *sms.GetClusterStatsRequest) (*sms.GetClusterStatsResponse, error)
 }
 
 // NewNodeServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -430,6 +525,18 @@ func NewNodeServiceHandler(svc NodeServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(nodeServiceMethods.ByName("GetNodeWithResource")),
 		connect.WithHandlerOptions(opts...),
 	)
+	nodeServiceWatchNodesHandler := connect.NewServerStreamHandlerSimple(
+		NodeServiceWatchNodesProcedure,
+		svc.WatchNodes,
+		connect.WithSchema(nodeServiceMethods.ByName("WatchNodes")),
+		connect.WithHandlerOptions(opts...),
+	)
+	nodeServiceGetClusterStatsHandler := connect.NewUnaryHandlerSimple(
+		NodeServiceGetClusterStatsProcedure,
+		svc.GetClusterStats,
+		connect.WithSchema(nodeServiceMethods.ByName("GetClusterStats")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sms.NodeService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case NodeServiceRegisterNodeProcedure:
@@ -452,6 +559,10 @@ func NewNodeServiceHandler(svc NodeServiceHandler, opts ...connect.HandlerOption
 			nodeServiceListNodeResourcesHandler.ServeHTTP(w, r)
 		case NodeServiceGetNodeWithResourceProcedure:
 			nodeServiceGetNodeWithResourceHandler.ServeHTTP(w, r)
+		case NodeServiceWatchNodesProcedure:
+			nodeServiceWatchNodesHandler.ServeHTTP(w, r)
+		case NodeServiceGetClusterStatsProcedure:
+			nodeServiceGetClusterStatsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -499,4 +610,12 @@ func (UnimplementedNodeServiceHandler) ListNodeResources(context.Context, *sms.L
 
 func (UnimplementedNodeServiceHandler) GetNodeWithResource(context.Context, *sms.GetNodeWithResourceRequest) (*sms.GetNodeWithResourceResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sms.NodeService.GetNodeWithResource is not implemented"))
+}
+
+func (UnimplementedNodeServiceHandler) WatchNodes(context.Context, *sms.WatchNodesRequest, *connect.ServerStream[sms.WatchNodesResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("sms.NodeService.WatchNodes is not implemented"))
+}
+
+func (UnimplementedNodeServiceHandler) GetClusterStats(context.Context, *sms.GetClusterStatsRequest) (*sms.GetClusterStatsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sms.NodeService.GetClusterStats is not implemented"))
 }
