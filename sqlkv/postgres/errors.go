@@ -43,10 +43,13 @@ func translate(err error) error {
 }
 
 // retryable reports whether Postgres rolled a transaction back only because
-// of concurrent ones, so that running it again may succeed.
+// of concurrent ones, so that running it again may succeed: a serialization
+// failure, a deadlock, or a unique violation (the statements avoid those
+// with ON CONFLICT, but a retry is the right answer if one happens: it
+// re-evaluates the conditions).
 func retryable(err error) bool {
 	pe, ok := errorsAsPg(err)
-	return ok && (pe.Code == "40001" || pe.Code == "40P01") // serialization_failure, deadlock_detected
+	return ok && (pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "23505")
 }
 
 var (

@@ -1,12 +1,14 @@
 package postgres_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -223,5 +225,43 @@ func TestNoWriteSkew(t *testing.T) {
 		if errs[0] == nil && errs[1] == nil {
 			t.Fatalf("pair %d: both Applys succeeded although each required the key the other created", i)
 		}
+	}
+}
+
+// TestBatchPutLargerThanOneStatement writes a batch too big for one PutMany
+// statement: it is split, and still all-or-nothing.
+func TestBatchPutLargerThanOneStatement(t *testing.T) {
+	s := open(t, storetest.PostgresDSN(t))
+	ctx := t.Context()
+	big := make([]byte, 20<<20)
+	var entries []sqlkv.Entry
+	for i := range 4 { // 80 MiB
+		entries = append(entries, sqlkv.Entry{Key: fmt.Appendf(nil, "big/%d", i), Value: big})
+	}
+	if err := s.BatchPut(ctx, entries); err != nil {
+		t.Fatalf("BatchPut: %v", err)
+	}
+	if n, err := s.Count(ctx, []byte("big/")); err != nil || n != 4 {
+		t.Fatalf("Count = %d, %v; want 4", n, err)
+	}
+
+	// A batch whose last statement fails leaves nothing behind.
+	entries = append(entries[:0],
+		sqlkv.Entry{Key: []byte("new/0"), Value: big},
+		sqlkv.Entry{Key: []byte("new/1"), Value: big},
+		sqlkv.Entry{Key: []byte("new/2"), Value: big},
+		sqlkv.Entry{Key: []byte("new/3"), Value: big},
+	)
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		// Cancel while the batch is in flight.
+		<-time.After(50 * time.Millisecond)
+		cancel()
+	}()
+	if err := s.BatchPut(cctx, entries); err == nil {
+		t.Skip("the batch finished before it could be cancelled")
+	}
+	if n, err := s.Count(ctx, []byte("new/")); err != nil || n != 0 {
+		t.Fatalf("Count after a failed batch = %d, %v; want 0", n, err)
 	}
 }

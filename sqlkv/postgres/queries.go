@@ -33,6 +33,17 @@ var queries = sqlstore.Queries{
 		ON CONFLICT (key) DO NOTHING
 		RETURNING version`,
 
+	// One statement per batch instead of one round trip per entry. ORDER BY
+	// takes the row locks in key order, so that concurrent batches do not
+	// deadlock.
+	PutMany: `INSERT INTO kv (key, value, version, updated_at)
+		SELECT k, v, nextval('kv_version'), $3
+		FROM unnest($1::bytea[], $2::bytea[]) AS t(k, v)
+		ORDER BY k
+		ON CONFLICT (key) DO UPDATE SET
+			value = EXCLUDED.value, version = nextval('kv_version'), updated_at = EXCLUDED.updated_at`,
+	DeleteMany: `DELETE FROM kv WHERE key = ANY ($1::bytea[])`,
+
 	Delete:          `DELETE FROM kv WHERE key = $1`,
 	DeleteIfVersion: `DELETE FROM kv WHERE key = $1 AND version = $2`,
 

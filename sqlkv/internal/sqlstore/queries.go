@@ -34,6 +34,15 @@ type Queries struct {
 	// updated_at) -> version; no row if it exists.
 	PutIfNotExists string
 
+	// PutMany, if the dialect has it, upserts many keys in one statement:
+	// (keys, values, updated_at) with keys and values as equally long
+	// [][]byte, keys sorted and distinct. Empty: BatchPut runs Put per entry.
+	PutMany string
+	// DeleteMany, if the dialect has it, deletes many keys in one statement:
+	// (keys) as a [][]byte; rows affected is how many existed. Empty:
+	// BatchDelete runs Delete per key.
+	DeleteMany string
+
 	// Delete: (key); rows affected is 1 if it existed.
 	Delete string
 	// DeleteIfVersion: (key, version); rows affected is 1 if it existed at

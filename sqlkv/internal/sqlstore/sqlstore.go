@@ -32,6 +32,7 @@ type Store struct {
 	countFrom, countFromTo                             *sql.Stmt
 	version, put, putIfVersion, putIfExists, putIfNot  *sql.Stmt
 	del, delIfVersion, delFrom, delFromTo              *sql.Stmt
+	putMany, delMany                                   *sql.Stmt // nil if the dialect has none
 	all                                                []*sql.Stmt
 }
 
@@ -70,7 +71,12 @@ func Open(ctx context.Context, d Dialect, reader, writer *sql.DB) (*Store, error
 		{writer, &s.delIfVersion, q.DeleteIfVersion},
 		{writer, &s.delFrom, q.DeleteFrom},
 		{writer, &s.delFromTo, q.DeleteFromTo},
+		{writer, &s.putMany, q.PutMany},
+		{writer, &s.delMany, q.DeleteMany},
 	} {
+		if p.text == "" {
+			continue // optional, and absent
+		}
 		stmt, err := p.db.PrepareContext(ctx, p.text)
 		if err != nil {
 			s.closeStmts()
@@ -244,16 +250,16 @@ func (s *Store) wrap(op string, key []byte, err error) error {
 }
 
 // maxAttempts bounds how often a transaction is run again after the database
-// rolled it back because of concurrent transactions.
-const maxAttempts = 20
-
-// errRetriesExhausted marks a transaction that kept failing with a retryable
-// error.
-var errRetriesExhausted = errors.New("transaction kept failing under concurrent transactions")
+// rolled it back because of concurrent transactions. Each retry usually
+// succeeds (the transaction it collided with has committed); the bound only
+// stops a pathological storm, reported as ErrUnavailable.
+const maxAttempts = 100
 
 // inTx runs fn in a write transaction and commits, running it again from the
 // start when the dialect says the database rolled it back only because of
-// concurrent transactions. fn must not have effects outside the transaction.
+// concurrent transactions: contention is resolved here, so that callers see
+// ErrConflict only for a condition that failed. fn must not have effects
+// outside the transaction.
 func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tryTx(ctx, opts, fn)
@@ -261,11 +267,11 @@ func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.T
 			return err
 		}
 		if attempt == maxAttempts {
-			return fmt.Errorf("%w (%d attempts): %w", errRetriesExhausted, attempt, err)
+			return fmt.Errorf("%w: transaction rolled back by concurrent ones %d times: %w", sqlkv.ErrUnavailable, attempt, err)
 		}
-		// Jittered, growing pause so that the transactions that collided do
-		// not collide again in lockstep.
-		pause := time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond))) + 100*time.Microsecond
+		// Jittered pause, growing up to 50 ms, so that the transactions that
+		// collided do not collide again in lockstep.
+		pause := time.Duration(rand.Int64N(int64(min(attempt, 50))*int64(time.Millisecond))) + 100*time.Microsecond
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -29,6 +29,9 @@ func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
 	sorted := sortedLastWins(entries)
 	at := now()
 	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		if s.putMany != nil {
+			return s.execPutMany(ctx, tx, sorted, at)
+		}
 		put := tx.StmtContext(ctx, s.put)
 		defer put.Close()
 		for _, e := range sorted {
@@ -64,6 +67,11 @@ func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
 	var total int64
 	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
 		total = 0
+		if s.delMany != nil {
+			n, err := affected(tx.StmtContext(ctx, s.delMany).ExecContext(ctx, sorted))
+			total = n
+			return err
+		}
 		del := tx.StmtContext(ctx, s.del)
 		defer del.Close()
 		for _, k := range sorted {
@@ -79,6 +87,31 @@ func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
 		return 0, fmt.Errorf("batch delete of %d keys: %w", len(keys), s.translate(err))
 	}
 	return total, nil
+}
+
+// maxPutManyBytes bounds the keys and values sent in one PutMany statement,
+// well below the 1 GiB that one Postgres parameter may hold.
+const maxPutManyBytes = 64 << 20
+
+// execPutMany writes sorted in as few PutMany statements as the size bound
+// allows, in tx.
+func (s *Store) execPutMany(ctx context.Context, tx *sql.Tx, sorted []sqlkv.Entry, at int64) error {
+	putMany := tx.StmtContext(ctx, s.putMany)
+	defer putMany.Close()
+	for len(sorted) > 0 {
+		var keys, values [][]byte
+		size := 0
+		for len(sorted) > 0 && (len(keys) == 0 || size+len(sorted[0].Key)+len(sorted[0].Value) <= maxPutManyBytes) {
+			e := sorted[0]
+			keys, values = append(keys, bin(e.Key)), append(values, bin(e.Value))
+			size += len(e.Key) + len(e.Value)
+			sorted = sorted[1:]
+		}
+		if _, err := putMany.ExecContext(ctx, keys, values, at); err != nil {
+			return fmt.Errorf("put %d entries from %q: %w", len(keys), sqlkv.Truncate(keys[0]), err)
+		}
+	}
+	return nil
 }
 
 // sortedLastWins returns entries sorted by key with only the last entry of
@@ -141,11 +174,6 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 		}
 		return nil
 	})
-	if errors.Is(err, errRetriesExhausted) && hasCond(ops) {
-		// The database kept refusing to serialize this Apply with concurrent
-		// ones: to the caller that is a lost compare-and-swap race.
-		err = fmt.Errorf("%w: %w", sqlkv.ErrConflict, err)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("apply: %w", s.translate(err))
 	}
@@ -156,10 +184,6 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 func readsOnly(op sqlkv.Op) bool {
 	v, isVersion := op.Cond.Version()
 	return op.Kind == sqlkv.OpCheck || op.Kind == sqlkv.OpDelete && isVersion && v == 0
-}
-
-func hasCond(ops []sqlkv.Op) bool {
-	return slices.ContainsFunc(ops, func(op sqlkv.Op) bool { return !op.Cond.IsAlways() || op.Kind == sqlkv.OpCheck })
 }
 
 // applyOp runs one op inside Apply's transaction. A failed condition is
