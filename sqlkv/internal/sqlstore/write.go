@@ -157,13 +157,28 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 		return results, nil
 	}
 	at := now()
+	if len(ops) == 1 {
+		// Every op is one statement (or, for an unconditional put, a loop of
+		// single statements each of which is a valid outcome), atomic on its
+		// own: no transaction, saving BEGIN and COMMIT round trips.
+		r, err := s.applyOp(ctx, autocommit, ops[0], at)
+		if errors.Is(err, sqlkv.ErrConflict) {
+			err = &errConditionFailed{i: 0, op: ops[0]}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apply: %w", s.translate(err))
+		}
+		results[0] = r
+		return results, nil
+	}
 	var opts *sql.TxOptions
 	if slices.ContainsFunc(ops, readsOnly) {
 		opts = s.d.CheckTx
 	}
 	err := s.inTx(ctx, opts, func(tx *sql.Tx) error {
+		in := func(stmt *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, stmt) }
 		for i, op := range ops {
-			r, err := s.applyOp(ctx, tx, op, at)
+			r, err := s.applyOp(ctx, in, op, at)
 			if errors.Is(err, sqlkv.ErrConflict) {
 				return &errConditionFailed{i: i, op: op}
 			}
@@ -186,9 +201,15 @@ func readsOnly(op sqlkv.Op) bool {
 	return op.Kind == sqlkv.OpCheck || op.Kind == sqlkv.OpDelete && isVersion && v == 0
 }
 
-// applyOp runs one op inside Apply's transaction. A failed condition is
-// sqlkv.ErrConflict.
-func (s *Store) applyOp(ctx context.Context, tx *sql.Tx, op sqlkv.Op, at int64) (sqlkv.OpResult, error) {
+// binder gives the form of a prepared statement that runs where an op runs:
+// in a transaction (tx.StmtContext) or on its own (autocommit).
+type binder func(*sql.Stmt) *sql.Stmt
+
+func autocommit(stmt *sql.Stmt) *sql.Stmt { return stmt }
+
+// applyOp runs one op of Apply, with its statements bound by in. A failed
+// condition is sqlkv.ErrConflict.
+func (s *Store) applyOp(ctx context.Context, in binder, op sqlkv.Op, at int64) (sqlkv.OpResult, error) {
 	key := bin(op.Key)
 	want, isVersion := op.Cond.Version()
 	switch {
@@ -196,7 +217,7 @@ func (s *Store) applyOp(ctx context.Context, tx *sql.Tx, op sqlkv.Op, at int64) 
 		// A check, or a delete that needs the key absent (nothing to
 		// delete then): read the version, locking the row where the
 		// dialect can.
-		current, err := s.currentVersion(ctx, tx, key)
+		current, err := s.currentVersion(ctx, in, key)
 		if err != nil {
 			return sqlkv.OpResult{}, err
 		}
@@ -212,9 +233,9 @@ func (s *Store) applyOp(ctx context.Context, tx *sql.Tx, op sqlkv.Op, at int64) 
 		var n int64
 		var err error
 		if isVersion {
-			n, err = affected(tx.StmtContext(ctx, s.delIfVersion).ExecContext(ctx, key, want))
+			n, err = affected(in(s.delIfVersion).ExecContext(ctx, key, want))
 		} else {
-			n, err = affected(tx.StmtContext(ctx, s.del).ExecContext(ctx, key))
+			n, err = affected(in(s.del).ExecContext(ctx, key))
 		}
 		if err != nil {
 			return sqlkv.OpResult{}, err
@@ -225,22 +246,22 @@ func (s *Store) applyOp(ctx context.Context, tx *sql.Tx, op sqlkv.Op, at int64) 
 		return sqlkv.OpResult{Existed: n > 0}, nil
 
 	case isVersion && want == 0:
-		return s.putIf(ctx, tx, s.putIfNot, false, key, bin(op.Value), at)
+		return s.putIf(ctx, in, s.putIfNot, false, key, bin(op.Value), at)
 	case isVersion:
-		return s.putIf(ctx, tx, s.putIfVersion, true, key, bin(op.Value), at, want)
+		return s.putIf(ctx, in, s.putIfVersion, true, key, bin(op.Value), at, want)
 	case op.Cond.RequiresExisting():
-		return s.putIf(ctx, tx, s.putIfExists, true, key, bin(op.Value), at)
+		return s.putIf(ctx, in, s.putIfExists, true, key, bin(op.Value), at)
 	}
 
 	// Unconditional put. The upsert cannot tell whether the key existed, so
 	// update it if it exists, else insert it; if another transaction inserted
 	// it in between, the insert writes nothing and the update is tried again.
 	for {
-		r, err := s.putIf(ctx, tx, s.putIfExists, true, key, bin(op.Value), at)
+		r, err := s.putIf(ctx, in, s.putIfExists, true, key, bin(op.Value), at)
 		if !errors.Is(err, sqlkv.ErrConflict) {
 			return r, err
 		}
-		r, err = s.putIf(ctx, tx, s.putIfNot, false, key, bin(op.Value), at)
+		r, err = s.putIf(ctx, in, s.putIfNot, false, key, bin(op.Value), at)
 		if !errors.Is(err, sqlkv.ErrConflict) {
 			return r, err
 		}
@@ -252,9 +273,9 @@ func (s *Store) applyOp(ctx context.Context, tx *sql.Tx, op sqlkv.Op, at int64) 
 
 // putIf runs a conditional put statement; no row back means the condition
 // failed.
-func (s *Store) putIf(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, existed bool, args ...any) (sqlkv.OpResult, error) {
+func (s *Store) putIf(ctx context.Context, in binder, stmt *sql.Stmt, existed bool, args ...any) (sqlkv.OpResult, error) {
 	var v int64
-	err := tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...).Scan(&v)
+	err := in(stmt).QueryRowContext(ctx, args...).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sqlkv.OpResult{}, sqlkv.ErrConflict
 	}
@@ -264,10 +285,10 @@ func (s *Store) putIf(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, existed b
 	return sqlkv.OpResult{Version: v, Existed: existed}, nil
 }
 
-// currentVersion returns key's version in tx, 0 if it does not exist.
-func (s *Store) currentVersion(ctx context.Context, tx *sql.Tx, key []byte) (int64, error) {
+// currentVersion returns key's version, 0 if it does not exist.
+func (s *Store) currentVersion(ctx context.Context, in binder, key []byte) (int64, error) {
 	var v int64
-	err := tx.StmtContext(ctx, s.version).QueryRowContext(ctx, key).Scan(&v)
+	err := in(s.version).QueryRowContext(ctx, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
