@@ -18,6 +18,9 @@ var (
 	errUnavailable = errors.New("store unavailable, retry later")
 	errConflict    = errors.New("concurrent update, retry")
 	errTooLarge    = errors.New("request exceeds the store's size limit")
+
+	errWatchLagged      = errors.New("watcher fell behind; watch again")
+	errWatchUnsupported = errors.New("this server's store cannot watch")
 )
 
 // connectError maps an error from a registry call to the Connect error a
@@ -26,6 +29,8 @@ var (
 //	*connect.Error (made by a handler)           unchanged
 //	registry.ErrInvalid, *registry.ValidationError invalid_argument, with the field and reason
 //	registry.ErrNotFound                         not_found
+//	registry.ErrWatchLagged                      aborted, "watcher fell behind; watch again"
+//	registry.ErrWatchUnsupported                 unimplemented
 //	context.Canceled                             canceled
 //	context.DeadlineExceeded                     deadline_exceeded
 //	sqlkv.ErrKeyTooLarge, sqlkv.ErrValueTooLarge resource_exhausted
@@ -52,6 +57,13 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) error {
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, registry.ErrNotFound):
 		return connect.NewError(connect.CodeNotFound, err)
+	// aborted, not resource_exhausted: the client did nothing wrong and no
+	// quota applies; like a transaction conflict, it should simply retry
+	// at a higher level, by watching again.
+	case errors.Is(err, registry.ErrWatchLagged):
+		return connect.NewError(connect.CodeAborted, errWatchLagged)
+	case errors.Is(err, registry.ErrWatchUnsupported):
+		return connect.NewError(connect.CodeUnimplemented, errWatchUnsupported)
 	// Context errors come before store errors: a store may wrap the
 	// caller's cancellation in ErrUnavailable, and the caller's deadline is
 	// the better explanation.

@@ -54,6 +54,13 @@ type Config struct {
 	// DefaultMaxRequestBytes.
 	MaxRequestBytes int64
 
+	// StopWatches, if not nil, ends every WatchNodes stream with
+	// unavailable ("server shutting down; watch again") when it is closed.
+	// Close it when shutdown begins (http.Server.RegisterOnShutdown), since
+	// watch streams never end on their own and would hold up a graceful
+	// shutdown.
+	StopWatches <-chan struct{}
+
 	// AuthToken, if not empty, is the bearer token every sms.NodeService RPC
 	// must carry (Authorization: Bearer <token>); others fail with
 	// unauthenticated. Health, reflection and /healthz stay open. The token
@@ -99,8 +106,9 @@ func NewHandler(cfg Config) http.Handler {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(smspbconnect.NewNodeServiceHandler(
-		NewNodeService(cfg.Nodes, cfg.Resources, logger), rpcOpts...))
+	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
+	svc.stopWatches = cfg.StopWatches
+	mux.Handle(smspbconnect.NewNodeServiceHandler(svc, rpcOpts...))
 	mux.Handle(grpchealth.NewHandler(&storeChecker{store: cfg.Store, logger: logger}, common...))
 	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, common...))

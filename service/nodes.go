@@ -17,9 +17,10 @@ import (
 // for GetNodeWithResource) and converts the result; errors are mapped to
 // Connect codes by connectError. Create it with NewNodeService.
 type NodeService struct {
-	nodes     *registry.NodeRegistry
-	resources *registry.NodeResourceRegistry
-	logger    *slog.Logger
+	nodes       *registry.NodeRegistry
+	resources   *registry.NodeResourceRegistry
+	logger      *slog.Logger
+	stopWatches <-chan struct{} // Config.StopWatches
 }
 
 var _ smspbconnect.NodeServiceHandler = (*NodeService)(nil)

@@ -7,9 +7,61 @@ import (
 	"connectrpc.com/connect"
 
 	smspb "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/service/registry"
 )
 
-// WatchNodes streams node changes; see the proto.
+// errShuttingDown ends watch streams when the server shuts down.
+var errShuttingDown = errors.New("server shutting down; watch again")
+
+// WatchNodes streams the matching nodes, then their changes, until the
+// client goes away, falls behind (aborted) or the server shuts down
+// (unavailable); see registry.NodeRegistry.Watch.
+// Errors: invalid_argument, aborted ("watcher fell behind; watch again"),
+// unavailable, unimplemented (the store cannot watch), and the store errors
+// of connectError.
 func (s *NodeService) WatchNodes(ctx context.Context, req *smspb.WatchNodesRequest, stream *connect.ServerStream[smspb.WatchNodesResponse]) error {
-	return connect.NewError(connect.CodeUnimplemented, errors.New("not yet"))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if s.stopWatches != nil {
+		stop := s.stopWatches
+		go func() {
+			select {
+			case <-stop:
+				cancel(errShuttingDown)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	opts := registry.WatchOptions{
+		UUIDs:      req.GetUuids(),
+		Status:     req.GetStatusFilter(),
+		Metadata:   req.GetMetadataFilter(),
+		Heartbeats: req.GetIncludeHeartbeats(),
+	}
+	err := s.nodes.Watch(ctx, opts, func(ev registry.Event) error {
+		return stream.Send(eventToProto(ev))
+	})
+	if errors.Is(context.Cause(ctx), errShuttingDown) {
+		return connect.NewError(connect.CodeUnavailable, errShuttingDown)
+	}
+	return s.fail(ctx, err)
+}
+
+var eventKinds = map[registry.EventKind]smspb.WatchNodesResponse_Kind{
+	registry.EventSnapshot:      smspb.WatchNodesResponse_KIND_SNAPSHOT,
+	registry.EventSnapshotEnd:   smspb.WatchNodesResponse_KIND_SNAPSHOT_END,
+	registry.EventRegistered:    smspb.WatchNodesResponse_KIND_REGISTERED,
+	registry.EventUpdated:       smspb.WatchNodesResponse_KIND_UPDATED,
+	registry.EventStatusChanged: smspb.WatchNodesResponse_KIND_STATUS_CHANGED,
+	registry.EventDeleted:       smspb.WatchNodesResponse_KIND_DELETED,
+	registry.EventExpired:       smspb.WatchNodesResponse_KIND_EXPIRED,
+	registry.EventHeartbeat:     smspb.WatchNodesResponse_KIND_HEARTBEAT,
+}
+
+func eventToProto(ev registry.Event) *smspb.WatchNodesResponse {
+	resp := &smspb.WatchNodesResponse{Kind: eventKinds[ev.Kind], PreviousStatus: string(ev.PreviousStatus)}
+	if ev.Kind != registry.EventSnapshotEnd {
+		resp.Node = nodeToProto(ev.Node)
+	}
+	return resp
 }

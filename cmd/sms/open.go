@@ -5,6 +5,7 @@ import (
 
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvstore"
+	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
 // storeConfig turns the flags into the store factory's configuration. Only
@@ -24,7 +25,16 @@ func storeConfig(cfg config) kvstore.Config {
 	return kvstore.Memory()
 }
 
-// openStore opens and migrates the configured store.
+// openStore opens and migrates the configured store, watchable: Postgres
+// is (LISTEN/NOTIFY, across replicas); memory and SQLite, whose writers are
+// all in this process, are wrapped to report their writes in process.
 func openStore(ctx context.Context, cfg config) (sqlkv.Store, error) {
-	return kvstore.Open(ctx, storeConfig(cfg))
+	store, err := kvstore.Open(ctx, storeConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := store.(sqlkv.Watchable); ok {
+		return store, nil
+	}
+	return watchstore.New(store), nil
 }

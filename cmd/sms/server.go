@@ -56,6 +56,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 	}()
 
 	nodes := registry.NewNodeRegistry(store)
+	stopWatches := make(chan struct{})
 	handler := service.NewHandler(service.Config{
 		Nodes:           nodes,
 		Resources:       registry.NewNodeResourceRegistry(store),
@@ -63,6 +64,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 		Logger:          logger,
 		MaxRequestBytes: int64(cfg.maxRequestBytes),
 		AuthToken:       cfg.authToken,
+		StopWatches:     stopWatches,
 	})
 
 	var lc net.ListenConfig
@@ -71,6 +73,9 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 		return err
 	}
 	srv := newHTTPServer(cfg, handler, logger)
+	// Watch streams never end on their own: end them (unavailable, "watch
+	// again") as shutdown begins, so that they do not hold it up.
+	srv.RegisterOnShutdown(func() { close(stopWatches) })
 
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	var sweeping sync.WaitGroup

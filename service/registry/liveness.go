@@ -23,7 +23,22 @@ const DefaultHeartbeatTimeout = 90 * time.Second
 // Every change is conditional on the versions this sweep read, so a
 // heartbeat, update or delete that lands in between wins and the change is
 // skipped. That also makes concurrent sweeps by several replicas safe: each
-// transition is made, and counted, by exactly one of them.
+// transition is made, and counted, by exactly one of them, and so reaches
+// watchers exactly once.
+//
+// Why conditional writes rather than a leader elected with a Postgres
+// advisory lock: they work the same on every backend (one code path, tested
+// on memory and SQLite too); there is no lock to lose silently when a
+// leader's connection drops mid-sweep, and no failover delay; and they are
+// needed anyway, because a heartbeat can land between a sweep's read and its
+// write even with a single sweeper. The price is that every replica reads
+// all nodes on each sweep, and replicas racing for one transition waste an
+// Apply each; both are small next to the heartbeats themselves.
+//
+// Deadlines are computed from the stored heartbeat and report times, never
+// from in-memory timers, so a restart neither extends nor shortens them.
+// A node deleted after its TTL leaves an expired:<uuid> record for watchers
+// (see Watch), which a sweep one heartbeat timeout later removes.
 //
 // Errors: the context's error; store errors other than conflicts, wrapped.
 // The result counts what was changed before an error.
@@ -64,6 +79,8 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 				sqlkv.Delete(nodeKey(id)).If(sqlkv.IfVersion(nv)),
 				sqlkv.Delete(heartbeatKey(id)).If(sqlkv.IfVersion(hv)),
 				sqlkv.Delete(resourceKey(id)),
+				// Tells watchers this deletion is an expiry.
+				sqlkv.Put(expiredKey(id), encode(expiredRecord{At: unixNano(now)})),
 			)
 			if errors.Is(err, sqlkv.ErrConflict) {
 				continue
@@ -110,6 +127,22 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 			return res, fmt.Errorf("sweep: delete resource %s: %w", id, err)
 		}
 		res.DeletedResources++
+	}
+
+	// Expiry records only need to outlive the watchers' re-read of the
+	// deletion, which takes milliseconds; a heartbeat timeout is ample.
+	expired, expOrder, err := scanRecords[expiredRecord](ctx, r.store, expiredPrefix)
+	if err != nil {
+		return res, fmt.Errorf("sweep: %w", err)
+	}
+	for _, id := range expOrder {
+		if expired[id].rec.At >= staleBefore {
+			continue
+		}
+		_, err := apply(ctx, r.store, sqlkv.Delete(expiredKey(id)).If(sqlkv.IfVersion(expired[id].version)))
+		if err != nil && !errors.Is(err, sqlkv.ErrConflict) {
+			return res, fmt.Errorf("sweep: delete expiry record %s: %w", id, err)
+		}
 	}
 	return res, nil
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +15,9 @@ import (
 type NodeRegistry struct {
 	store sqlkv.Store
 	opts  options
+
+	watchMu sync.Mutex
+	hub     *hub // while there are watchers; see Watch
 }
 
 // NewNodeRegistry returns a NodeRegistry keeping its records in store, which

@@ -7,12 +7,13 @@ import "time"
 type Option func(*options)
 
 type options struct {
-	now        func() time.Time
-	thresholds Thresholds
+	now         func() time.Time
+	thresholds  Thresholds
+	watchBuffer int
 }
 
 func newOptions(opts []Option) options {
-	o := options{now: time.Now, thresholds: DefaultThresholds}
+	o := options{now: time.Now, thresholds: DefaultThresholds, watchBuffer: DefaultWatchBuffer}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -34,4 +35,15 @@ func WithClock(now func() time.Time) Option {
 // ClusterStats use instead of DefaultThresholds.
 func WithThresholds(t Thresholds) Option {
 	return func(o *options) { o.thresholds = t }
+}
+
+// WithWatchBuffer sets how many change batches a NodeRegistry buffers for a
+// watcher before ending its watch with ErrWatchLagged; n < 1 keeps
+// DefaultWatchBuffer.
+func WithWatchBuffer(n int) Option {
+	return func(o *options) {
+		if n >= 1 {
+			o.watchBuffer = n
+		}
+	}
 }

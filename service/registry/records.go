@@ -16,11 +16,13 @@ const (
 	nodePrefix      = "node:"
 	heartbeatPrefix = "heartbeat:"
 	resourcePrefix  = "resource:"
+	expiredPrefix   = "expired:"
 )
 
 func nodeKey(uuid string) []byte      { return []byte(nodePrefix + uuid) }
 func heartbeatKey(uuid string) []byte { return []byte(heartbeatPrefix + uuid) }
 func resourceKey(uuid string) []byte  { return []byte(resourcePrefix + uuid) }
+func expiredKey(uuid string) []byte   { return []byte(expiredPrefix + uuid) }
 
 // The stored records are JSON with short field names. They are private to
 // this package: decoding ignores unknown fields, so a record can grow without
@@ -46,6 +48,13 @@ type heartbeatRecord struct {
 	LastHeartbeat int64             `json:"t"`
 	HealthInfo    map[string]string `json:"h,omitempty"`
 	Expired       bool              `json:"x,omitempty"`
+}
+
+// expiredRecord is the value of expired:<uuid>: the sweeper deleted the
+// node after its TTL, at At. It lets watchers tell an expiry from a Delete
+// (see NodeRegistry.Watch); a later sweep removes it.
+type expiredRecord struct {
+	At int64 `json:"t"`
 }
 
 // resourceRecord is the value of resource:<uuid>.

@@ -9,6 +9,8 @@
 //	node:<uuid>       the node's registration: address, ports, status, metadata
 //	heartbeat:<uuid>  the node's liveness: last heartbeat, health info
 //	resource:<uuid>   the node's latest resource report
+//	expired:<uuid>    left for watchers by the sweeper when it deletes a node
+//	                  after its TTL; removed by a later sweep
 //
 // UUIDs are stored in canonical lower-case hyphenated form.
 package registry

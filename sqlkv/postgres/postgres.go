@@ -32,10 +32,14 @@ const (
 // on sqlkv.Store.
 type Store struct {
 	*sqlstore.Store
-	db *sql.DB
+	db     *sql.DB
+	listen *listener // see Watch
 }
 
-var _ sqlkv.Store = (*Store)(nil)
+var (
+	_ sqlkv.Store     = (*Store)(nil)
+	_ sqlkv.Watchable = (*Store)(nil)
+)
 
 // Open connects to the database named by dsn (a postgres:// URL or key=value
 // string as pgx accepts; search_path selects the schema), applies pending
@@ -59,7 +63,17 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("postgres: open: %w", redact(err, cfg.Password))
 	}
+	s.listen = newListener(cfg)
 	return s, nil
+}
+
+// Close stops listening for changes (ending every Watch subscription) and
+// closes the store; see sqlkv.Store.
+func (s *Store) Close() error {
+	if s.listen != nil {
+		s.listen.close()
+	}
+	return s.Store.Close()
 }
 
 func open(ctx context.Context, db *sql.DB) (*Store, error) {

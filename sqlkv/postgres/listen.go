@@ -1,0 +1,177 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/spear-next/sms/sqlkv"
+)
+
+// Reconnection back-off of the listener.
+const (
+	listenRetryMin = 100 * time.Millisecond
+	listenRetryMax = 5 * time.Second
+)
+
+// listener holds one dedicated connection that LISTENs to the store's
+// change channel (see migrations/postgres/00002_notify.sql) and publishes
+// what it hears to an in-process feed. It starts with the first Watch and
+// reconnects with back-off; after every (re)connection it tells subscribers
+// to resync, since notifications sent while it was away are lost.
+type listener struct {
+	cfg  *pgx.ConnConfig
+	feed sqlkv.Feed
+
+	once   sync.Once
+	cancel context.CancelFunc
+	done   chan struct{}
+	tried  chan struct{} // closed after the first connection attempt
+
+	mu        sync.Mutex
+	connected bool
+	lastErr   error
+}
+
+func newListener(cfg *pgx.ConnConfig) *listener {
+	return &listener{cfg: cfg, done: make(chan struct{}), tried: make(chan struct{})}
+}
+
+// Watch subscribes to the changes of keys under prefix made by any process
+// using the database; see sqlkv.Watchable. The first call starts listening.
+// It returns an error wrapping sqlkv.ErrUnavailable when the listening
+// connection is down, and sqlkv.ErrClosed after Close.
+func (s *Store) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, error) {
+	l := s.listen
+	l.once.Do(func() {
+		lctx, cancel := context.WithCancel(context.Background())
+		l.cancel = cancel
+		go l.run(lctx)
+	})
+	select {
+	case <-l.tried:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	l.mu.Lock()
+	connected, lastErr := l.connected, l.lastErr
+	l.mu.Unlock()
+	if !connected {
+		return nil, fmt.Errorf("watch: %w: %w", sqlkv.ErrUnavailable, redact(lastErr, l.cfg.Password))
+	}
+	// Subscribing while the connection just dropped is fine: the
+	// reconnection sends a resync.
+	return l.feed.Subscribe(prefix)
+}
+
+func (l *listener) close() {
+	if l.cancel != nil {
+		l.cancel()
+		<-l.done
+	}
+	l.feed.Close()
+}
+
+func (l *listener) setState(connected bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.connected, l.lastErr = connected, err
+}
+
+func (l *listener) run(ctx context.Context) {
+	defer close(l.done)
+	first := true
+	delay := listenRetryMin
+	for ctx.Err() == nil {
+		conn, err := l.connect(ctx)
+		if err != nil {
+			l.setState(false, err)
+		} else {
+			l.setState(true, nil)
+			delay = listenRetryMin
+			l.feed.Resync()
+		}
+		if first {
+			first = false
+			close(l.tried)
+		}
+		if err == nil {
+			err = l.receive(ctx, conn)
+			l.setState(false, err)
+			// Changes may be missed until the next connection, which
+			// resyncs; tell subscribers now too, so they do not wait.
+			l.feed.Resync()
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			conn.Close(closeCtx)
+			cancel()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, listenRetryMax)
+	}
+}
+
+// connect opens the listening connection and LISTENs on the channel of the
+// connection's current schema.
+func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, l.cfg)
+	if err != nil {
+		return nil, err
+	}
+	var channel string
+	err = conn.QueryRow(ctx, `SELECT 'sms_kv_' || left(md5(current_schema()), 16)`).Scan(&channel)
+	if err == nil {
+		_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize())
+	}
+	if err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+// receive publishes notifications until the connection fails or ctx ends.
+func (l *listener) receive(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if c, ok := parsePayload(n); ok {
+			l.feed.Publish(c)
+		}
+	}
+}
+
+// parsePayload reads "<hex key>:<version>" or "<hex key>:d".
+func parsePayload(n *pgconn.Notification) (sqlkv.Change, bool) {
+	i := bytes.LastIndexByte([]byte(n.Payload), ':')
+	if i < 0 {
+		return sqlkv.Change{}, false
+	}
+	key, err := hex.DecodeString(n.Payload[:i])
+	if err != nil {
+		return sqlkv.Change{}, false
+	}
+	if n.Payload[i+1:] == "d" {
+		return sqlkv.Change{Key: key, Deleted: true}, true
+	}
+	v, err := strconv.ParseInt(n.Payload[i+1:], 10, 64)
+	if err != nil {
+		return sqlkv.Change{}, false
+	}
+	return sqlkv.Change{Key: key, Version: v}, true
+}

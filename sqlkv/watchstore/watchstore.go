@@ -1,0 +1,124 @@
+// Package watchstore makes any sqlkv.Store watchable within one process: it
+// wraps the store and, after each successful write, publishes the written
+// keys and versions to an in-process sqlkv.Feed. It is how the memory and
+// SQLite backends, whose writers all live in one SMS process, serve watches;
+// the Postgres store is watchable on its own, across processes.
+//
+// It touches no backend's write path: a write is published after the
+// wrapped store returned, so a subscriber never hears of a write before it
+// can read it.
+package watchstore
+
+import (
+	"context"
+
+	"github.com/spear-next/sms/sqlkv"
+)
+
+// Store is a sqlkv.Store that reports its writes; see the package doc. Its
+// methods are those of the wrapped store, plus Watch.
+type Store struct {
+	sqlkv.Store
+	feed sqlkv.Feed
+}
+
+var (
+	_ sqlkv.Store     = (*Store)(nil)
+	_ sqlkv.Watchable = (*Store)(nil)
+)
+
+// New returns store wrapped so that its writes are reported to Watch. Every
+// write must go through the returned Store to be reported.
+func New(store sqlkv.Store) *Store { return &Store{Store: store} }
+
+// Watch subscribes to the writes made through s from now on; see
+// sqlkv.Watchable. It returns an error wrapping sqlkv.ErrClosed after Close.
+func (s *Store) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.feed.Subscribe(prefix)
+}
+
+// Put is sqlkv.Store.Put, reported.
+func (s *Store) Put(ctx context.Context, key, value []byte) (int64, error) {
+	v, err := s.Store.Put(ctx, key, value)
+	if err == nil {
+		s.feed.Publish(sqlkv.Change{Key: key, Version: v})
+	}
+	return v, err
+}
+
+// Delete is sqlkv.Store.Delete, reported when the key existed.
+func (s *Store) Delete(ctx context.Context, key []byte) (bool, error) {
+	existed, err := s.Store.Delete(ctx, key)
+	if err == nil && existed {
+		s.feed.Publish(sqlkv.Change{Key: key, Deleted: true})
+	}
+	return existed, err
+}
+
+// DeletePrefix is sqlkv.Store.DeletePrefix. The keys it removed are not
+// known, so subscribers are told to resync.
+func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) (int64, error) {
+	n, err := s.Store.DeletePrefix(ctx, prefix)
+	if err == nil && n > 0 {
+		s.feed.Resync()
+	}
+	return n, err
+}
+
+// BatchPut is sqlkv.Store.BatchPut, reported without versions.
+func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
+	err := s.Store.BatchPut(ctx, entries)
+	if err == nil && len(entries) > 0 {
+		changes := make([]sqlkv.Change, len(entries))
+		for i, e := range entries {
+			changes[i] = sqlkv.Change{Key: e.Key}
+		}
+		s.feed.Publish(changes...)
+	}
+	return err
+}
+
+// BatchDelete is sqlkv.Store.BatchDelete, reported. Which of the keys
+// existed is not known, so each is reported as deleted.
+func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
+	n, err := s.Store.BatchDelete(ctx, keys)
+	if err == nil && n > 0 {
+		changes := make([]sqlkv.Change, len(keys))
+		for i, k := range keys {
+			changes[i] = sqlkv.Change{Key: k, Deleted: true}
+		}
+		s.feed.Publish(changes...)
+	}
+	return n, err
+}
+
+// Apply is sqlkv.Store.Apply, with its puts and its deletes of existing keys
+// reported.
+func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, error) {
+	results, err := s.Store.Apply(ctx, ops...)
+	if err != nil {
+		return results, err
+	}
+	changes := make([]sqlkv.Change, 0, len(ops))
+	for i, op := range ops {
+		switch {
+		case op.Kind == sqlkv.OpPut:
+			changes = append(changes, sqlkv.Change{Key: op.Key, Version: results[i].Version})
+		case op.Kind == sqlkv.OpDelete && results[i].Existed:
+			changes = append(changes, sqlkv.Change{Key: op.Key, Deleted: true})
+		}
+	}
+	if len(changes) > 0 {
+		s.feed.Publish(changes...)
+	}
+	return results, nil
+}
+
+// Close ends every subscription and closes the wrapped store.
+func (s *Store) Close() error {
+	s.feed.Close()
+	return s.Store.Close()
+}
