@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	smspb "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/sqlkv/storetest"
+)
+
+// eventStream collects a WatchNodes stream's messages on a channel.
+func eventStream(t *testing.T, client smspbconnect.NodeServiceClient) <-chan *smspb.WatchNodesResponse {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := client.WatchNodes(ctx, &smspb.WatchNodesRequest{})
+	if err != nil {
+		t.Fatalf("WatchNodes: %v", err)
+	}
+	ch := make(chan *smspb.WatchNodesResponse, 1000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for stream.Receive() {
+			ch <- stream.Msg()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		stream.Close()
+		<-done
+	})
+	for m := range ch {
+		if m.GetKind() == smspb.WatchNodesResponse_KIND_SNAPSHOT_END {
+			return ch
+		}
+	}
+	t.Fatalf("watch ended before its snapshot did: %v", stream.Err())
+	return nil
+}
+
+// Two replicas on one Postgres database: a watcher of one hears what the
+// other did within a second, and the liveness sweeps of both together
+// produce exactly one unhealthy event per silent node.
+func TestTwoReplicasOnePostgres(t *testing.T) {
+	bin := buildBinary(t)
+	dsn := storetest.PostgresDSN(t)
+	start := func() (smspbconnect.NodeServiceClient, *process) {
+		addr := freeAddr(t)
+		p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn,
+			"--heartbeat-timeout", "1s", "--cleanup-interval", "100ms")
+		p.waitHealthy(t, "http://"+addr)
+		return smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr, connect.WithGRPC()), p
+	}
+	clientA, procA := start()
+	clientB, procB := start()
+	watchA, watchB := eventStream(t, clientA), eventStream(t, clientB)
+	ctx := t.Context()
+
+	const nodes = 5
+	var ids []string
+	var worst time.Duration
+	for range nodes {
+		resp, err := clientA.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.0.0.1", Port: 1}})
+		if err != nil {
+			t.Fatalf("RegisterNode on A: %v", err)
+		}
+		registered := time.Now()
+		ids = append(ids, resp.GetNodeUuid())
+		select {
+		case m := <-watchB:
+			if m.GetKind() != smspb.WatchNodesResponse_KIND_REGISTERED || m.GetNode().GetUuid() != resp.GetNodeUuid() {
+				t.Fatalf("B's watcher got %v, want REGISTERED %s", m, resp.GetNodeUuid())
+			}
+			worst = max(worst, time.Since(registered))
+		case <-time.After(time.Second):
+			t.Fatalf("B's watcher did not hear of a node registered on A within 1s\nA:\n%s\nB:\n%s", procA.output, procB.output)
+		}
+	}
+	t.Logf("slowest delivery from A's RegisterNode to B's watcher: %v", worst)
+
+	// No heartbeats: after the 1 s timeout both sweepers race to mark each
+	// node; every watcher must see one unhealthy event per node, and no more
+	// events however many sweeps follow.
+	for name, w := range map[string]<-chan *smspb.WatchNodesResponse{"A": watchA, "B": watchB} {
+		unhealthy := map[string]int{}
+		deadline := time.After(15 * time.Second)
+		settle := (<-chan time.Time)(nil)
+	collect:
+		for {
+			select {
+			case m, ok := <-w:
+				if !ok {
+					t.Fatalf("%s's watch ended", name)
+				}
+				switch {
+				case m.GetKind() == smspb.WatchNodesResponse_KIND_REGISTERED && name == "A":
+					continue // A's watcher saw the registrations too
+				case m.GetKind() == smspb.WatchNodesResponse_KIND_STATUS_CHANGED && m.GetNode().GetStatus() == "unhealthy":
+					unhealthy[m.GetNode().GetUuid()]++
+					if len(unhealthy) == nodes && settle == nil {
+						// Ten more sweeps of each replica.
+						settle = time.After(time.Second)
+					}
+				default:
+					t.Errorf("%s's watcher got unexpected %v", name, m)
+				}
+			case <-settle:
+				break collect
+			case <-deadline:
+				t.Fatalf("%s's watcher saw %d of %d nodes go unhealthy within 15s", name, len(unhealthy), nodes)
+			}
+		}
+		for _, id := range ids {
+			if unhealthy[id] != 1 {
+				t.Errorf("%s's watcher saw %d unhealthy events for %s, want 1", name, unhealthy[id], id)
+			}
+		}
+	}
+	procA.stop(t, syscall.SIGTERM)
+	procB.stop(t, syscall.SIGTERM)
+}
