@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/kvstore"
 )
 
 func TestSweepMarksSilentActiveNodes(t *testing.T) {
@@ -251,4 +253,32 @@ func assertStatuses(t *testing.T, e *env, want map[string]registry.Status) {
 			t.Errorf("node %s status = %q, want %q", id, got, status)
 		}
 	}
+}
+
+// Deadlines come from stored timestamps: a restarted registry (a new
+// process over the same database) marks and expires on the original
+// schedule.
+func TestSweepDeadlinesSurviveRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sms.db")
+	c := newClock()
+	store, err := kvstore.Open(t.Context(), kvstore.SQLite(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: store, clock: c, nodes: registry.NewNodeRegistry(store, registry.WithClock(c.Now))}
+	e.register(t, uuidA, "")
+	e.register(t, uuidB, "inactive")
+	store.Close()
+
+	c.Advance(registry.DefaultHeartbeatTimeout + time.Second)
+	store, err = kvstore.Open(t.Context(), kvstore.SQLite(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	e = &env{store: store, clock: c, nodes: registry.NewNodeRegistry(store, registry.WithClock(c.Now))}
+	sweep(t, e.nodes, registry.Liveness{NodeTTL: 2 * registry.DefaultHeartbeatTimeout}, registry.SweepResult{MarkedUnhealthy: 1})
+	assertStatuses(t, e, map[string]registry.Status{uuidA: "unhealthy", uuidB: "inactive"})
+	c.Advance(registry.DefaultHeartbeatTimeout)
+	sweep(t, e.nodes, registry.Liveness{NodeTTL: 2 * registry.DefaultHeartbeatTimeout}, registry.SweepResult{DeletedNodes: 2})
 }
