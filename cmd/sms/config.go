@@ -32,6 +32,7 @@ var options = []option{
 	{"kv-path", "KV_PATH", "./data/sms.db", "file", "SQLite database file (sqlite backend)"},
 	{"kv-dsn", "KV_DSN", "", "url", "Postgres connection string (required for the postgres backend; never logged)"},
 	{"sqlite-synchronous", "KV_SQLITE_SYNCHRONOUS", "full", "level", "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
+	{"skip-migrations", "SMS_SKIP_MIGRATIONS", "false", boolArg, "do not migrate the database on start (run sms migrate up as a deploy step); refuse to start if a migration is pending"},
 	{"heartbeat-timeout", "SMS_HEARTBEAT_TIMEOUT", "90s", "duration", "an active node silent for longer is marked unhealthy (> 0)"},
 	{"cleanup-interval", "SMS_CLEANUP_INTERVAL", "30s", "duration", "how often the liveness sweeper runs (> 0)"},
 	{"node-ttl", "SMS_NODE_TTL", "0", "duration", "delete nodes silent for longer; 0 = never, otherwise >= the heartbeat timeout"},
@@ -44,6 +45,18 @@ var options = []option{
 	{"log-format", "SMS_LOG_FORMAT", "text", "format", "text or json"},
 }
 
+// boolArg is the placeholder of a boolean option: its flag may be given
+// alone (--skip-migrations) or with a value (--skip-migrations=false).
+const boolArg = "[=true|false]"
+
+// boolFlag is a boolean flag kept as the string given, so that it is
+// validated like the environment variable it falls back to.
+type boolFlag string
+
+func (b *boolFlag) String() string     { return string(*b) }
+func (b *boolFlag) Set(s string) error { *b = boolFlag(s); return nil }
+func (b *boolFlag) IsBoolFlag() bool   { return true }
+
 // config is the validated server configuration. Files named by flags are
 // already read, so a config that parsed can start the server.
 type config struct {
@@ -52,6 +65,7 @@ type config struct {
 	kvPath            string
 	kvDSN             string // secret: may hold a password
 	sqliteSynchronous string // full or normal
+	skipMigrations    bool
 	heartbeatTimeout  time.Duration
 	cleanupInterval   time.Duration
 	nodeTTL           time.Duration // 0 = never
@@ -101,7 +115,14 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.SetOutput(io.Discard)
 	flags := make(map[string]*string, len(options))
 	for _, o := range options {
-		flags[o.name] = fs.String(o.name, o.def, o.usage)
+		p := new(string)
+		if o.arg == boolArg {
+			*p = o.def
+			fs.Var((*boolFlag)(p), o.name, o.usage)
+		} else {
+			fs.StringVar(p, o.name, o.def, o.usage)
+		}
+		flags[o.name] = p
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -185,6 +206,11 @@ func (v values) config() (config, error) {
 		return c, bad("sqlite-synchronous", fmt.Sprintf("%q is not a level", v.get("sqlite-synchronous")), "full or normal")
 	}
 
+	raw := v.get("skip-migrations")
+	if c.skipMigrations, err = strconv.ParseBool(raw); err != nil {
+		return c, bad("skip-migrations", fmt.Sprintf("%q is not a boolean", raw), "true or false")
+	}
+
 	if c.heartbeatTimeout, err = positiveDuration(v, "heartbeat-timeout", "a Go duration > 0 such as 90s"); err != nil {
 		return c, err
 	}
@@ -193,7 +219,7 @@ func (v values) config() (config, error) {
 	}
 
 	const ttlWant = "0 (never) or a Go duration >= --heartbeat-timeout such as 24h"
-	raw := v.get("node-ttl")
+	raw = v.get("node-ttl")
 	c.nodeTTL, err = time.ParseDuration(raw)
 	switch {
 	case err != nil:
@@ -331,7 +357,8 @@ func loadToken(file string) (string, error) {
 // printUsage writes --help: every flag with its environment variable and
 // default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: sms [flags]\n\n")
+	fmt.Fprintf(w, "Usage: sms [flags]\n")
+	fmt.Fprintf(w, "       sms migrate up|down|status [flags]   (see sms migrate --help)\n\n")
 	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
 	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
 	fmt.Fprintf(w, "then to its default. A flag given on the command line wins over its variable.\n\n")
@@ -340,7 +367,11 @@ func printUsage(w io.Writer) {
 		if def == "" {
 			def = "none"
 		}
-		fmt.Fprintf(w, "  --%s %s\n", o.name, o.arg)
+		sep := " "
+		if o.arg == boolArg {
+			sep = ""
+		}
+		fmt.Fprintf(w, "  --%s%s%s\n", o.name, sep, o.arg)
 		fmt.Fprintf(w, "\t%s\n\tenv %s, default %s\n", o.usage, o.env, def)
 	}
 }

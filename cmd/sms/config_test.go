@@ -340,7 +340,11 @@ func TestParseConfigHelp(t *testing.T) {
 			t.Fatalf("parseConfig(%s) = %v, want errHelp", arg, err)
 		}
 		for _, o := range options {
-			for _, w := range []string{"--" + o.name + " ", o.env, o.def} {
+			name := "--" + o.name + " "
+			if o.arg == boolArg {
+				name = "--" + o.name + boolArg
+			}
+			for _, w := range []string{name, o.env, o.def} {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("%s output does not mention %q:\n%s", arg, w, out.String())
 				}

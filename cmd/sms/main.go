@@ -25,7 +25,13 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	os.Exit(exitCode(run(ctx, os.Args[1:], os.Getenv, os.Stderr), os.Stderr))
+	var err error
+	if args := os.Args[1:]; len(args) > 0 && args[0] == "migrate" {
+		err = runMigrate(ctx, args[1:], os.Getenv, os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, args, os.Getenv, os.Stderr)
+	}
+	os.Exit(exitCode(err, os.Stderr))
 }
 
 // exitCode reports err on one line of stderr and maps it to an exit status:

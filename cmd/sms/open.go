@@ -18,9 +18,12 @@ func storeConfig(cfg config) kvstore.Config {
 	case kvstore.BackendSQLite:
 		c := kvstore.SQLite(cfg.kvPath)
 		c.SQLiteSynchronous = cfg.sqliteSynchronous
+		c.SkipMigrations = cfg.skipMigrations
 		return c
 	case kvstore.BackendPostgres:
-		return kvstore.Postgres(cfg.kvDSN)
+		c := kvstore.Postgres(cfg.kvDSN)
+		c.SkipMigrations = cfg.skipMigrations
+		return c
 	}
 	return kvstore.Memory()
 }

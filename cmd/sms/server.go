@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 )
@@ -40,6 +41,9 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 	warnIgnored(logger, cfg)
 
 	store, err := openStore(ctx, cfg)
+	if errors.Is(err, migrations.ErrPending) {
+		err = fmt.Errorf("%w; run \"sms migrate up\" first, or start without --skip-migrations", err)
+	}
 	if err != nil {
 		// A driver may quote the DSN, password included.
 		return redactError(fmt.Errorf("open %s store: %w", cfg.backend, err), dsnSecrets(cfg.kvDSN)...)
@@ -205,6 +209,9 @@ func warnIgnored(logger *slog.Logger, cfg config) {
 	ignored("kv-path", "sqlite")
 	ignored("sqlite-synchronous", "sqlite")
 	ignored("kv-dsn", "postgres")
+	if cfg.skipMigrations && cfg.backend == "memory" {
+		logger.Warn("--skip-migrations (SMS_SKIP_MIGRATIONS) is set but the memory backend has no migrations; ignoring it")
+	}
 }
 
 // runSweeper runs one liveness sweep every interval until ctx is done.

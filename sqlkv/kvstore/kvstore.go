@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/memory"
@@ -50,6 +53,11 @@ type Config struct {
 	// SQLiteSynchronous is "full" (the default when empty) or "normal"
 	// (sqlite only); see sqlite.SynchronousFull and SynchronousNormal.
 	SQLiteSynchronous string
+	// SkipMigrations makes Open check the schema instead of migrating it
+	// (sqlite and postgres): Open fails with an error wrapping
+	// migrations.ErrPending if a migration is not applied. Migrations runs
+	// them instead.
+	SkipMigrations bool
 }
 
 // Memory returns the configuration of an in-memory store.
@@ -115,6 +123,9 @@ func (c Config) validate(n names) error {
 		return fmt.Errorf("kvstore: %s %q is not a backend: want one of %s", n.backend, c.Backend, strings.Join(Backends, ", "))
 	}
 	var errs []error
+	if c.SkipMigrations && c.Backend == BackendMemory {
+		errs = append(errs, errors.New("kvstore: SkipMigrations is set but the memory backend has no migrations"))
+	}
 	for _, p := range params {
 		if p.value != "" && p.backend != c.Backend {
 			errs = append(errs, fmt.Errorf("kvstore: %s is set but the %s backend does not use it (it is for %s)", p.name, c.Backend, p.backend))
@@ -166,16 +177,43 @@ func Open(ctx context.Context, cfg Config) (sqlkv.Store, error) {
 	case BackendMemory:
 		return memory.New(), nil
 	case BackendSQLite:
-		s, err := sqlite.Open(ctx, cfg.Path, sqlite.Options{Synchronous: cfg.SQLiteSynchronous})
+		s, err := sqlite.Open(ctx, cfg.Path, sqlite.Options{Synchronous: cfg.SQLiteSynchronous, SkipMigrations: cfg.SkipMigrations})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: %w", err)
 		}
 		return s, nil
 	default: // BackendPostgres, as validated
-		s, err := postgres.Open(ctx, cfg.DSN)
+		s, err := postgres.OpenWithOptions(ctx, cfg.DSN, postgres.Options{SkipMigrations: cfg.SkipMigrations})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: %w", err)
 		}
 		return s, nil
 	}
+}
+
+// Migrations validates cfg and opens its database for running migrations by
+// hand (`sms migrate`): it returns the goose provider of the backend's
+// migrations and the database to close after use. The memory backend has no
+// migrations: that is an error. Errors never contain the DSN's password.
+func Migrations(ctx context.Context, cfg Config) (*goose.Provider, io.Closer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	var (
+		p   *goose.Provider
+		c   io.Closer
+		err error
+	)
+	switch cfg.Backend {
+	case BackendSQLite:
+		p, c, err = sqlite.Migrations(ctx, cfg.Path)
+	case BackendPostgres:
+		p, c, err = postgres.Migrations(ctx, cfg.DSN)
+	default:
+		return nil, nil, fmt.Errorf("kvstore: the %s backend has no migrations", cfg.Backend)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("kvstore: %w", err)
+	}
+	return p, c, nil
 }

@@ -47,6 +47,20 @@ var (
 // error wrapping sqlkv.ErrUnavailable when the server cannot be reached, and
 // an error for a malformed dsn. Errors never contain the dsn's password.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return OpenWithOptions(ctx, dsn, Options{})
+}
+
+// Options tune a Postgres store. The zero value is what Open uses.
+type Options struct {
+	// SkipMigrations makes the store check the schema instead of migrating
+	// it: opening fails with an error wrapping migrations.ErrPending if a
+	// migration is not applied (run them with Migrations, as a deploy step).
+	SkipMigrations bool
+}
+
+// OpenWithOptions is Open with options; it returns the same errors, and
+// one wrapping migrations.ErrPending as described on Options.
+func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx's message quotes the dsn and may quote it unredacted inside
@@ -58,7 +72,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxIdleTime(connMaxIdleTime)
 	db.SetConnMaxLifetime(connMaxLifetime)
-	s, err := open(ctx, db)
+	s, err := open(ctx, db, opts.SkipMigrations)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: open: %w", redact(err, cfg.Password))
@@ -76,7 +90,7 @@ func (s *Store) Close() error {
 	return s.Store.Close()
 }
 
-func open(ctx context.Context, db *sql.DB) (*Store, error) {
+func open(ctx context.Context, db *sql.DB, skipMigrations bool) (*Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return nil, translate(err)
 	}
@@ -84,7 +98,11 @@ func open(ctx context.Context, db *sql.DB) (*Store, error) {
 	if err != nil {
 		return nil, translate(err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if skipMigrations {
+		if err := migrations.CheckCurrent(ctx, p); err != nil {
+			return nil, translate(err)
+		}
+	} else if _, err := p.Up(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", translate(err))
 	}
 	store, err := sqlstore.Open(ctx, dialect, db, db)

@@ -37,6 +37,10 @@ type Options struct {
 	// Synchronous is SynchronousFull (the default when empty) or
 	// SynchronousNormal, case-insensitive.
 	Synchronous string
+	// SkipMigrations makes Open check the schema instead of migrating it:
+	// Open fails with an error wrapping migrations.ErrPending if a migration
+	// is not applied (run them with Migrations, as a deploy step).
+	SkipMigrations bool
 }
 
 // Validate returns an error naming the accepted values if o.Synchronous is
@@ -99,7 +103,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
 
-	s, err := open(ctx, abs, sync, writer)
+	s, err := open(ctx, abs, sync, writer, opts.SkipMigrations)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
@@ -107,7 +111,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func open(ctx context.Context, abs, sync string, writer *sql.DB) (*Store, error) {
+func open(ctx context.Context, abs, sync string, writer *sql.DB, skipMigrations bool) (*Store, error) {
 	if err := writer.PingContext(ctx); err != nil {
 		return nil, translate(err)
 	}
@@ -116,7 +120,11 @@ func open(ctx context.Context, abs, sync string, writer *sql.DB) (*Store, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if skipMigrations {
+		if err := migrations.CheckCurrent(ctx, p); err != nil {
+			return nil, translate(err)
+		}
+	} else if _, err := p.Up(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", translate(err))
 	}
 

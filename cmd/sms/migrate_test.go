@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spear-next/sms/sqlkv/storetest"
+)
+
+// runBin runs the sms binary to completion and returns its stdout, stderr
+// and exit status.
+func runBin(t *testing.T, bin string, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = cleanEnv()
+	var out, errOut syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		status = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("run sms %q: %v", args, err)
+	}
+	return out.String(), errOut.String(), status
+}
+
+func TestMigrateCommand(t *testing.T) {
+	bin := buildBinary(t)
+
+	backends := []struct {
+		name   string
+		store  func(t *testing.T) []string
+		latest string // the last migration file
+	}{
+		{"sqlite", func(t *testing.T) []string {
+			return []string{"--kv-path", filepath.Join(t.TempDir(), "sms.db")}
+		}, "00001_kv.sql"},
+		{"postgres", func(t *testing.T) []string {
+			return []string{"--kv-backend", "postgres", "--kv-dsn", storetest.PostgresDSN(t)}
+		}, "00002_notify.sql"},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			storeFlags := b.store(t)
+			migrate := func(command string) (string, string, int) {
+				t.Helper()
+				return runBin(t, bin, append([]string{"migrate", command}, storeFlags...)...)
+			}
+
+			out, errOut, status := migrate("status")
+			if status != 0 {
+				t.Fatalf("migrate status on a new database: status %d\n%s", status, errOut)
+			}
+			if !strings.Contains(out, "pending") || strings.Contains(out, "applied") {
+				t.Errorf("migrate status on a new database = %q, want only pending migrations", out)
+			}
+
+			// The server refuses an unmigrated database with one line.
+			addr := freeAddr(t)
+			serverArgs := append([]string{"--addr", addr, "--skip-migrations"}, storeFlags...)
+			_, errOut, status = runBin(t, bin, serverArgs...)
+			if status != 1 {
+				t.Fatalf("sms --skip-migrations on an unmigrated database: status %d, want 1\n%s", status, errOut)
+			}
+			if strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "schema not migrated") || !strings.Contains(errOut, "sms migrate up") {
+				t.Errorf("stderr = %q, want one line saying the schema is not migrated and to run sms migrate up", errOut)
+			}
+
+			out, errOut, status = migrate("up")
+			if status != 0 {
+				t.Fatalf("migrate up: status %d\n%s", status, errOut)
+			}
+			if !strings.Contains(out, "applied "+b.latest) {
+				t.Errorf("migrate up = %q, want it to apply %s", out, b.latest)
+			}
+			out, _, _ = migrate("status")
+			if strings.Contains(out, "pending") || !strings.Contains(out, "applied") {
+				t.Errorf("migrate status after up = %q, want every migration applied", out)
+			}
+			out, _, status = migrate("up")
+			if status != 0 || strings.Contains(out, "applied ") {
+				t.Errorf("second migrate up = %q, status %d; want nothing applied, status 0", out, status)
+			}
+
+			// Now the server starts without migrating.
+			p := startProcess(t, bin, serverArgs...)
+			p.waitHealthy(t, "http://"+addr)
+			p.stop(t, syscall.SIGTERM)
+
+			out, errOut, status = migrate("down")
+			if status != 0 || !strings.Contains(out, "rolled back "+b.latest) {
+				t.Fatalf("migrate down = %q, status %d; want %s rolled back\n%s", out, status, b.latest, errOut)
+			}
+			out, _, _ = migrate("status")
+			if !strings.Contains(out, "pending") {
+				t.Errorf("migrate status after down = %q, want a pending migration", out)
+			}
+			_, errOut, status = runBin(t, bin, serverArgs...)
+			if status != 1 || !strings.Contains(errOut, "schema not migrated") {
+				t.Errorf("sms --skip-migrations after down: status %d, stderr %q; want 1, schema not migrated", status, errOut)
+			}
+		})
+	}
+
+	t.Run("usage errors exit 2 with one line", func(t *testing.T) {
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"migrate"}, "sms: migrate needs a command: up, down or status; see sms migrate --help"},
+			{[]string{"migrate", "sideways"}, `sms: unknown migrate command "sideways"; want up, down or status`},
+			{[]string{"migrate", "up", "--kv-backend", "memory"}, "sms: --kv-backend (KV_BACKEND): the memory backend has no migrations; want sqlite or postgres"},
+			{[]string{"migrate", "up", "--kv-backend", "postgres"}, "sms: --kv-dsn (KV_DSN): missing, and --kv-backend is postgres; want a Postgres URL such as postgres://user:pass@host:5432/sms"},
+		} {
+			stdout, stderr, status := runBin(t, bin, tt.args...)
+			if status != 2 || stderr != tt.want+"\n" || stdout != "" {
+				t.Errorf("sms %q: status %d, stdout %q, stderr %q; want 2, nothing, %q", tt.args, status, stdout, stderr, tt.want)
+			}
+		}
+	})
+
+	t.Run("down with nothing applied exits 1", func(t *testing.T) {
+		_, stderr, status := runBin(t, bin, "migrate", "down", "--kv-path", filepath.Join(t.TempDir(), "sms.db"))
+		if status != 1 || stderr != "sms: migrate down: no migration is applied\n" {
+			t.Errorf("migrate down on a new database: status %d, stderr %q; want 1, no migration is applied", status, stderr)
+		}
+	})
+}
