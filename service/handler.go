@@ -76,7 +76,9 @@ type Config struct {
 //     not_found for any other service name;
 //   - gRPC server reflection, v1 and v1alpha, listing sms.NodeService and
 //     grpc.health.v1.Health;
-//   - GET /healthz: 200 "ok" while Store.Ping succeeds, 503 otherwise.
+//   - GET /healthz: 200 "ok" while Store.Ping succeeds, 503 otherwise;
+//   - SPEAR's REST/JSON routes under /api/v1/ (the google.api.http rules of
+//     node.proto), onto the same sms.NodeService handler.
 //
 // gRPC needs HTTP/2: serve the handler with HTTP/2 enabled (TLS, or
 // unencrypted HTTP/2 via http.Server.Protocols). NewHandler panics if Nodes,
@@ -108,7 +110,13 @@ func NewHandler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
-	mux.Handle(smspbconnect.NewNodeServiceHandler(svc, rpcOpts...))
+	rpcPath, rpc := smspbconnect.NewNodeServiceHandler(svc, rpcOpts...)
+	mux.Handle(rpcPath, rpc)
+	rest, err := newREST(rpc)
+	if err != nil {
+		panic("service.NewHandler: " + err.Error()) // node.proto's http rules are broken
+	}
+	mux.Handle(restPrefix, rest)
 	mux.Handle(grpchealth.NewHandler(&storeChecker{store: cfg.Store, logger: logger}, common...))
 	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, common...))
