@@ -237,6 +237,9 @@ func (r *NodeRegistry) Heartbeat(ctx context.Context, id string, health map[stri
 	if err != nil {
 		return time.Time{}, err
 	}
+	if err := validateMap("health_info", health); err != nil {
+		return time.Time{}, err
+	}
 	now := unixNano(r.now())
 	hb := heartbeatRecord{LastHeartbeat: now, HealthInfo: health}
 	_, err = apply(ctx, r.store,

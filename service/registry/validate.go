@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,6 +57,44 @@ func clip(s string) string {
 	return s[:max] + "..."
 }
 
+// Limits of the free-form maps clients send: a node's metadata, a resource
+// report's metadata and a heartbeat's health_info. Each bounds what one
+// record costs to store, to send to every watcher and to filter on, whatever
+// the request size limit; exceeding one is a *ValidationError
+// (invalid_argument on the wire). Empty keys and values are allowed.
+const (
+	// MaxMetadataEntries is the most key/value pairs in one map.
+	MaxMetadataEntries = 64
+	// MaxMetadataKeyBytes is the longest key, in bytes.
+	MaxMetadataKeyBytes = 256
+	// MaxMetadataValueBytes is the longest value, in bytes.
+	MaxMetadataValueBytes = 4096
+)
+
+// validateMap checks m against the metadata limits; field names the map in
+// the error.
+func validateMap(field string, m map[string]string) error {
+	if len(m) > MaxMetadataEntries {
+		return invalid(field, fmt.Sprintf("at most %d entries, got %d", MaxMetadataEntries, len(m)))
+	}
+	// Sorted, so that of several bad entries the error always names the
+	// same one.
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if len(k) > MaxMetadataKeyBytes {
+			return invalid(field, fmt.Sprintf("key %q of %d bytes; at most %d", clip(k), len(k), MaxMetadataKeyBytes))
+		}
+		if v := m[k]; len(v) > MaxMetadataValueBytes {
+			return invalid(field+"["+clip(k)+"]", fmt.Sprintf("value of %d bytes; at most %d", len(v), MaxMetadataValueBytes))
+		}
+	}
+	return nil
+}
+
 // validateNode checks the fields of n a client sets (not UUID or times) and
 // returns its canonical status.
 func validateNode(n Node) (Status, error) {
@@ -67,6 +106,9 @@ func validateNode(n Node) (Status, error) {
 	}
 	if n.HTTPPort < 0 || n.HTTPPort > 65535 {
 		return "", invalid("node.http_port", fmt.Sprintf("must be 0..65535, got %d", n.HTTPPort))
+	}
+	if err := validateMap("node.metadata", n.Metadata); err != nil {
+		return "", err
 	}
 	return parseStatus("node.status", string(n.Status))
 }
@@ -104,9 +146,12 @@ func checkHost(s string) string {
 	return ""
 }
 
-// validateResource checks every number of res; NodeUUID is checked by the
-// caller.
+// validateResource checks every number of res and its metadata; NodeUUID is
+// checked by the caller.
 func validateResource(res Resource) error {
+	if err := validateMap("resource.resource_metadata", res.Metadata); err != nil {
+		return err
+	}
 	percents := []struct {
 		field string
 		v     float64
