@@ -22,6 +22,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service/metrics"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 )
@@ -66,6 +67,11 @@ type Config struct {
 	// unauthenticated. Health, reflection and /healthz stay open. The token
 	// is never logged.
 	AuthToken string
+
+	// Metrics, if not nil, counts and times every sms.NodeService RPC (its
+	// Interceptor) and is served on GET /metrics, which, like /healthz,
+	// needs no token.
+	Metrics *metrics.Metrics
 }
 
 // NewHandler returns an http.Handler serving, on their standard paths:
@@ -102,6 +108,11 @@ func NewHandler(cfg Config) http.Handler {
 		connect.WithRecover(recoverPanic(logger)),
 	}
 	rpcOpts := common
+	if cfg.Metrics != nil {
+		// Outermost, so that rejected calls (unauthenticated) count too.
+		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
+			connect.WithInterceptors(cfg.Metrics.Interceptor()))
+	}
 	if cfg.AuthToken != "" {
 		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
 			connect.WithInterceptors(newBearerAuth(cfg.AuthToken, logger)))
@@ -122,6 +133,9 @@ func NewHandler(cfg Config) http.Handler {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, common...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, common...))
 	mux.Handle("GET /healthz", healthz(cfg.Store, logger))
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	return mux
 }
 

@@ -41,6 +41,8 @@ var options = []option{
 	{"tls-key", "SMS_TLS_KEY", "", "file", "PEM private key of --tls-cert"},
 	{"tls-client-ca", "SMS_TLS_CLIENT_CA", "", "file", "PEM CA certificates; if set, clients must present a certificate they signed (needs TLS)"},
 	{"auth-token-file", "SMS_AUTH_TOKEN_FILE", "", "file", "file holding one bearer token every RPC must carry; health, reflection and /healthz stay open"},
+	{"metrics", "SMS_METRICS", "true", boolArg, "serve Prometheus metrics on GET /metrics (no token needed, like /healthz)"},
+	{"metrics-max-age", "SMS_METRICS_MAX_AGE", "10s", "duration", "how long /metrics reuses one read of every node and resource record for the node metrics (> 0)"},
 	{"log-level", "SMS_LOG_LEVEL", "info", "level", "debug, info, warn or error"},
 	{"log-format", "SMS_LOG_FORMAT", "text", "format", "text or json"},
 }
@@ -66,6 +68,8 @@ type config struct {
 	kvDSN             string // secret: may hold a password
 	sqliteSynchronous string // full or normal
 	skipMigrations    bool
+	metrics           bool
+	metricsMaxAge     time.Duration
 	heartbeatTimeout  time.Duration
 	cleanupInterval   time.Duration
 	nodeTTL           time.Duration // 0 = never
@@ -246,6 +250,14 @@ func (v values) config() (config, error) {
 		return c, err
 	}
 	if c.authToken, err = loadToken(v.get("auth-token-file")); err != nil {
+		return c, err
+	}
+
+	raw = v.get("metrics")
+	if c.metrics, err = strconv.ParseBool(raw); err != nil {
+		return c, bad("metrics", fmt.Sprintf("%q is not a boolean", raw), "true or false")
+	}
+	if c.metricsMaxAge, err = positiveDuration(v, "metrics-max-age", "a Go duration > 0 such as 10s"); err != nil {
 		return c, err
 	}
 

@@ -59,12 +59,18 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 		}
 	}()
 
+	m, store := instrument(cfg, store)
 	nodes := registry.NewNodeRegistry(store)
+	resources := registry.NewNodeResourceRegistry(store)
+	if m != nil {
+		m.RegisterState(nodes, resources, cfg.metricsMaxAge, logger)
+	}
 	stopWatches := make(chan struct{})
 	handler := service.NewHandler(service.Config{
 		Nodes:           nodes,
-		Resources:       registry.NewNodeResourceRegistry(store),
+		Resources:       resources,
 		Store:           store,
+		Metrics:         m,
 		Logger:          logger,
 		MaxRequestBytes: int64(cfg.maxRequestBytes),
 		AuthToken:       cfg.authToken,
