@@ -38,7 +38,22 @@ func newREST(rpc http.Handler) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rest transcoder: %w", err)
 	}
-	return createdOnRegister(transcoder), nil
+	return jsonByDefault(createdOnRegister(transcoder)), nil
+}
+
+// jsonByDefault reads a request body without a Content-Type, or with curl
+// -d's default application/x-www-form-urlencoded, as JSON: the routes take
+// nothing else, and `curl -d '{...}'` should just work (vanguard would
+// answer 415).
+func jsonByDefault(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch ct := r.Header.Get("Content-Type"); {
+		case ct == "" && r.ContentLength != 0, ct == "application/x-www-form-urlencoded":
+			r = r.Clone(r.Context())
+			r.Header.Set("Content-Type", "application/json")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // restJSON is vanguard's JSON codec (unset fields written, unknown fields

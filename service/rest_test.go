@@ -187,6 +187,30 @@ func registerREST(t *testing.T, url string) string {
 	return body["nodeUuid"].(string)
 }
 
+func TestRESTBodyWithoutJSONContentType(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	for _, ct := range []string{"", "application/x-www-form-urlencoded"} {
+		req, err := http.NewRequestWithContext(t.Context(), "POST", e.url+"/api/v1/nodes",
+			strings.NewReader(`{"ip_address":"10.0.0.5","port":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Del("Content-Type")
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, want := resp.StatusCode, http.StatusCreated; got != want {
+			t.Errorf("Content-Type %q: status %d, want %d", ct, got, want)
+		}
+	}
+}
+
 func TestRESTNeedsToken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.AuthToken = "s3cret" })
