@@ -78,6 +78,8 @@ func TestMetadataLimits(t *testing.T) {
 				{"too many entries", metadataOf(entries+1, 8, 1), fmt.Sprintf("at most %d entries, got %d", entries, entries+1)},
 				{"key too long", metadataOf(1, key+1, 1), fmt.Sprintf("of %d bytes; at most %d", key+1, key)},
 				{"value too long", metadataOf(1, 8, value+1), fmt.Sprintf("value of %d bytes; at most %d", value+1, value)},
+				{"key not UTF-8", map[string]string{"k\xc2": "v"}, "not valid UTF-8"},
+				{"value not UTF-8", map[string]string{"k": "v\xff"}, "not valid UTF-8"},
 			} {
 				err := c.call(tc.m)
 				var ve *registry.ValidationError

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -61,7 +62,9 @@ func clip(s string) string {
 // report's metadata and a heartbeat's health_info. Each bounds what one
 // record costs to store, to send to every watcher and to filter on, whatever
 // the request size limit; exceeding one is a *ValidationError
-// (invalid_argument on the wire). Empty keys and values are allowed.
+// (invalid_argument on the wire). Keys and values must be valid UTF-8 (as
+// protobuf strings are; records store them as JSON, which would replace
+// invalid bytes); empty keys and values are allowed.
 const (
 	// MaxMetadataEntries is the most key/value pairs in one map.
 	MaxMetadataEntries = 64
@@ -90,6 +93,12 @@ func validateMap(field string, m map[string]string) error {
 		}
 		if v := m[k]; len(v) > MaxMetadataValueBytes {
 			return invalid(field+"["+clip(k)+"]", fmt.Sprintf("value of %d bytes; at most %d", len(v), MaxMetadataValueBytes))
+		}
+		if !utf8.ValidString(k) {
+			return invalid(field, fmt.Sprintf("key %q is not valid UTF-8", clip(k)))
+		}
+		if !utf8.ValidString(m[k]) {
+			return invalid(field+"["+clip(k)+"]", "value is not valid UTF-8")
 		}
 	}
 	return nil
