@@ -82,10 +82,10 @@ type Dialect struct {
 	// serialization failure) and may simply be run again. Nil means never.
 	Retryable func(error) bool
 
-	// CheckTx are the options of the transaction of an Apply that reads a
-	// key without writing it (an OpCheck, or a delete that requires the key
-	// to be absent); nil for the driver's default. Other Applys only read
-	// rows they also write, which the row locks of any isolation level
-	// protect.
+	// CheckTx are the options of the transaction of an Apply that depends
+	// on a key being absent without writing it (a check or delete with
+	// IfNotExists); nil for the driver's default. Every other read of an
+	// Apply finds a row and locks it (Version reads FOR SHARE, writes lock
+	// what they write), which protects it at any isolation level.
 	CheckTx *sql.TxOptions
 }

@@ -172,7 +172,7 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 		return results, nil
 	}
 	var opts *sql.TxOptions
-	if slices.ContainsFunc(ops, readsOnly) {
+	if slices.ContainsFunc(ops, readsAbsence) {
 		opts = s.d.CheckTx
 	}
 	err := s.inTx(ctx, opts, func(tx *sql.Tx) error {
@@ -195,10 +195,16 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 	return results, nil
 }
 
-// readsOnly reports whether op reads its key without writing it.
-func readsOnly(op sqlkv.Op) bool {
+// readsAbsence reports whether op depends on its key being absent without
+// writing it: a check or delete conditioned on IfNotExists. Such a read locks
+// no row, so it needs the dialect's CheckTx. A check that the key exists (or
+// has a version) reads with the Version statement, which locks the row where
+// the dialect can (FOR SHARE), so row locks protect it at any isolation
+// level: the heartbeat's [Check node exists, Put heartbeat] stays at the
+// default level and never fails spuriously.
+func readsAbsence(op sqlkv.Op) bool {
 	v, isVersion := op.Cond.Version()
-	return op.Kind == sqlkv.OpCheck || op.Kind == sqlkv.OpDelete && isVersion && v == 0
+	return (op.Kind == sqlkv.OpCheck || op.Kind == sqlkv.OpDelete) && isVersion && v == 0
 }
 
 // binder gives the form of a prepared statement that runs where an op runs:
