@@ -24,6 +24,7 @@ import (
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/service/metrics"
 	"github.com/spear-next/sms/service/registry"
+	"github.com/spear-next/sms/service/web"
 	"github.com/spear-next/sms/sqlkv"
 )
 
@@ -84,7 +85,8 @@ type Config struct {
 //     grpc.health.v1.Health;
 //   - GET /healthz: 200 "ok" while Store.Ping succeeds, 503 otherwise;
 //   - SPEAR's REST/JSON routes under /api/v1/ (the google.api.http rules of
-//     node.proto), onto the same sms.NodeService handler.
+//     node.proto), onto the same sms.NodeService handler;
+//   - the web dashboard (package web) at GET / and GET /ui/.
 //
 // gRPC needs HTTP/2: serve the handler with HTTP/2 enabled (TLS, or
 // unencrypted HTTP/2 via http.Server.Protocols). NewHandler panics if Nodes,
@@ -136,6 +138,9 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}
+	dashboard := web.Handler()
+	mux.Handle("GET /{$}", dashboard)
+	mux.Handle("GET "+web.AssetsPrefix, dashboard)
 	return mux
 }
 
