@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	smspb "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+)
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count file descriptors: %v", err)
+	}
+	return len(fds)
+}
+
+// After 10,000 calls and 1,000 watch streams opened and cancelled, over
+// every protocol, the server (run in this process on SQLite) is back to
+// the goroutines and file descriptors it had before, once the clients
+// closed their connections.
+func TestNoLeaks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 calls; skipped with -short")
+	}
+	addr, logs := startRun(t, nil, "--kv-path", filepath.Join(t.TempDir(), "sms.db"), "--sqlite-synchronous", "normal")
+	baseURL := "http://" + addr
+	ctx := context.Background()
+
+	var transports []*clientTransport
+	newClient := func(opts ...connect.ClientOption) smspbconnect.NodeServiceClient {
+		c := h2cClient()
+		transports = append(transports, &clientTransport{c})
+		return smspbconnect.NewNodeServiceClient(c, baseURL, opts...)
+	}
+	closeClients := func() {
+		for _, tr := range transports {
+			tr.CloseIdleConnections()
+		}
+		transports = nil
+	}
+
+	// Warm up: the store's pools and the first connections exist.
+	warm := newClient()
+	reg, err := warm.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.0.0.1", Port: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := reg.GetNodeUuid()
+	closeClients()
+	settle := func() (int, int) {
+		runtime.GC()
+		time.Sleep(100 * time.Millisecond)
+		return runtime.NumGoroutine(), openFDs(t)
+	}
+
+	const calls, watches, workers = 10_000, 1_000, 10
+	// Warm up: as many concurrent calls as the test makes, so the store's
+	// connection pools reach the size they will have (pooled connections
+	// are not leaks, and their number is bounded).
+	run := func(calls, watches int) {
+		var wg sync.WaitGroup
+		for w := range workers {
+			client := newClient(protocols[w%len(protocols)].opts...)
+			wg.Go(func() { drive(t, client, id, calls/workers, watches/workers) })
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.Fatalf("logs:\n%s", logs)
+		}
+		closeClients()
+	}
+	run(workers*20, workers)
+	baseG, baseFD := settle()
+	run(calls, watches)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, fd := settle()
+		if g <= baseG && fd <= baseFD {
+			t.Logf("after %d calls and %d watches: %d goroutines (baseline %d), %d file descriptors (baseline %d)",
+				calls, watches, g, baseG, fd, baseFD)
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("10s after %d calls and %d watches: %d goroutines (baseline %d), %d file descriptors (baseline %d)\n%s",
+				calls, watches, g, baseG, fd, baseFD, buf)
+		}
+	}
+}
+
+// drive makes calls unary calls (reads, heartbeats, an error path) and then
+// opens watches WatchNodes streams, cancelling each after its snapshot.
+func drive(t *testing.T, client smspbconnect.NodeServiceClient, id string, calls, watches int) {
+	ctx := context.Background()
+	for i := range calls {
+		var err error
+		switch i % 4 {
+		case 0:
+			_, err = client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: id})
+		case 1:
+			_, err = client.Heartbeat(ctx, &smspb.HeartbeatRequest{Uuid: id})
+		case 2:
+			_, err = client.ListNodes(ctx, &smspb.ListNodesRequest{})
+		case 3:
+			_, err = client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: "not-a-uuid"}) // an error path
+			if connect.CodeOf(err) == connect.CodeInvalidArgument {
+				err = nil
+			}
+		}
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+			return
+		}
+	}
+	for i := range watches {
+		wctx, cancel := context.WithCancel(ctx)
+		stream, err := client.WatchNodes(wctx, &smspb.WatchNodesRequest{})
+		if err != nil {
+			cancel()
+			t.Errorf("watch %d: %v", i, err)
+			return
+		}
+		for stream.Receive() {
+			if stream.Msg().GetKind() == smspb.WatchNodesResponse_KIND_SNAPSHOT_END {
+				break
+			}
+		}
+		cancel()
+		stream.Close()
+	}
+}
+
+// clientTransport lets the test close a client's idle connections.
+type clientTransport struct {
+	c interface{ CloseIdleConnections() }
+}
+
+func (t *clientTransport) CloseIdleConnections() { t.c.CloseIdleConnections() }
