@@ -56,6 +56,10 @@ type Options struct {
 	// it: opening fails with an error wrapping migrations.ErrPending if a
 	// migration is not applied (run them with Migrations, as a deploy step).
 	SkipMigrations bool
+	// GroupLanes is how many groups of concurrent writes commit at once
+	// (each in one transaction on one connection): 0 is the default (2),
+	// negative turns group commit off. Outcomes are the same either way.
+	GroupLanes int
 }
 
 // OpenWithOptions is Open with options; it returns the same errors, and
@@ -72,7 +76,14 @@ func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*Store, err
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxIdleTime(connMaxIdleTime)
 	db.SetConnMaxLifetime(connMaxLifetime)
-	s, err := open(ctx, db, opts.SkipMigrations)
+	d := dialect
+	switch {
+	case opts.GroupLanes < 0:
+		d.GroupLanes = 0
+	case opts.GroupLanes > 0:
+		d.GroupLanes = opts.GroupLanes
+	}
+	s, err := open(ctx, d, db, opts.SkipMigrations)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: open: %w", redact(err, cfg.Password))
@@ -90,7 +101,7 @@ func (s *Store) Close() error {
 	return s.Store.Close()
 }
 
-func open(ctx context.Context, db *sql.DB, skipMigrations bool) (*Store, error) {
+func open(ctx context.Context, d sqlstore.Dialect, db *sql.DB, skipMigrations bool) (*Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return nil, translate(err)
 	}
@@ -105,7 +116,7 @@ func open(ctx context.Context, db *sql.DB, skipMigrations bool) (*Store, error) 
 	} else if _, err := p.Up(ctx); err != nil {
 		return nil, fmt.Errorf("migrate: %w", translate(err))
 	}
-	store, err := sqlstore.Open(ctx, dialect, db, db)
+	store, err := sqlstore.Open(ctx, d, db, db)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +135,12 @@ var dialect = sqlstore.Dialect{
 	// transaction is run again. Applys without a pure read keep READ
 	// COMMITTED: their row locks suffice, and they never fail spuriously.
 	CheckTx: &sql.TxOptions{Isolation: sql.LevelSerializable},
+	// Two groups of concurrent writes commit at once, each in one
+	// transaction: measured 2-5x the writes per second of one commit per
+	// write at 16 clients, where every commit also takes the NOTIFY queue
+	// lock (BENCHMARKS.md). One lane leaves the database idle while a group
+	// commits, four gained nothing over two.
+	GroupLanes: 2,
 }
 
 // errorsAsPg is errors.As for the Postgres server's errors.

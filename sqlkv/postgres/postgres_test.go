@@ -265,3 +265,20 @@ func TestBatchPutLargerThanOneStatement(t *testing.T) {
 		t.Fatalf("Count after a failed batch = %d, %v; want 0", n, err)
 	}
 }
+
+// BenchmarkConcurrent compares group commit lanes (off = -1);
+// BenchmarkRawSQL's Par16 benchmarks are the baseline.
+func BenchmarkConcurrent(b *testing.B) {
+	for _, lanes := range []int{-1, 1, 2, 4} {
+		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) {
+			kvtest.BenchmarkConcurrent(b, func(b *testing.B) sqlkv.Store {
+				s, err := postgres.OpenWithOptions(b.Context(), storetest.PostgresDSN(b), postgres.Options{GroupLanes: lanes})
+				if err != nil {
+					b.Fatalf("Open: %v", err)
+				}
+				b.Cleanup(func() { s.Close() })
+				return s
+			})
+		})
+	}
+}

@@ -12,8 +12,10 @@ import (
 // BenchmarkRawSQL is the baseline of BenchmarkStore: the same work with the
 // same statements, driver and pool settings, straight through database/sql.
 func BenchmarkRawSQL(b *testing.B) {
-	rawbench.Benchmark(b, postgres.Dialect, func(b *testing.B) (*sql.DB, *sql.DB) {
+	open := func(b *testing.B) (*sql.DB, *sql.DB) {
 		s := open(b, storetest.PostgresDSN(b))
 		return s.DB(), s.DB()
-	})
+	}
+	rawbench.Benchmark(b, postgres.Dialect, open)
+	rawbench.BenchmarkConcurrent(b, postgres.Dialect, open)
 }

@@ -13,14 +13,16 @@ import (
 func BenchmarkRawSQL(b *testing.B) {
 	for _, sync := range []string{SynchronousNormal, SynchronousFull} {
 		b.Run("sync="+sync, func(b *testing.B) {
-			rawbench.Benchmark(b, dialect, func(b *testing.B) (*sql.DB, *sql.DB) {
+			open := func(b *testing.B) (*sql.DB, *sql.DB) {
 				s, err := Open(b.Context(), filepath.Join(b.TempDir(), "kv.db"), Options{Synchronous: sync})
 				if err != nil {
 					b.Fatalf("Open: %v", err)
 				}
 				b.Cleanup(func() { s.Close() })
 				return s.reader, s.writer
-			})
+			}
+			rawbench.Benchmark(b, dialect, open)
+			rawbench.BenchmarkConcurrent(b, dialect, open)
 		})
 	}
 }

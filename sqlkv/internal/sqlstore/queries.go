@@ -88,4 +88,9 @@ type Dialect struct {
 	// Apply finds a row and locks it (Version reads FOR SHARE, writes lock
 	// what they write), which protects it at any isolation level.
 	CheckTx *sql.TxOptions
+
+	// GroupLanes is how many groups of concurrent writes may commit at once
+	// (see group.go); 0 turns group commit off, every write then runs in
+	// its own transaction.
+	GroupLanes int
 }

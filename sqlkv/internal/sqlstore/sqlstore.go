@@ -23,6 +23,7 @@ type Store struct {
 	reader *sql.DB
 	writer *sql.DB
 	closed atomic.Bool
+	commit *committer
 
 	// Prepared statements, on the reader for reads and on the writer for
 	// everything that runs in or near a write.
@@ -42,7 +43,7 @@ var _ sqlkv.Store = (*Store)(nil)
 // the migrated schema) and returns the store. The store owns both databases:
 // Close closes them. On error it closes nothing.
 func Open(ctx context.Context, d Dialect, reader, writer *sql.DB) (*Store, error) {
-	s := &Store{d: d, reader: reader, writer: writer}
+	s := &Store{d: d, reader: reader, writer: writer, commit: newCommitter(d.GroupLanes)}
 	q := d.Queries
 	for _, p := range []struct {
 		db   *sql.DB
@@ -168,7 +169,17 @@ func (s *Store) Put(ctx context.Context, key, value []byte) (int64, error) {
 		return 0, s.wrap("put", key, err)
 	}
 	var v int64
-	if err := s.put.QueryRowContext(ctx, bin(key), bin(value), now()).Scan(&v); err != nil {
+	at := now()
+	err := s.write(&request{
+		ctx: ctx,
+		alone: func(ctx context.Context) error {
+			return s.put.QueryRowContext(ctx, bin(key), bin(value), at).Scan(&v)
+		},
+		inGroup: func(ctx context.Context, in binder) error {
+			return in(s.put).QueryRowContext(ctx, bin(key), bin(value), at).Scan(&v)
+		},
+	})
+	if err != nil {
 		return 0, s.wrap("put", key, err)
 	}
 	return v, nil
@@ -180,7 +191,18 @@ func (s *Store) Delete(ctx context.Context, key []byte) (bool, error) {
 	if err := s.checkKey(ctx, key); err != nil {
 		return false, s.wrap("delete", key, err)
 	}
-	n, err := affected(s.del.ExecContext(ctx, bin(key)))
+	var n int64
+	err := s.write(&request{
+		ctx: ctx,
+		alone: func(ctx context.Context) (err error) {
+			n, err = affected(s.del.ExecContext(ctx, bin(key)))
+			return err
+		},
+		inGroup: func(ctx context.Context, in binder) (err error) {
+			n, err = affected(in(s.del).ExecContext(ctx, bin(key)))
+			return err
+		},
+	})
 	if err != nil {
 		return false, s.wrap("delete", key, err)
 	}

@@ -28,12 +28,11 @@ func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
 	}
 	sorted := sortedLastWins(entries)
 	at := now()
-	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+	body := func(ctx context.Context, in binder) error {
 		if s.putMany != nil {
-			return s.execPutMany(ctx, tx, sorted, at)
+			return s.execPutMany(ctx, in, sorted, at)
 		}
-		put := tx.StmtContext(ctx, s.put)
-		defer put.Close()
+		put := in(s.put)
 		for _, e := range sorted {
 			var v int64
 			if err := put.QueryRowContext(ctx, bin(e.Key), bin(e.Value), at).Scan(&v); err != nil {
@@ -41,7 +40,8 @@ func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
 			}
 		}
 		return nil
-	})
+	}
+	err := s.write(&request{ctx: ctx, alone: s.aloneInTx(nil, body), inGroup: body})
 	if err != nil {
 		return fmt.Errorf("batch put of %d entries: %w", len(entries), s.translate(err))
 	}
@@ -65,15 +65,14 @@ func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
 	slices.SortFunc(sorted, bytes.Compare)
 	sorted = slices.CompactFunc(sorted, bytes.Equal)
 	var total int64
-	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+	body := func(ctx context.Context, in binder) error {
 		total = 0
 		if s.delMany != nil {
-			n, err := affected(tx.StmtContext(ctx, s.delMany).ExecContext(ctx, sorted))
+			n, err := affected(in(s.delMany).ExecContext(ctx, sorted))
 			total = n
 			return err
 		}
-		del := tx.StmtContext(ctx, s.del)
-		defer del.Close()
+		del := in(s.del)
 		for _, k := range sorted {
 			n, err := affected(del.ExecContext(ctx, bin(k)))
 			if err != nil {
@@ -82,11 +81,22 @@ func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
 			total += n
 		}
 		return nil
-	})
+	}
+	err := s.write(&request{ctx: ctx, alone: s.aloneInTx(nil, body), inGroup: body})
 	if err != nil {
 		return 0, fmt.Errorf("batch delete of %d keys: %w", len(keys), s.translate(err))
 	}
 	return total, nil
+}
+
+// aloneInTx returns the alone form of a request whose body runs in a
+// transaction of its own.
+func (s *Store) aloneInTx(opts *sql.TxOptions, body func(ctx context.Context, in binder) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return s.inTx(ctx, opts, func(tx *sql.Tx) error {
+			return body(ctx, func(stmt *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, stmt) })
+		})
+	}
 }
 
 // maxPutManyBytes bounds the keys and values sent in one PutMany statement,
@@ -95,9 +105,8 @@ const maxPutManyBytes = 64 << 20
 
 // execPutMany writes sorted in as few PutMany statements as the size bound
 // allows, in tx.
-func (s *Store) execPutMany(ctx context.Context, tx *sql.Tx, sorted []sqlkv.Entry, at int64) error {
-	putMany := tx.StmtContext(ctx, s.putMany)
-	defer putMany.Close()
+func (s *Store) execPutMany(ctx context.Context, in binder, sorted []sqlkv.Entry, at int64) error {
+	putMany := in(s.putMany)
 	for len(sorted) > 0 {
 		var keys, values [][]byte
 		size := 0
@@ -160,23 +169,31 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 	if len(ops) == 1 {
 		// Every op is one statement (or, for an unconditional put, a loop of
 		// single statements each of which is a valid outcome), atomic on its
-		// own: no transaction, saving BEGIN and COMMIT round trips.
-		r, err := s.applyOp(ctx, autocommit, ops[0], at)
-		if errors.Is(err, sqlkv.ErrConflict) {
-			err = &errConditionFailed{i: 0, op: ops[0]}
+		// own: alone it needs no transaction, saving BEGIN and COMMIT round
+		// trips. A failed condition comes before it wrote anything, so in a
+		// group it needs no savepoint.
+		run := func(ctx context.Context, in binder) error {
+			r, err := s.applyOp(ctx, in, ops[0], at)
+			if errors.Is(err, sqlkv.ErrConflict) {
+				return &errConditionFailed{i: 0, op: ops[0]}
+			}
+			results[0] = r
+			return err
 		}
-		if err != nil {
+		req := &request{ctx: ctx, alone: func(ctx context.Context) error { return run(ctx, autocommit) }, inGroup: run}
+		if readsAbsence(ops[0]) && s.d.CheckTx != nil {
+			req.inGroup = nil // alone it is one statement: no isolation needed
+		}
+		if err := s.write(req); err != nil {
 			return nil, fmt.Errorf("apply: %w", s.translate(err))
 		}
-		results[0] = r
 		return results, nil
 	}
 	var opts *sql.TxOptions
 	if slices.ContainsFunc(ops, readsAbsence) {
 		opts = s.d.CheckTx
 	}
-	err := s.inTx(ctx, opts, func(tx *sql.Tx) error {
-		in := func(stmt *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, stmt) }
+	body := func(ctx context.Context, in binder) error {
 		for i, op := range ops {
 			r, err := s.applyOp(ctx, in, op, at)
 			if errors.Is(err, sqlkv.ErrConflict) {
@@ -188,11 +205,30 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 			results[i] = r
 		}
 		return nil
-	})
-	if err != nil {
+	}
+	req := &request{ctx: ctx, alone: s.aloneInTx(opts, body), inGroup: body, savepoint: condAfterWrite(ops)}
+	if opts != nil {
+		req.inGroup = nil // needs its own isolation level
+	}
+	if err := s.write(req); err != nil {
 		return nil, fmt.Errorf("apply: %w", s.translate(err))
 	}
 	return results, nil
+}
+
+// condAfterWrite reports whether a condition of ops may fail after an
+// earlier op wrote: only then does a grouped Apply need a savepoint.
+func condAfterWrite(ops []sqlkv.Op) bool {
+	wrote := false
+	for _, op := range ops {
+		if !op.Cond.IsAlways() && wrote {
+			return true
+		}
+		if op.Kind != sqlkv.OpCheck {
+			wrote = true
+		}
+	}
+	return false
 }
 
 // readsAbsence reports whether op depends on its key being absent without
