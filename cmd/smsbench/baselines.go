@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+
+	"github.com/google/uuid"
+
+	sms "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/sqlkv"
+)
+
+// baselines measures, for the single-RPC workload, the storage limit (the
+// same writes or reads as plain SQL on a second store of the same backend
+// and settings) and the RPC limit (a no-op handler of the same protocol),
+// interleaved with the service in c.repeat rounds (the machine's speed
+// drifts), and prints the medians and the service's rate as a ratio of each
+// and of their combination.
+func baselines(ctx context.Context, c config, dir string, out io.Writer, service func() float64) error {
+	storage, closeStorage, err := storageLimit(ctx, c, dir)
+	if err != nil {
+		return fmt.Errorf("storage baseline: %w", err)
+	}
+	defer closeStorage()
+	rpc, closeRPC, err := rpcLimit(ctx, c)
+	if err != nil {
+		return fmt.Errorf("rpc baseline: %w", err)
+	}
+	defer closeRPC()
+	var svc, sto, rp, comb, ratio []float64
+	for round := range c.repeat {
+		s, err := storage()
+		if err != nil {
+			return fmt.Errorf("storage baseline: %w", err)
+		}
+		r, err := rpc()
+		if err != nil {
+			return fmt.Errorf("rpc baseline: %w", err)
+		}
+		v := service()
+		cb := 1 / (1/s + 1/r)
+		svc, sto, rp, comb, ratio = append(svc, v), append(sto, s), append(rp, r), append(comb, cb), append(ratio, v/cb)
+		fmt.Fprintf(out, "round %d: service %s/s, storage %s/s, rpc %s/s, combined %s/s, service/combined %.2f\n",
+			round+1, fmtRate(v), fmtRate(s), fmtRate(r), fmtRate(cb), v/cb)
+	}
+	fmt.Fprintf(out, "\n%s, %d clients, median of %d rounds [min-max]:\n", c.workload, c.concurrency, c.repeat)
+	fmt.Fprintf(out, "  service                     %s\n", spread(svc))
+	fmt.Fprintf(out, "  storage limit (raw SQL)     %s   service/storage %.2f\n", spread(sto), median(svc)/median(sto))
+	fmt.Fprintf(out, "  rpc limit (no-op handler)   %s   service/rpc %.2f\n", spread(rp), median(svc)/median(rp))
+	fmt.Fprintf(out, "  combined 1/(1/s+1/r)        %s\n", spread(comb))
+	fmt.Fprintf(out, "  service/combined            %.2f [%.2f-%.2f]\n", median(ratio), slices.Min(ratio), slices.Max(ratio))
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func spread(v []float64) string {
+	return fmt.Sprintf("%8s/s [%s-%s]", fmtRate(median(v)), fmtRate(slices.Min(v)), fmtRate(slices.Max(v)))
+}
+
+// storageLimit sets up the workload's storage work straight on the
+// database and returns a function that measures one round of it.
+func storageLimit(ctx context.Context, c config, dir string) (func() (float64, error), func(), error) {
+	store, closeStore, err := baselineStore(ctx, c, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if store == nil { // memory: the store is the storage
+		store, err = openStore(ctx, c, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		closeStore = func() { store.Close() }
+	}
+	ids := make([]string, c.nodes)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+	}
+	slices.Sort(ids)
+	node := []byte(`{"ip":"10.0.0.1","p":8080,"hp":8081,"s":"active","r":1764000000000000000,"m":{"rack":"r1","zone":"a"}}`)
+	hb := []byte(`{"t":1764000000000000000,"h":{"agent":"1.4.2","disk":"ok"}}`)
+	var batch []sqlkv.Entry
+	for _, id := range ids {
+		batch = append(batch, sqlkv.Entry{Key: []byte("node:" + id), Value: node}, sqlkv.Entry{Key: []byte("heartbeat:" + id), Value: hb})
+		if len(batch) >= 2000 {
+			if err := store.BatchPut(ctx, batch); err != nil {
+				closeStore()
+				return nil, nil, err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := store.BatchPut(ctx, batch); err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+
+	raw := rawOf(store)
+	if raw == nil {
+		raw = kvRaw{store}
+	}
+	name := c.workload
+	return func() (float64, error) {
+		st := phase(ctx, c.duration, c.concurrency, []string{name}, func(ctx context.Context, w int, rec map[string]*recorder) {
+			rng := rand.New(rand.NewPCG(uint64(w), 3))
+			r := rec[name]
+			for ctx.Err() == nil {
+				id := ids[rng.IntN(len(ids))]
+				switch name {
+				case "heartbeat":
+					r.call(func() error { return raw.Put(ctx, []byte("heartbeat:"+id), hb) })
+				case "get":
+					r.call(func() error { return raw.Get(ctx, []byte("node:"+id)) })
+				case "list":
+					r.call(func() error {
+						_, err := raw.Range(ctx, []byte("node:"+id), []byte("node;"), c.pageSize)
+						return err
+					})
+				}
+			}
+		})
+		if n := len(st[name].errs); n > 0 {
+			return 0, fmt.Errorf("errors: %v", st[name].errs)
+		}
+		return st[name].rate(), nil
+	}, closeStore, nil
+}
+
+// kvRaw is the memory store as its own baseline.
+type kvRaw struct{ s sqlkv.Store }
+
+func (k kvRaw) Put(ctx context.Context, key, value []byte) error {
+	_, err := k.s.Put(ctx, key, value)
+	return err
+}
+
+func (k kvRaw) Get(ctx context.Context, key []byte) error {
+	_, err := k.s.Get(ctx, key)
+	return err
+}
+
+func (k kvRaw) Range(ctx context.Context, lo, hi []byte, limit int) (int, error) {
+	e, err := k.s.Range(ctx, sqlkv.RangeOptions{Start: lo, End: hi, Limit: limit})
+	return len(e), err
+}
+
+// rpcLimit starts a no-op handler in-process and returns a function that
+// measures one round of the workload's RPC against it.
+func rpcLimit(ctx context.Context, c config) (func() (float64, error), func(), error) {
+	path, h := newNoopHandler(c.pageSize)
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	url, stop, err := serve(mux)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := newClient(url, c.protocol, c.concurrency)
+	name := c.workload
+	return func() (float64, error) {
+		st := phase(ctx, c.duration, c.concurrency, []string{name}, func(ctx context.Context, w int, rec map[string]*recorder) {
+			r := rec[name]
+			id := uuid.NewString()
+			for ctx.Err() == nil {
+				switch name {
+				case "heartbeat":
+					r.call(func() error {
+						_, err := client.Heartbeat(ctx, &sms.HeartbeatRequest{Uuid: id, HealthInfo: health})
+						return err
+					})
+				case "get":
+					r.call(func() error {
+						_, err := client.GetNode(ctx, &sms.GetNodeRequest{Uuid: id})
+						return err
+					})
+				case "list":
+					r.call(func() error {
+						_, err := client.ListNodes(ctx, &sms.ListNodesRequest{PageSize: int32(c.pageSize)})
+						return err
+					})
+				}
+			}
+		})
+		if n := len(st[name].errs); n > 0 {
+			return 0, fmt.Errorf("errors: %v", st[name].errs)
+		}
+		return st[name].rate(), nil
+	}, stop, nil
+}

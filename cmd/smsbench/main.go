@@ -1,0 +1,125 @@
+// Command smsbench is SMS's load generator. It simulates a fleet against a
+// server (one it starts in-process, or a running one with --addr): --nodes
+// nodes register, then heartbeat and report resources while --readers call
+// GetNode, ListNodes and GetNodeWithResource. It prints per-RPC throughput,
+// p50/p99/p99.9 latency, errors by code and the database size before and
+// after.
+//
+// With --workload heartbeat, get or list it runs one RPC in a closed loop
+// from --concurrency clients and, in the same run, its baselines: the same
+// writes or reads as plain SQL through the same driver and pool settings
+// (the storage limit), a no-op handler of the same protocol in-process (the
+// RPC limit), and their combination 1/(1/storage + 1/rpc), the most the
+// service could do if it added nothing. See BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+type config struct {
+	addr        string
+	protocol    string
+	concurrency int
+	readers     int
+	duration    time.Duration
+	nodes       int
+	interval    time.Duration
+	rate        float64
+	workload    string
+	pageSize    int
+	baselines   bool
+	repeat      int
+	serverPID   int
+
+	backend, path, dsn, sync string
+	groupLanes               int
+	cpuProfile               string
+	reportEvery              time.Duration
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "smsbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	var c config
+	fs := flag.NewFlagSet("smsbench", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", "", "server URL (http://host:port); empty starts one in-process with the --kv-* flags")
+	fs.StringVar(&c.protocol, "protocol", "connect", "connect, grpc or grpcweb")
+	fs.IntVar(&c.concurrency, "concurrency", 16, "concurrent writer clients (and clients of a single-RPC workload)")
+	fs.IntVar(&c.readers, "readers", 4, "concurrent reader clients in the fleet workload")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long each phase runs")
+	fs.IntVar(&c.nodes, "nodes", 1000, "nodes in the fleet")
+	fs.DurationVar(&c.interval, "interval", 0, "fleet: each node heartbeats and reports resources every interval; 0 = as fast as possible")
+	fs.Float64Var(&c.rate, "rate", 0, "single-RPC workloads: total calls per second (open loop); 0 = as fast as possible")
+	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get or list")
+	fs.IntVar(&c.pageSize, "page-size", 500, "ListNodes page size")
+	fs.BoolVar(&c.baselines, "baselines", true, "single-RPC workloads: also measure the storage and RPC limits")
+	fs.IntVar(&c.repeat, "repeat", 3, "single-RPC workloads: rounds of service, storage and RPC phases, interleaved")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "with --addr: report this process's RSS")
+	fs.StringVar(&c.backend, "kv-backend", "memory", "in-process server and storage baseline: memory, sqlite or postgres")
+	fs.StringVar(&c.path, "kv-path", "", "SQLite file (default: a new file in a temporary directory)")
+	fs.StringVar(&c.dsn, "kv-dsn", "", "Postgres URL")
+	fs.StringVar(&c.sync, "sqlite-synchronous", "normal", "full or normal")
+	fs.IntVar(&c.groupLanes, "group-lanes", 0, "group commit lanes (SQLite: 0 = on, -1 = off; Postgres: 0 = default, -1 = off, n = lanes)")
+	fs.DurationVar(&c.reportEvery, "report-every", 0, "print the database size this often during the run (soak tests)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (in-process server included) to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch c.protocol {
+	case "connect", "grpc", "grpcweb":
+	default:
+		return fmt.Errorf("--protocol %q: want connect, grpc or grpcweb", c.protocol)
+	}
+	switch c.workload {
+	case "fleet", "heartbeat", "get", "list":
+	default:
+		return fmt.Errorf("--workload %q: want fleet, heartbeat, get or list", c.workload)
+	}
+	if c.concurrency < 1 || c.nodes < 1 || c.duration <= 0 || c.repeat < 1 {
+		return errors.New("--concurrency, --nodes, --duration and --repeat must be positive")
+	}
+	if c.cpuProfile != "" {
+		stopProfile, err := startProfile(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
+	return bench(ctx, c, out)
+}
+
+// fmtRate formats calls per second.
+func fmtRate(r float64) string {
+	switch {
+	case r >= 10_000:
+		return fmt.Sprintf("%.1fk", r/1000)
+	case r >= 1000:
+		return fmt.Sprintf("%.2fk", r/1000)
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+func fmtBytes(n int64) string {
+	if n < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+func line(out io.Writer, cols ...string) { fmt.Fprintln(out, strings.Join(cols, "\t")) }

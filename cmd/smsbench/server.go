@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	sms "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service"
+	"github.com/spear-next/sms/service/registry"
+	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/memory"
+	"github.com/spear-next/sms/sqlkv/postgres"
+	"github.com/spear-next/sms/sqlkv/sqlite"
+)
+
+// openStore opens the configured backend; the SQLite file defaults to one
+// in dir.
+func openStore(ctx context.Context, c config, path string) (sqlkv.Store, error) {
+	switch c.backend {
+	case "memory":
+		return memory.New(), nil
+	case "sqlite":
+		return sqlite.Open(ctx, path, sqlite.Options{Synchronous: c.sync, NoGroupCommit: c.groupLanes < 0})
+	case "postgres":
+		if c.dsn == "" {
+			return nil, errors.New("--kv-dsn is required for postgres")
+		}
+		return postgres.OpenWithOptions(ctx, c.dsn, postgres.Options{GroupLanes: c.groupLanes})
+	}
+	return nil, fmt.Errorf("--kv-backend %q: want memory, sqlite or postgres", c.backend)
+}
+
+// serve serves h on a loopback port the way cmd/sms does (HTTP/1.1 and
+// h2c) and returns its URL and a stop function.
+func serve(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: h, Protocols: &protocols, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+// startServer starts SMS in-process on store.
+func startServer(store sqlkv.Store) (string, func(), error) {
+	h := service.NewHandler(service.Config{
+		Nodes:     registry.NewNodeRegistry(store),
+		Resources: registry.NewNodeResourceRegistry(store),
+		Store:     store,
+	})
+	return serve(h)
+}
+
+// newClient returns a NodeService client for url speaking protocol, with
+// the transports smsctl uses: Connect and gRPC-web over HTTP/1.1 with a
+// pool of conns connections, gRPC over prior-knowledge h2c.
+func newClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
+	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: 0}
+	protocols := new(http.Protocols)
+	var opts []connect.ClientOption
+	switch protocol {
+	case "grpc":
+		opts = append(opts, connect.WithGRPC())
+		protocols.SetUnencryptedHTTP2(true)
+	case "grpcweb":
+		opts = append(opts, connect.WithGRPCWeb())
+		protocols.SetHTTP1(true)
+	default:
+		protocols.SetHTTP1(true)
+	}
+	transport.Protocols = protocols
+	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: transport}, url, opts...)
+}
+
+// noop answers Heartbeat, GetNode and ListNodes with canned responses of the
+// size the real service sends: the RPC limit.
+type noop struct {
+	smspbconnect.UnimplementedNodeServiceHandler
+	node *sms.Node
+	page []*sms.Node
+}
+
+func newNoop(pageSize int) *noop {
+	n := fakeNode("00000000-0000-4000-8000-000000000000")
+	n.Status, n.LastHeartbeat, n.RegisteredAt = "active", time.Now().Unix(), time.Now().Unix()
+	page := make([]*sms.Node, pageSize)
+	for i := range page {
+		page[i] = n
+	}
+	return &noop{node: n, page: page}
+}
+
+func (h *noop) Heartbeat(context.Context, *sms.HeartbeatRequest) (*sms.HeartbeatResponse, error) {
+	return &sms.HeartbeatResponse{Success: true, Message: "heartbeat recorded", ServerTimestamp: time.Now().Unix()}, nil
+}
+
+func (h *noop) GetNode(context.Context, *sms.GetNodeRequest) (*sms.GetNodeResponse, error) {
+	return &sms.GetNodeResponse{Found: true, Node: h.node}, nil
+}
+
+func (h *noop) ListNodes(context.Context, *sms.ListNodesRequest) (*sms.ListNodesResponse, error) {
+	return &sms.ListNodesResponse{Nodes: h.page, NextPageToken: "x"}, nil
+}
+
+func fakeNode(id string) *sms.Node {
+	return &sms.Node{
+		Uuid: id, IpAddress: "10.0.0.1", Port: 8080, HttpPort: 8081,
+		Metadata: map[string]string{"zone": "a", "rack": "r1"},
+	}
+}
+
+// dbSize returns the database's size on disk: the SQLite file and its WAL,
+// or the kv table of Postgres with its indexes and TOAST; -1 if unknown.
+func dbSize(ctx context.Context, c config, path string) int64 {
+	switch c.backend {
+	case "sqlite":
+		var total int64 = -1
+		for _, p := range []string{path, path + "-wal"} {
+			if fi, err := os.Stat(p); err == nil {
+				total = max(total, 0) + fi.Size()
+			}
+		}
+		return total
+	case "postgres":
+		cfg, err := pgxConfig(c.dsn)
+		if err != nil {
+			return -1
+		}
+		db := stdlib.OpenDB(*cfg)
+		defer db.Close()
+		var n int64
+		if err := db.QueryRowContext(ctx, `SELECT pg_total_relation_size('kv')`).Scan(&n); err != nil {
+			return -1
+		}
+		return n
+	}
+	return -1
+}
+
+// rss returns the resident set size of process pid (0: this one), or -1.
+func rss(pid int) int64 {
+	p := "/proc/self/status"
+	if pid > 0 {
+		p = "/proc/" + strconv.Itoa(pid) + "/status"
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return kb << 10
+		}
+	}
+	return -1
+}
+
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// baselineStore opens a second, empty store of the same backend and
+// settings for the storage baseline: a new SQLite file next to path, or a
+// private schema in the Postgres database.
+func baselineStore(ctx context.Context, c config, dir string) (sqlkv.Store, func(), error) {
+	switch c.backend {
+	case "sqlite":
+		s, err := openStore(ctx, c, filepath.Join(dir, "baseline.db"))
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() { s.Close() }, nil
+	case "postgres":
+		cfg, err := pgxConfig(c.dsn)
+		if err != nil {
+			return nil, nil, err
+		}
+		db := stdlib.OpenDB(*cfg)
+		defer db.Close()
+		const schema = "smsbench_baseline"
+		if _, err := db.ExecContext(ctx, `DROP SCHEMA IF EXISTS `+schema+` CASCADE; CREATE SCHEMA `+schema); err != nil {
+			return nil, nil, err
+		}
+		bc := c
+		bc.dsn = withSearchPath(c.dsn, schema)
+		s, err := openStore(ctx, bc, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() {
+			s.Close()
+			db := stdlib.OpenDB(*cfg)
+			db.Exec(`DROP SCHEMA IF EXISTS ` + schema + ` CASCADE`)
+			db.Close()
+		}, nil
+	}
+	return nil, nil, nil
+}
+
+// rawStore is the raw-SQL baseline of a SQL store (sqlstore.Baseline).
+type rawStore interface {
+	Put(ctx context.Context, key, value []byte) error
+	Get(ctx context.Context, key []byte) error
+	Range(ctx context.Context, lo, hi []byte, limit int) (int, error)
+}
+
+// rawOf returns s's raw-SQL baseline, or nil for the memory store.
+func rawOf(s sqlkv.Store) rawStore {
+	switch s := s.(type) {
+	case *sqlite.Store:
+		return s.Baseline()
+	case *postgres.Store:
+		return s.Baseline()
+	}
+	return nil
+}
+
+func pgxConfig(dsn string) (*pgx.ConnConfig, error) { return pgx.ParseConfig(dsn) }
+
+// withSearchPath returns dsn selecting schema.
+func withSearchPath(dsn, schema string) string {
+	if !strings.Contains(dsn, "://") {
+		return dsn + " search_path=" + schema
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// newNoopHandler returns the no-op NodeService handler and its path.
+func newNoopHandler(pageSize int) (string, http.Handler) {
+	return smspbconnect.NewNodeServiceHandler(newNoop(pageSize))
+}
