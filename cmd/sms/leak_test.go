@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,14 +16,24 @@ import (
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 )
 
-// openFDs counts this process's open file descriptors.
-func openFDs(t *testing.T) int {
+// openFDs counts this process's open file descriptors, apart from those of
+// files under dbDir: the SQLite store's connection pools open files per
+// connection and never shrink, up to a fixed bound (checked separately).
+func openFDs(t *testing.T, dbDir string) (other, db int) {
 	t.Helper()
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skipf("cannot count file descriptors: %v", err)
 	}
-	return len(fds)
+	for _, fd := range fds {
+		target, _ := os.Readlink("/proc/self/fd/" + fd.Name())
+		if strings.HasPrefix(target, dbDir) {
+			db++
+		} else {
+			other++
+		}
+	}
+	return other, db
 }
 
 // After 10,000 calls and 1,000 watch streams opened and cancelled, over
@@ -33,7 +44,8 @@ func TestNoLeaks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 calls; skipped with -short")
 	}
-	addr, logs := startRun(t, nil, "--kv-path", filepath.Join(t.TempDir(), "sms.db"), "--sqlite-synchronous", "normal")
+	dbDir := t.TempDir()
+	addr, logs := startRun(t, nil, "--kv-path", filepath.Join(dbDir, "sms.db"), "--sqlite-synchronous", "normal")
 	baseURL := "http://" + addr
 	ctx := context.Background()
 
@@ -61,7 +73,14 @@ func TestNoLeaks(t *testing.T) {
 	settle := func() (int, int) {
 		runtime.GC()
 		time.Sleep(100 * time.Millisecond)
-		return runtime.NumGoroutine(), openFDs(t)
+		other, db := openFDs(t, dbDir)
+		// The SQLite pools: one writer and max(4, GOMAXPROCS) readers,
+		// each with at most the database file, its WAL and its shared-memory
+		// file open.
+		if bound := 3 * (1 + max(4, runtime.GOMAXPROCS(0))); db > bound {
+			t.Fatalf("%d file descriptors on the database, more than its connection pools may hold (%d)", db, bound)
+		}
+		return runtime.NumGoroutine(), other
 	}
 
 	const calls, watches, workers = 10_000, 1_000, 10
@@ -81,22 +100,38 @@ func TestNoLeaks(t *testing.T) {
 		closeClients()
 	}
 	run(workers*20, workers)
+	// Saturate the SQLite reader pool, which never shrinks: more concurrent
+	// reads than it has connections.
+	var wg sync.WaitGroup
+	saturate := newClient()
+	for range 32 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := saturate.ListNodes(ctx, &smspb.ListNodesRequest{}); err != nil {
+					t.Errorf("ListNodes: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	closeClients()
 	baseG, baseFD := settle()
+	baseNames := fdNames()
 	run(calls, watches)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		g, fd := settle()
 		if g <= baseG && fd <= baseFD {
-			t.Logf("after %d calls and %d watches: %d goroutines (baseline %d), %d file descriptors (baseline %d)",
+			t.Logf("after %d calls and %d watches: %d goroutines (baseline %d), %d file descriptors besides the database's (baseline %d)",
 				calls, watches, g, baseG, fd, baseFD)
 			return
 		}
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("10s after %d calls and %d watches: %d goroutines (baseline %d), %d file descriptors (baseline %d)\n%s",
-				calls, watches, g, baseG, fd, baseFD, buf)
+			t.Fatalf("10s after %d calls and %d watches: %d goroutines (baseline %d), %d file descriptors besides the database's (baseline %d: %v, now: %v)\n%s",
+				calls, watches, g, baseG, fd, baseFD, baseNames, fdNames(), buf)
 		}
 	}
 }
@@ -141,6 +176,18 @@ func drive(t *testing.T, client smspbconnect.NodeServiceClient, id string, calls
 		cancel()
 		stream.Close()
 	}
+}
+
+// fdNames lists what this process's file descriptors point to, for a
+// failure message.
+func fdNames() []string {
+	fds, _ := os.ReadDir("/proc/self/fd")
+	var names []string
+	for _, fd := range fds {
+		target, _ := os.Readlink("/proc/self/fd/" + fd.Name())
+		names = append(names, target)
+	}
+	return names
 }
 
 // clientTransport lets the test close a client's idle connections.
