@@ -183,7 +183,7 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		start := time.Now()
 		go func() {
 			for range t.C {
-				fmt.Fprintf(out, "t=%s database size %s (%d bytes)\n", time.Since(start).Round(time.Second), fmtBytes(dbSize(ctx, c, path)), dbSize(ctx, c, path))
+				fmt.Fprintf(out, "t=%s database size %s%s\n", time.Since(start).Round(time.Second), fmtBytes(dbSize(ctx, c, path)), sizeDetail(c, path))
 			}
 		}()
 	}
@@ -198,8 +198,8 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		st = runSingle()
 	}
 	printStats(out, "service:", names, st)
-	fmt.Fprintf(out, "\ndatabase size: %s before, %s after registering, %s after the run\n",
-		fmtBytes(sizeBefore), fmtBytes(sizeAfterRegister), fmtBytes(dbSize(ctx, c, path)))
+	fmt.Fprintf(out, "\ndatabase size: %s before, %s after registering, %s after the run%s\n",
+		fmtBytes(sizeBefore), fmtBytes(sizeAfterRegister), fmtBytes(dbSize(ctx, c, path)), sizeDetail(c, path))
 	if c.addr == "" {
 		fmt.Fprintf(out, "process RSS (client and in-process server): %s\n", fmtBytes(rss(0)))
 	} else if c.serverPID > 0 {

@@ -157,6 +157,23 @@ func dbSize(ctx context.Context, c config, path string) int64 {
 	return -1
 }
 
+// sizeDetail says what dbSize counts: for SQLite, the main file and the
+// WAL apart (the WAL is reused, not truncated, after a checkpoint, so it
+// stays at its high-water mark).
+func sizeDetail(c config, path string) string {
+	if c.backend != "sqlite" {
+		return ""
+	}
+	size := func(p string) int64 {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	return fmt.Sprintf(" (file %d bytes + WAL %d bytes)", size(path), size(path+"-wal"))
+}
+
 // rss returns the resident set size of process pid (0: this one), or -1.
 func rss(pid int) int64 {
 	p := "/proc/self/status"
@@ -268,5 +285,7 @@ func withSearchPath(dsn, schema string) string {
 
 // newNoopHandler returns the no-op NodeService handler and its path.
 func newNoopHandler(pageSize int) (string, http.Handler) {
-	return smspbconnect.NewNodeServiceHandler(newNoop(pageSize))
+	// The service's compression threshold, so that the two differ only in
+	// what the handlers do.
+	return smspbconnect.NewNodeServiceHandler(newNoop(pageSize), connect.WithCompressMinBytes(service.CompressMinBytes))
 }
