@@ -267,20 +267,30 @@ func (r *NodeRegistry) Get(ctx context.Context, id string) (Node, error) {
 	if err != nil {
 		return Node{}, err
 	}
-	nr, _, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
+	// Both records in one read where the store can (sqlkv.GetMany).
+	entries, err := sqlkv.GetMany(ctx, r.store, nodeKey(id), heartbeatKey(id))
 	if err != nil {
 		return Node{}, fmt.Errorf("get node %s: %w", id, err)
+	}
+	var nr nodeRecord
+	var hbp *heartbeatRecord
+	found := false
+	for _, e := range entries {
+		if string(e.Key) == nodePrefix+id {
+			if nr, err = decode[nodeRecord](e.Key, e.Value); err != nil {
+				return Node{}, fmt.Errorf("get node %s: %w", id, err)
+			}
+			found = true
+			continue
+		}
+		hb, err := decode[heartbeatRecord](e.Key, e.Value)
+		if err != nil {
+			return Node{}, fmt.Errorf("get node %s: %w", id, err)
+		}
+		hbp = &hb
 	}
 	if !found {
 		return Node{}, fmt.Errorf("get node %s: %w", id, ErrNotFound)
-	}
-	hb, _, hbFound, err := getRecord[heartbeatRecord](ctx, r.store, heartbeatKey(id))
-	if err != nil {
-		return Node{}, fmt.Errorf("get node %s: %w", id, err)
-	}
-	var hbp *heartbeatRecord
-	if hbFound {
-		hbp = &hb
 	}
 	return assembleNode(id, nr, hbp), nil
 }

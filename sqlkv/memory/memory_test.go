@@ -99,3 +99,7 @@ func TestEmptyValueIsNotNil(t *testing.T) {
 		t.Fatalf("Get of an empty value = %#v, want a non-nil empty slice", e.Value)
 	}
 }
+
+func TestGetMany(t *testing.T) {
+	kvtest.TestGetMany(t, func(t *testing.T) sqlkv.Store { return open(t) })
+}

@@ -282,3 +282,9 @@ func BenchmarkConcurrent(b *testing.B) {
 		})
 	}
 }
+
+func TestGetMany(t *testing.T) {
+	kvtest.TestGetMany(t, func(t *testing.T) sqlkv.Store {
+		return open(t, storetest.PostgresDSN(t))
+	})
+}

@@ -291,3 +291,9 @@ func TestGroupCommitRollsBackOnlyTheFailedRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestGetMany(t *testing.T) {
+	kvtest.TestGetMany(t, func(t *testing.T) sqlkv.Store {
+		return open(t, filepath.Join(t.TempDir(), "kv.db"), sqlite.Options{})
+	})
+}

@@ -117,6 +117,12 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 	return results, nil
 }
 
+// GetMany reads through to the wrapped store, with one query where it can
+// (see sqlkv.GetMany).
+func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, error) {
+	return sqlkv.GetMany(ctx, s.Store, keys...)
+}
+
 // Close ends every subscription and closes the wrapped store.
 func (s *Store) Close() error {
 	s.feed.Close()

@@ -5,6 +5,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -27,7 +28,7 @@ type Store struct {
 
 	// Prepared statements, on the reader for reads and on the writer for
 	// everything that runs in or near a write.
-	get, exists, ping                                  *sql.Stmt
+	get, getTwo, exists, ping                          *sql.Stmt
 	rangeFrom, rangeFromTo, rangeFromDesc, rangeToDesc *sql.Stmt
 	keysFrom, keysFromTo, keysFromDesc, keysToDesc     *sql.Stmt
 	countFrom, countFromTo                             *sql.Stmt
@@ -37,7 +38,10 @@ type Store struct {
 	all                                                []*sql.Stmt
 }
 
-var _ sqlkv.Store = (*Store)(nil)
+var (
+	_ sqlkv.Store       = (*Store)(nil)
+	_ sqlkv.MultiGetter = (*Store)(nil)
+)
 
 // Open prepares d's statements on reader and writer (which must already hold
 // the migrated schema) and returns the store. The store owns both databases:
@@ -51,6 +55,7 @@ func Open(ctx context.Context, d Dialect, reader, writer *sql.DB) (*Store, error
 		text string
 	}{
 		{reader, &s.get, q.Get},
+		{reader, &s.getTwo, q.GetTwo},
 		{reader, &s.exists, q.Exists},
 		{reader, &s.ping, q.Ping},
 		{reader, &s.rangeFrom, q.RangeFrom},
@@ -145,6 +150,59 @@ func (s *Store) Get(ctx context.Context, key []byte) (sqlkv.Entry, error) {
 	}
 	e.Value = bin(e.Value)
 	return e, nil
+}
+
+// GetMany reads two keys with one statement (a registry node is two records
+// read together); other counts take one Get per key.
+func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, error) {
+	for _, k := range keys {
+		if err := s.checkKey(ctx, k); err != nil {
+			return nil, s.wrap("get", k, err)
+		}
+	}
+	if len(keys) != 2 || s.getTwo == nil {
+		out := make([]sqlkv.Entry, 0, len(keys))
+		for _, k := range keys {
+			e, err := s.Get(ctx, k)
+			if errors.Is(err, sqlkv.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	}
+	rows, err := s.getTwo.QueryContext(ctx, bin(keys[0]), bin(keys[1]))
+	if err != nil {
+		return nil, s.wrap("get", keys[0], err)
+	}
+	defer rows.Close()
+	var found []sqlkv.Entry
+	for rows.Next() {
+		var e sqlkv.Entry
+		if err := rows.Scan(&e.Key, &e.Value, &e.Version); err != nil {
+			return nil, s.wrap("get", keys[0], err)
+		}
+		e.Key, e.Value = bin(e.Key), bin(e.Value)
+		found = append(found, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("get", keys[0], err)
+	}
+	// In the order of keys (the statement's order is the planner's), once
+	// each even if both keys are the same.
+	out := make([]sqlkv.Entry, 0, 2)
+	for _, k := range keys {
+		for _, e := range found {
+			if bytes.Equal(e.Key, k) {
+				out = append(out, sqlkv.Entry{Key: clone(e.Key), Value: clone(e.Value), Version: e.Version})
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 // Exists reports whether key exists, from the reader.
