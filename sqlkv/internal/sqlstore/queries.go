@@ -14,8 +14,9 @@ import "database/sql"
 type Queries struct {
 	// Get: (key) -> value, version.
 	Get string
-	// GetTwo reads two keys in one statement: (key1, key2) -> key, value,
-	// version for each that exists, in any order.
+	// GetTwo, if the dialect has it, reads two keys in one statement:
+	// (key1, key2) -> key, value, version for each that exists, in any
+	// order. Empty: GetMany runs Get per key.
 	GetTwo string
 	// Exists: (key) -> 1 if the key exists, no row otherwise.
 	Exists string
