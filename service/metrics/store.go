@@ -16,7 +16,7 @@ import (
 // not timed: it lasts as long as its subscriber).
 func (m *Metrics) WrapStore(backend string, s sqlkv.Store) sqlkv.Store {
 	ts := &timedStore{next: s, ops: map[string]op{}}
-	for _, name := range []string{"get", "put", "delete", "exists", "keys", "scan", "range", "count",
+	for _, name := range []string{"get", "get_many", "put", "delete", "exists", "keys", "scan", "range", "count",
 		"delete_prefix", "batch_put", "batch_delete", "apply", "ping"} {
 		ts.ops[name] = op{
 			seconds:  m.storeSeconds.WithLabelValues(backend, name),
@@ -42,8 +42,9 @@ type timedStore struct {
 }
 
 var (
-	_ sqlkv.Store     = (*timedStore)(nil)
-	_ sqlkv.Watchable = (*watchableStore)(nil)
+	_ sqlkv.Store       = (*timedStore)(nil)
+	_ sqlkv.MultiGetter = (*timedStore)(nil)
+	_ sqlkv.Watchable   = (*watchableStore)(nil)
 )
 
 // done records one operation that started at start. Not-found and a failed
@@ -60,6 +61,15 @@ func (s *timedStore) Get(ctx context.Context, key []byte) (sqlkv.Entry, error) {
 	start := time.Now()
 	r, err := s.next.Get(ctx, key)
 	s.done("get", start, err)
+	return r, err
+}
+
+// GetMany times a multi-key read as one operation and keeps it one query
+// where the wrapped store can (see sqlkv.GetMany).
+func (s *timedStore) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, error) {
+	start := time.Now()
+	r, err := sqlkv.GetMany(ctx, s.next, keys...)
+	s.done("get_many", start, err)
 	return r, err
 }
 
