@@ -53,8 +53,9 @@ type request struct {
 	// writes, so it needs a savepoint to roll back alone.
 	savepoint bool
 
-	err  error
-	done chan struct{}
+	taken bool // a lane took it from pending; guarded by committer.mu
+	err   error
+	done  chan struct{}
 }
 
 // committer gathers concurrent writes into groups. lanes bounds how many
@@ -96,11 +97,23 @@ func (s *Store) write(r *request) error {
 			n := min(len(c.pending), maxGroup)
 			group := c.pending[:n:n]
 			c.pending = append([]*request(nil), c.pending[n:]...)
+			for _, g := range group {
+				g.taken = true
+			}
 			c.mu.Unlock()
 			if len(group) > 0 {
 				s.runGroup(group)
 			}
 			<-c.lanes
+			c.mu.Lock()
+			taken := r.taken
+			c.mu.Unlock()
+			if taken {
+				// Some lane has it: wait for that lane instead of
+				// spinning on empty groups.
+				<-r.done
+				return r.err
+			}
 		}
 	}
 }
