@@ -145,12 +145,6 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 			return err
 		}
 		defer store.Close()
-		if c.backend == "postgres" {
-			// A fresh fleet each run.
-			if _, err := store.DeletePrefix(ctx, nil); err != nil {
-				return err
-			}
-		}
 		u, stop, err := startServer(store)
 		if err != nil {
 			return err
