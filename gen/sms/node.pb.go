@@ -151,6 +151,8 @@ type Node struct {
 	// (server clock). Output only.
 	RegisteredAt int64 `protobuf:"varint,6,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
 	// metadata is free-form key/value data about the node.
+	// At most 64 entries, keys up to 256 bytes, values up to 4096 bytes,
+	// valid UTF-8; more is invalid_argument.
 	Metadata map[string]string `protobuf:"bytes,7,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// http_port is the node's HTTP port, 0..65535; 0 means none.
 	HttpPort      int32 `protobuf:"varint,8,opt,name=http_port,json=httpPort,proto3" json:"http_port,omitempty"`
@@ -279,6 +281,8 @@ type NodeResource struct {
 	// (server clock). Output only.
 	UpdatedAt int64 `protobuf:"varint,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// resource_metadata is free-form key/value data about the report.
+	// At most 64 entries, keys up to 256 bytes, values up to 4096 bytes,
+	// valid UTF-8; more is invalid_argument.
 	ResourceMetadata map[string]string `protobuf:"bytes,16,rep,name=resource_metadata,json=resourceMetadata,proto3" json:"resource_metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
@@ -758,6 +762,8 @@ type HeartbeatRequest struct {
 	// server records its own time.
 	Timestamp int64 `protobuf:"varint,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	// health_info replaces the node's previous health information.
+	// At most 64 entries, keys up to 256 bytes, values up to 4096 bytes,
+	// valid UTF-8; more is invalid_argument.
 	HealthInfo    map[string]string `protobuf:"bytes,3,rep,name=health_info,json=healthInfo,proto3" json:"health_info,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -92,6 +92,8 @@ export type Node = Message<"sms.Node"> & {
 
   /**
    * metadata is free-form key/value data about the node.
+   * At most 64 entries, keys up to 256 bytes, values up to 4096 bytes,
+   * valid UTF-8; more is invalid_argument.
    *
    * @generated from field: map<string, string> metadata = 7;
    */
@@ -226,6 +228,8 @@ export type NodeResource = Message<"sms.NodeResource"> & {
 
   /**
    * resource_metadata is free-form key/value data about the report.
+   * At most 64 entries, keys up to 256 bytes, values up to 4096 bytes,
+   * valid UTF-8; more is invalid_argument.
    *
    * @generated from field: map<string, string> resource_metadata = 16;
    */
@@ -425,6 +429,8 @@ export type HeartbeatRequest = Message<"sms.HeartbeatRequest"> & {
 
   /**
    * health_info replaces the node's previous health information.
+   * At most 64 entries, keys up to 256 bytes, values up to 4096 bytes,
+   * valid UTF-8; more is invalid_argument.
    *
    * @generated from field: map<string, string> health_info = 3;
    */
