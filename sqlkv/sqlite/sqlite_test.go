@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -296,4 +297,51 @@ func TestGetMany(t *testing.T) {
 	kvtest.TestGetMany(t, func(t *testing.T) sqlkv.Store {
 		return open(t, filepath.Join(t.TempDir(), "kv.db"), sqlite.Options{})
 	})
+}
+
+// Writers queued behind a database that does not answer (another process
+// holds the write lock) give up at their own deadline: group commit must not
+// make a caller wait past it.
+func TestWritesEndAtTheirDeadlineWhenTheDatabaseIsLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kv.db")
+	s := open(t, path, sqlite.Options{})
+
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatalf("open second connection: %v", err)
+	}
+	defer other.Close()
+	lock, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatalf("conn: %v", err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatalf("take the write lock: %v", err)
+	}
+	defer lock.ExecContext(context.Background(), "ROLLBACK")
+
+	const writers = 16
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			_, err := s.Put(ctx, fmt.Appendf(nil, "k%d", i), []byte("v"))
+			errs <- err
+		}()
+	}
+	// Far beyond the callers' deadlines but short of the 10 s busy timeout:
+	// a writer still waiting then was held past its deadline.
+	giveUp := time.After(5 * time.Second)
+	for range writers {
+		select {
+		case err := <-errs:
+			if err == nil {
+				t.Fatal("Put succeeded while another connection held the write lock")
+			}
+		case <-giveUp:
+			t.Fatal("writers still waiting 5 s after their 300 ms deadline")
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"time"
 )
 
 // Group commit. Every write (Put, Delete, Apply, BatchPut, BatchDelete) is a
@@ -90,6 +91,11 @@ func (s *Store) write(r *request) error {
 		select {
 		case <-r.done:
 			return r.err
+		case <-r.ctx.Done():
+			// The caller gives up, as it would on a write of its own: if a
+			// group already took the request its outcome is unknown to the
+			// caller; if not, runGroup will skip it unwritten.
+			return r.ctx.Err()
 		case c.lanes <- struct{}{}:
 			// This caller commits the pending requests, which may or may
 			// not include its own (another lane may have taken it).
@@ -111,8 +117,12 @@ func (s *Store) write(r *request) error {
 			if taken {
 				// Some lane has it: wait for that lane instead of
 				// spinning on empty groups.
-				<-r.done
-				return r.err
+				select {
+				case <-r.done:
+					return r.err
+				case <-r.ctx.Done():
+					return r.ctx.Err()
+				}
 			}
 		}
 	}
@@ -163,9 +173,12 @@ func (s *Store) runGroup(group []*request) {
 // false means the transaction was rolled back before COMMIT and no request's
 // err is meaningful; with committing true, COMMIT itself failed.
 func (s *Store) tryGroup(live []*request) (committing bool, err error) {
-	// The group's statements run with no caller's deadline: one caller
-	// giving up must not fail the others' writes.
-	ctx := context.WithoutCancel(live[0].ctx)
+	// One caller giving up must not fail the others' writes, so the group's
+	// statements ignore cancellation; but they end at the latest of the
+	// callers' deadlines, so a database that stops answering cannot hold
+	// the writer after every caller has given up.
+	ctx, cancel := groupContext(live)
+	defer cancel()
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
@@ -206,4 +219,22 @@ func (s *Store) tryGroup(live []*request) (committing bool, err error) {
 		}
 	}
 	return true, tx.Commit()
+}
+
+// groupContext returns the context of a group's statements: the first
+// request's values without its cancellation, bounded by the latest deadline
+// among the requests, or unbounded if one of them has none.
+func groupContext(live []*request) (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(live[0].ctx)
+	var latest time.Time
+	for _, r := range live {
+		d, ok := r.ctx.Deadline()
+		if !ok {
+			return ctx, func() {}
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	return context.WithDeadline(ctx, latest)
 }
