@@ -211,7 +211,7 @@ func watchOutcome(t *testing.T, client smspbconnect.NodeServiceClient, events <-
 				if code != connect.CodeUnavailable && code != connect.CodeAborted {
 					t.Fatalf("watch ended with %v (%v), want unavailable or aborted", code, streamErr())
 				}
-				again := eventStream(t, client)
+				again, _ := openWatch(t, client)
 				if again == nil {
 					t.Fatal("watching again failed")
 				}

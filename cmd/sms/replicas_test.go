@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"syscall"
 	"testing"
 	"time"
@@ -12,37 +11,6 @@ import (
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
-
-// eventStream collects a WatchNodes stream's messages on a channel.
-func eventStream(t *testing.T, client smspbconnect.NodeServiceClient) <-chan *smspb.WatchNodesResponse {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := client.WatchNodes(ctx, &smspb.WatchNodesRequest{})
-	if err != nil {
-		t.Fatalf("WatchNodes: %v", err)
-	}
-	ch := make(chan *smspb.WatchNodesResponse, 1000)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(ch)
-		for stream.Receive() {
-			ch <- stream.Msg()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		stream.Close()
-		<-done
-	})
-	for m := range ch {
-		if m.GetKind() == smspb.WatchNodesResponse_KIND_SNAPSHOT_END {
-			return ch
-		}
-	}
-	t.Fatalf("watch ended before its snapshot did: %v", stream.Err())
-	return nil
-}
 
 // Two replicas on one Postgres database: a watcher of one hears what the
 // other did within a second, and the liveness sweeps of both together
@@ -59,7 +27,8 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	}
 	clientA, procA := start()
 	clientB, procB := start()
-	watchA, watchB := eventStream(t, clientA), eventStream(t, clientB)
+	watchA, _ := openWatch(t, clientA)
+	watchB, _ := openWatch(t, clientB)
 	ctx := t.Context()
 
 	const nodes = 5
