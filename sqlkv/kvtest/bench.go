@@ -20,10 +20,12 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) sqlkv.Store) {
 	b.Run("PutIf", func(b *testing.B) { benchPutIf(b, open(b)) })
 }
 
-// benchKeys is the key space of the point benchmarks.
-const benchKeys = 10_000
+// BenchKeys is the key space of the point benchmarks.
+const BenchKeys = 10_000
 
-func benchValue() []byte {
+// BenchValue returns the 256-byte value every benchmark writes; raw-SQL
+// baselines use it too, so both sides move the same bytes.
+func BenchValue() []byte {
 	v := make([]byte, 256)
 	for i := range v {
 		v[i] = byte('a' + i%26)
@@ -31,8 +33,9 @@ func benchValue() []byte {
 	return v
 }
 
-func benchKeySpace() [][]byte {
-	keys := make([][]byte, benchKeys)
+// BenchKeySpace returns the BenchKeys keys of the point benchmarks.
+func BenchKeySpace() [][]byte {
+	keys := make([][]byte, BenchKeys)
 	for i := range keys {
 		keys[i] = fmt.Appendf(nil, "bench/%05d", i)
 	}
@@ -56,7 +59,7 @@ func preload(b *testing.B, s sqlkv.Store, keys [][]byte, value []byte) {
 
 // benchPut overwrites keys of an existing key space: the upsert path.
 func benchPut(b *testing.B, s sqlkv.Store) {
-	keys, value := benchKeySpace(), benchValue()
+	keys, value := BenchKeySpace(), BenchValue()
 	preload(b, s, keys, value)
 	b.ReportAllocs()
 	i := 0
@@ -69,8 +72,8 @@ func benchPut(b *testing.B, s sqlkv.Store) {
 }
 
 func benchGet(b *testing.B, s sqlkv.Store) {
-	keys := benchKeySpace()
-	preload(b, s, keys, benchValue())
+	keys := BenchKeySpace()
+	preload(b, s, keys, BenchValue())
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -89,7 +92,7 @@ func benchScan(b *testing.B, s sqlkv.Store) {
 			keys = append(keys, fmt.Appendf(nil, "scan/%03d/%04d", p, i))
 		}
 	}
-	preload(b, s, keys, benchValue())
+	preload(b, s, keys, BenchValue())
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -107,7 +110,7 @@ func benchScan(b *testing.B, s sqlkv.Store) {
 // benchBatch writes 100 entries per BatchPut, cycling over the key space.
 func benchBatch(b *testing.B, s sqlkv.Store) {
 	const size = 100
-	keys, value := benchKeySpace(), benchValue()
+	keys, value := BenchKeySpace(), BenchValue()
 	preload(b, s, keys, value)
 	batches := make([][]sqlkv.Entry, len(keys)/size)
 	for i := range batches {
@@ -129,7 +132,7 @@ func benchBatch(b *testing.B, s sqlkv.Store) {
 // benchPutIf is a compare-and-swap without contention: Get, then a put
 // conditional on the version read.
 func benchPutIf(b *testing.B, s sqlkv.Store) {
-	keys, value := benchKeySpace(), benchValue()
+	keys, value := BenchKeySpace(), BenchValue()
 	preload(b, s, keys, value)
 	b.ReportAllocs()
 	i := 0

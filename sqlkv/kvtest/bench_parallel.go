@@ -20,22 +20,22 @@ const Clients = 16
 func BenchmarkConcurrent(b *testing.B, open func(b *testing.B) sqlkv.Store) {
 	b.Run("PutPar16", func(b *testing.B) {
 		s := open(b)
-		keys, value := benchKeySpace(), benchValue()
+		keys, value := BenchKeySpace(), BenchValue()
 		preload(b, s, keys, value)
-		parallel(b, func(i int) error {
+		RunParallel(b, func(i int) error {
 			_, err := s.Put(b.Context(), keys[i%len(keys)], value)
 			return err
 		})
 	})
 	b.Run("HeartbeatPar16", func(b *testing.B) {
 		s := open(b)
-		keys, value := benchKeySpace(), benchValue()
+		keys, value := BenchKeySpace(), BenchValue()
 		preload(b, s, keys, value)
 		hb := make([][]byte, len(keys))
 		for i, k := range keys {
 			hb[i] = append([]byte("hb/"), k...)
 		}
-		parallel(b, func(i int) error {
+		RunParallel(b, func(i int) error {
 			_, err := s.Apply(b.Context(),
 				sqlkv.Check(keys[i%len(keys)], sqlkv.IfExists()),
 				sqlkv.Put(hb[i%len(keys)], value[:64]))
@@ -44,17 +44,19 @@ func BenchmarkConcurrent(b *testing.B, open func(b *testing.B) sqlkv.Store) {
 	})
 	b.Run("GetPar16", func(b *testing.B) {
 		s := open(b)
-		keys := benchKeySpace()
-		preload(b, s, keys, benchValue())
-		parallel(b, func(i int) error {
+		keys := BenchKeySpace()
+		preload(b, s, keys, BenchValue())
+		RunParallel(b, func(i int) error {
 			_, err := s.Get(b.Context(), keys[i%len(keys)])
 			return err
 		})
 	})
 }
 
-// parallel runs fn from Clients goroutines with distinct, spread-out i.
-func parallel(b *testing.B, fn func(i int) error) {
+// RunParallel runs fn from Clients goroutines, each with random keys
+// indexes i in [0, BenchKeys); raw-SQL baselines drive their loops with it
+// too.
+func RunParallel(b *testing.B, fn func(i int) error) {
 	b.Helper()
 	b.SetParallelism((Clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	var next atomic.Int64
@@ -63,7 +65,7 @@ func parallel(b *testing.B, fn func(i int) error) {
 	b.RunParallel(func(pb *testing.PB) {
 		rng := rand.New(rand.NewPCG(uint64(next.Add(1)), 7))
 		for pb.Next() {
-			if err := fn(rng.IntN(benchKeys)); err != nil {
+			if err := fn(rng.IntN(BenchKeys)); err != nil {
 				b.Errorf("%v", err)
 				return
 			}

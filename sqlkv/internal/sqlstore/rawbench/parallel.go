@@ -1,17 +1,12 @@
 package rawbench
 
 import (
-	"math/rand/v2"
-	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/spear-next/sms/sqlkv/internal/sqlstore"
+	"github.com/spear-next/sms/sqlkv/kvtest"
 )
-
-// clients is kvtest.Clients: goroutines of the concurrent benchmarks.
-const clients = 16
 
 // BenchmarkConcurrent is the baseline of kvtest.BenchmarkConcurrent:
 // PutPar16 as one upsert statement per call (autocommit: one commit each),
@@ -20,9 +15,9 @@ func BenchmarkConcurrent(b *testing.B, d sqlstore.Dialect, open Open) {
 	b.Run("PutPar16", func(b *testing.B) {
 		reader, writer := open(b)
 		r := newRaw(b, d, reader, writer)
-		keys, value := benchKeySpace(), benchValue()
+		keys, value := kvtest.BenchKeySpace(), kvtest.BenchValue()
 		r.preload(b, keys, value)
-		parallel(b, func(i int) error {
+		kvtest.RunParallel(b, func(i int) error {
 			var v int64
 			return r.put.QueryRowContext(b.Context(), keys[i], value, time.Now().UnixNano()).Scan(&v)
 		})
@@ -30,29 +25,12 @@ func BenchmarkConcurrent(b *testing.B, d sqlstore.Dialect, open Open) {
 	b.Run("GetPar16", func(b *testing.B) {
 		reader, writer := open(b)
 		r := newRaw(b, d, reader, writer)
-		keys := benchKeySpace()
-		r.preload(b, keys, benchValue())
-		parallel(b, func(i int) error {
+		keys := kvtest.BenchKeySpace()
+		r.preload(b, keys, kvtest.BenchValue())
+		kvtest.RunParallel(b, func(i int) error {
 			var value []byte
 			var version int64
 			return r.get.QueryRowContext(b.Context(), keys[i]).Scan(&value, &version)
 		})
-	})
-}
-
-func parallel(b *testing.B, fn func(i int) error) {
-	b.Helper()
-	b.SetParallelism((clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-	var next atomic.Int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		rng := rand.New(rand.NewPCG(uint64(next.Add(1)), 7))
-		for pb.Next() {
-			if err := fn(rng.IntN(benchKeys)); err != nil {
-				b.Errorf("%v", err)
-				return
-			}
-		}
 	})
 }

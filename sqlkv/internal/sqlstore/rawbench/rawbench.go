@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spear-next/sms/sqlkv/internal/sqlstore"
+	"github.com/spear-next/sms/sqlkv/kvtest"
 )
 
 // Open returns the reader and writer databases of a new, empty, migrated
@@ -68,25 +69,6 @@ func newRaw(b *testing.B, d sqlstore.Dialect, reader, writer *sql.DB) *raw {
 	}
 }
 
-// The data of kvtest's benchmarks.
-const benchKeys = 10_000
-
-func benchValue() []byte {
-	v := make([]byte, 256)
-	for i := range v {
-		v[i] = byte('a' + i%26)
-	}
-	return v
-}
-
-func benchKeySpace() [][]byte {
-	keys := make([][]byte, benchKeys)
-	for i := range keys {
-		keys[i] = fmt.Appendf(nil, "bench/%05d", i)
-	}
-	return keys
-}
-
 // batch upserts keys with value in one transaction, in one statement if the
 // dialect has PutMany (keys are sorted and distinct here, as the store
 // makes them).
@@ -127,7 +109,7 @@ func (r *raw) preload(b *testing.B, keys [][]byte, value []byte) {
 }
 
 func benchPut(b *testing.B, r *raw) {
-	keys, value := benchKeySpace(), benchValue()
+	keys, value := kvtest.BenchKeySpace(), kvtest.BenchValue()
 	r.preload(b, keys, value)
 	b.ReportAllocs()
 	i := 0
@@ -141,8 +123,8 @@ func benchPut(b *testing.B, r *raw) {
 }
 
 func benchGet(b *testing.B, r *raw) {
-	keys := benchKeySpace()
-	r.preload(b, keys, benchValue())
+	keys := kvtest.BenchKeySpace()
+	r.preload(b, keys, kvtest.BenchValue())
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -162,7 +144,7 @@ func benchScan(b *testing.B, r *raw) {
 			keys = append(keys, fmt.Appendf(nil, "scan/%03d/%04d", p, i))
 		}
 	}
-	r.preload(b, keys, benchValue())
+	r.preload(b, keys, kvtest.BenchValue())
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -196,7 +178,7 @@ func benchScan(b *testing.B, r *raw) {
 
 func benchBatch(b *testing.B, r *raw) {
 	const size = 100
-	keys, value := benchKeySpace(), benchValue()
+	keys, value := kvtest.BenchKeySpace(), kvtest.BenchValue()
 	r.preload(b, keys, value)
 	b.ReportAllocs()
 	i := 0
@@ -210,7 +192,7 @@ func benchBatch(b *testing.B, r *raw) {
 // benchPutIf is a read, then the conditional update on its own: a single-op
 // Apply needs no transaction.
 func benchPutIf(b *testing.B, r *raw) {
-	keys, value := benchKeySpace(), benchValue()
+	keys, value := kvtest.BenchKeySpace(), kvtest.BenchValue()
 	r.preload(b, keys, value)
 	b.ReportAllocs()
 	i := 0
