@@ -21,9 +21,10 @@ check-generate: generate ## fail if gen/ is not what proto/ generates
 test: ## run all tests with the race detector (set KV_TEST_POSTGRES_DSN to include Postgres)
 	go test -race -count=1 ./...
 
-lint: ## gofmt, go vet and buf lint
+lint: ## gofmt, go vet, staticcheck and buf lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
+	go tool staticcheck ./...
 	$(BUF) lint
 
 breaking: ## check proto/ against main for breaking changes
