@@ -6,7 +6,7 @@
 // failure, so CI runs it against a real server.
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { NodeService, WatchNodesResponse_Kind } from "./gen/sms/node_pb";
+import { NodeService, WatchNodesResponse_Kind } from "../../../web/src/gen/sms/node_pb";
 
 const baseUrl = process.env.SMS_URL ?? "http://127.0.0.1:50051";
 const token = process.env.SMS_TOKEN;
