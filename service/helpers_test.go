@@ -1,17 +1,15 @@
 package service_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
 
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
@@ -49,18 +47,7 @@ type env struct {
 // HTTP/2 and returns its URL and an HTTP/2 client for it.
 func startServer(t *testing.T, cfg service.Config) (string, *http.Client) {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(service.NewHandler(cfg))
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-
-	protos := new(http.Protocols)
-	protos.SetUnencryptedHTTP2(true)
-	transport := &http.Transport{Protocols: protos}
-	t.Cleanup(transport.CloseIdleConnections)
-	return srv.URL, &http.Client{Transport: transport}
+	return testutil.StartH2CServer(t, service.NewHandler(cfg))
 }
 
 // newEnv starts a server over store; edit, if not nil, adjusts its Config.
@@ -137,24 +124,6 @@ func must[T any](v T, err error) func(t *testing.T) T {
 // newClient returns another NodeService client of e's server.
 func newClient(e *env, opts []connect.ClientOption) smspbconnect.NodeServiceClient {
 	return smspbconnect.NewNodeServiceClient(e.http, e.url, opts...)
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // slogTo returns a logger writing text records to w.

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	smspb "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/memory"
@@ -246,7 +247,7 @@ func TestAuth(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			e := newEnv(t, openStore(t, "memory"), p.opts, func(c *service.Config) {
 				c.AuthToken = token
 				c.Logger = slogTo(&logs)

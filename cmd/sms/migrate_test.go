@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -21,7 +22,7 @@ func runBin(t *testing.T, bin string, args ...string) (stdout, stderr string, st
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = cleanEnv()
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	var exit *exec.ExitError

@@ -14,6 +14,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -49,14 +50,14 @@ func cleanEnv(extra ...string) []string {
 // process is a running sms binary.
 type process struct {
 	cmd    *exec.Cmd
-	output *syncBuffer // stdout and stderr
+	output *testutil.SyncBuffer // stdout and stderr
 	exited chan struct{}
 	err    error // cmd.Wait's result, once exited is closed
 }
 
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), output: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin, args...), output: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Env = cleanEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	if err := p.cmd.Start(); err != nil {
@@ -183,7 +184,7 @@ func TestProcess(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, "--kv-backend", "postgres", "--kv-dsn", dsn, "--addr", freeAddr(t))
 			cmd.Env = cleanEnv()
-			var output syncBuffer
+			var output testutil.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &output, &output
 			err := cmd.Run()
 			var exit *exec.ExitError
@@ -220,7 +221,7 @@ func TestProcess(t *testing.T) {
 				defer cancel()
 				cmd := exec.CommandContext(ctx, bin, tt.args...)
 				cmd.Env = cleanEnv(tt.env...)
-				var stdout, stderr syncBuffer
+				var stdout, stderr testutil.SyncBuffer
 				cmd.Stdout, cmd.Stderr = &stdout, &stderr
 				err := cmd.Run()
 				var exit *exec.ExitError

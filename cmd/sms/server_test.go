@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,27 +18,9 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service/registry"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's log writes while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {
@@ -56,11 +37,11 @@ func freeAddr(t *testing.T) string {
 // startRun runs the server in-process with args (plus a free --addr) and
 // stops it when the test ends, requiring a clean shutdown. It returns the
 // address and the server's log output.
-func startRun(t *testing.T, environ map[string]string, args ...string) (string, *syncBuffer) {
+func startRun(t *testing.T, environ map[string]string, args ...string) (string, *testutil.SyncBuffer) {
 	t.Helper()
 	addr := freeAddr(t)
 	args = append([]string{"--addr", addr}, args...)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, env(environ), logs) }()
@@ -93,8 +74,9 @@ func startRun(t *testing.T, environ map[string]string, args ...string) (string, 
 	}
 }
 
-// h2cClient speaks HTTP/1.1 and prior-knowledge cleartext HTTP/2, as gRPC
-// needs.
+// h2cClient speaks HTTP/1.1 and cleartext HTTP/2. With both enabled,
+// net/http picks HTTP/1.1 for http:// URLs, so these process-level tests run
+// Connect and gRPC-web over HTTP/1.1 (testutil.H2CClient is HTTP/2 only).
 func h2cClient() *http.Client {
 	var p http.Protocols
 	p.SetHTTP1(true)
@@ -261,7 +243,7 @@ func TestRunStartupErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		var stderr syncBuffer
+		var stderr testutil.SyncBuffer
 		err = run(context.Background(), []string{"--kv-backend", "memory", "--addr", ln.Addr().String()}, env(nil), &stderr)
 		if err == nil || !strings.Contains(err.Error(), "address already in use") {
 			t.Errorf("run on a busy port = %v, want an address-in-use error", err)
@@ -272,7 +254,7 @@ func TestRunStartupErrors(t *testing.T) {
 		}
 	})
 	t.Run("bad config starts nothing", func(t *testing.T) {
-		var stderr syncBuffer
+		var stderr testutil.SyncBuffer
 		err := run(context.Background(), []string{"--kv-backend", "memory", "--node-ttl", "1s"}, env(nil), &stderr)
 		var ue *usageError
 		if !errors.As(err, &ue) {
@@ -359,7 +341,7 @@ func TestRunSweeper(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeSweeper{res: tt.res, err: tt.err}
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			logger := newLogger(config{logFormat: "text"}, &logs)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
@@ -458,7 +440,7 @@ func TestRunShutdownDeadline(t *testing.T) {
 		t.Skip("waits for the shutdown deadline; skipped with -short")
 	}
 	addr := freeAddr(t)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -233,7 +232,7 @@ func baselineStore(ctx context.Context, c config, dir string) (sqlkv.Store, func
 			return nil, nil, err
 		}
 		bc := c
-		bc.dsn = withSearchPath(c.dsn, schema)
+		bc.dsn = postgres.WithSearchPath(c.dsn, schema)
 		s, err := openStore(ctx, bc, "")
 		if err != nil {
 			return nil, nil, err
@@ -267,21 +266,6 @@ func rawOf(s sqlkv.Store) rawStore {
 }
 
 func pgxConfig(dsn string) (*pgx.ConnConfig, error) { return pgx.ParseConfig(dsn) }
-
-// withSearchPath returns dsn selecting schema.
-func withSearchPath(dsn, schema string) string {
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return dsn
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // newNoopHandler returns the no-op NodeService handler and its path.
 func newNoopHandler(pageSize int) (string, http.Handler) {

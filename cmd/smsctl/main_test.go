@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv/memory"
@@ -26,47 +23,21 @@ func startServer(t *testing.T, token string) string {
 	store := watchstore.New(memory.New())
 	t.Cleanup(func() { store.Close() })
 	stop := make(chan struct{})
-	srv := httptest.NewUnstartedServer(service.NewHandler(service.Config{
+	url, _ := testutil.StartH2CServer(t, service.NewHandler(service.Config{
 		Nodes:       registry.NewNodeRegistry(store),
 		Resources:   registry.NewNodeResourceRegistry(store),
 		Store:       store,
 		AuthToken:   token,
 		StopWatches: stop,
 	}))
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(func() {
-		close(stop)
-		srv.Close()
-	})
-	return srv.URL
-}
-
-// syncBuffer is a bytes.Buffer that a running command may write while the
-// test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	t.Cleanup(func() { close(stop) }) // runs before the server closes: watches end first
+	return url
 }
 
 // smsctl runs the command line in process with env as its environment.
 func smsctl(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, status int) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	status = run(t.Context(), args, func(k string) string { return env[k] }, &out, &errOut)
 	return out.String(), errOut.String(), status
 }
@@ -222,7 +193,7 @@ func TestWatch(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			var out, errOut syncBuffer
+			var out, errOut testutil.SyncBuffer
 			done := make(chan int, 1)
 			go func() {
 				done <- run(ctx, []string{"nodes", "watch", "-o", format, "--label", "watch=" + format},

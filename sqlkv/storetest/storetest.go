@@ -14,10 +14,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvstore"
+	"github.com/spear-next/sms/sqlkv/postgres"
 )
 
 // EnvPostgresDSN names the environment variable with the DSN of a Postgres
@@ -101,20 +100,5 @@ func PostgresDSN(t testing.TB) string {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	return withSearchPath(base, schema)
-}
-
-// withSearchPath adds search_path to a URL or key=value DSN. pgx sends
-// parameters it does not know as run-time parameters of each connection.
-func withSearchPath(dsn, schema string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err == nil {
-			q := u.Query()
-			q.Set("search_path", schema)
-			u.RawQuery = q.Encode()
-			return u.String()
-		}
-	}
-	return dsn + " search_path=" + schema
+	return postgres.WithSearchPath(base, schema)
 }
