@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spear-next/sms/sqlkv/kvstore"
 )
 
 // option is one setting: a flag, the environment variable it falls back to,
@@ -28,10 +30,10 @@ type option struct {
 
 var options = []option{
 	{"addr", "SMS_ADDR", "127.0.0.1:50051", "host:port", "address to listen on (Connect, gRPC, gRPC-web and /healthz on one port)"},
-	{"kv-backend", "KV_BACKEND", "sqlite", "name", "key/value store: memory, sqlite or postgres"},
-	{"kv-path", "KV_PATH", "./data/sms.db", "file", "SQLite database file (sqlite backend)"},
-	{"kv-dsn", "KV_DSN", "", "url", "Postgres connection string (required for the postgres backend; never logged)"},
-	{"sqlite-synchronous", "KV_SQLITE_SYNCHRONOUS", "full", "level", "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
+	{"kv-backend", kvstore.EnvBackend, kvstore.DefaultBackend, "name", "key/value store: memory, sqlite or postgres"},
+	{"kv-path", kvstore.EnvPath, kvstore.DefaultPath, "file", "SQLite database file (sqlite backend)"},
+	{"kv-dsn", kvstore.EnvDSN, "", "url", "Postgres connection string (required for the postgres backend; never logged)"},
+	{"sqlite-synchronous", kvstore.EnvSQLiteSynchronous, kvstore.SynchronousLevels[0], "level", "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
 	{"skip-migrations", "SMS_SKIP_MIGRATIONS", "false", boolArg, "do not migrate the database on start (run sms migrate up as a deploy step); refuse to start if a migration is pending"},
 	{"heartbeat-timeout", "SMS_HEARTBEAT_TIMEOUT", "90s", "duration", "an active node silent for longer is marked unhealthy (> 0)"},
 	{"cleanup-interval", "SMS_CLEANUP_INTERVAL", "30s", "duration", "how often the liveness sweeper runs (> 0)"},
@@ -62,18 +64,14 @@ func (b *boolFlag) IsBoolFlag() bool   { return true }
 // config is the validated server configuration. Files named by flags are
 // already read, so a config that parsed can start the server.
 type config struct {
-	addr              string
-	backend           string // memory, sqlite or postgres
-	kvPath            string
-	kvDSN             string // secret: may hold a password
-	sqliteSynchronous string // full or normal
-	skipMigrations    bool
-	metrics           bool
-	metricsMaxAge     time.Duration
-	heartbeatTimeout  time.Duration
-	cleanupInterval   time.Duration
-	nodeTTL           time.Duration // 0 = never
-	maxRequestBytes   int
+	addr             string
+	store            kvstore.Config // validated; its DSN is a secret
+	metrics          bool
+	metricsMaxAge    time.Duration
+	heartbeatTimeout time.Duration
+	cleanupInterval  time.Duration
+	nodeTTL          time.Duration // 0 = never
+	maxRequestBytes  int
 
 	// tlsCert is nil for cleartext.
 	tlsCert *tls.Certificate
@@ -84,10 +82,6 @@ type config struct {
 
 	logLevel  slog.Level
 	logFormat string // text or json
-
-	// given holds the options set by a flag or an environment variable
-	// rather than defaulted, to warn about settings the backend ignores.
-	given map[string]bool
 }
 
 // usageError is a configuration mistake: the message names the flag, its
@@ -176,8 +170,55 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// storeFlags names the flag behind each parameter of kvstore.Config.
+var storeFlags = map[kvstore.Param]string{
+	kvstore.ParamBackend:           "kv-backend",
+	kvstore.ParamPath:              "kv-path",
+	kvstore.ParamDSN:               "kv-dsn",
+	kvstore.ParamSQLiteSynchronous: "sqlite-synchronous",
+	kvstore.ParamSkipMigrations:    "skip-migrations",
+}
+
+// storeConfig fills the store factory's configuration from the kv flags:
+// the backend, and each of its parameters that was given, or defaulted for
+// the backend that uses it (--kv-path's default means nothing to Postgres).
+// kvstore validates it, rejecting a given parameter the backend does not
+// use; the error names the flag.
+func (v values) storeConfig() (kvstore.Config, error) {
+	c := kvstore.Config{Backend: strings.ToLower(strings.TrimSpace(v.get("kv-backend")))}
+	param := func(name, usedBy string) string {
+		if v.given[name] || c.Backend == usedBy {
+			return v.get(name)
+		}
+		return ""
+	}
+	c.Path = param("kv-path", kvstore.BackendSQLite)
+	c.DSN = param("kv-dsn", kvstore.BackendPostgres)
+	c.SQLiteSynchronous = strings.ToLower(param("sqlite-synchronous", kvstore.BackendSQLite))
+	if raw := v.get("skip-migrations"); raw != "" { // sms migrate has no such flag
+		skip, err := strconv.ParseBool(raw)
+		if err != nil {
+			return c, bad("skip-migrations", fmt.Sprintf("%q is not a boolean", raw), "true or false")
+		}
+		c.SkipMigrations = skip
+	}
+	return c, storeFlagError(c.Validate())
+}
+
+// storeFlagError turns kvstore's error about a parameter into the one-line
+// error about its flag (the first, if several are wrong).
+func storeFlagError(err error) error {
+	var pe *kvstore.ParamError
+	if errors.As(err, &pe) {
+		if name, ok := storeFlags[pe.Param]; ok {
+			return bad(name, pe.Problem, pe.Want)
+		}
+	}
+	return err
+}
+
 func (v values) config() (config, error) {
-	c := config{given: v.given}
+	var c config
 	var err error
 
 	c.addr = v.get("addr")
@@ -185,34 +226,8 @@ func (v values) config() (config, error) {
 		return c, bad("addr", fmt.Sprintf("%q is not host:port", c.addr), "host:port such as 127.0.0.1:50051 or :50051")
 	}
 
-	c.backend = v.get("kv-backend")
-	switch c.backend {
-	case "memory", "sqlite", "postgres":
-	default:
-		return c, bad("kv-backend", fmt.Sprintf("%q is not a backend", c.backend), "memory, sqlite or postgres")
-	}
-
-	c.kvPath = v.get("kv-path")
-	if c.backend == "sqlite" && c.kvPath == "" {
-		return c, bad("kv-path", "empty", "a SQLite file path such as ./data/sms.db")
-	}
-
-	// The DSN is never quoted back: it may hold a password.
-	c.kvDSN = v.get("kv-dsn")
-	if c.backend == "postgres" && strings.TrimSpace(c.kvDSN) == "" {
-		return c, bad("kv-dsn", "missing, and --kv-backend is postgres", "a Postgres URL such as postgres://user:pass@host:5432/sms")
-	}
-
-	c.sqliteSynchronous = strings.ToLower(v.get("sqlite-synchronous"))
-	switch c.sqliteSynchronous {
-	case "full", "normal":
-	default:
-		return c, bad("sqlite-synchronous", fmt.Sprintf("%q is not a level", v.get("sqlite-synchronous")), "full or normal")
-	}
-
-	raw := v.get("skip-migrations")
-	if c.skipMigrations, err = strconv.ParseBool(raw); err != nil {
-		return c, bad("skip-migrations", fmt.Sprintf("%q is not a boolean", raw), "true or false")
+	if c.store, err = v.storeConfig(); err != nil {
+		return c, err
 	}
 
 	if c.heartbeatTimeout, err = positiveDuration(v, "heartbeat-timeout", "a Go duration > 0 such as 90s"); err != nil {
@@ -223,7 +238,7 @@ func (v values) config() (config, error) {
 	}
 
 	const ttlWant = "0 (never) or a Go duration >= --heartbeat-timeout such as 24h"
-	raw = v.get("node-ttl")
+	raw := v.get("node-ttl")
 	c.nodeTTL, err = time.ParseDuration(raw)
 	switch {
 	case err != nil:

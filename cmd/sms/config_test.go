@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spear-next/sms/sqlkv/kvstore"
 )
 
 // env returns a getenv over m.
@@ -89,10 +91,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"addr", c.addr, "127.0.0.1:50051"},
-		{"backend", c.backend, "sqlite"},
-		{"kvPath", c.kvPath, "./data/sms.db"},
-		{"kvDSN", c.kvDSN, ""},
-		{"sqliteSynchronous", c.sqliteSynchronous, "full"},
+		{"store", c.store, kvstore.Config{Backend: "sqlite", Path: "./data/sms.db", SQLiteSynchronous: "full"}},
 		{"heartbeatTimeout", c.heartbeatTimeout, 90 * time.Second},
 		{"cleanupInterval", c.cleanupInterval, 30 * time.Second},
 		{"nodeTTL", c.nodeTTL, time.Duration(0)},
@@ -101,7 +100,6 @@ func TestParseConfigDefaults(t *testing.T) {
 		{"authToken", c.authToken, ""},
 		{"logLevel", c.logLevel, slog.LevelInfo},
 		{"logFormat", c.logFormat, "text"},
-		{"given", len(c.given), 0},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -115,7 +113,6 @@ func TestParseConfigFromEnv(t *testing.T) {
 		"SMS_ADDR":              ":9000",
 		"KV_BACKEND":            "postgres",
 		"KV_DSN":                "postgres://u:p@db/sms",
-		"KV_SQLITE_SYNCHRONOUS": "NORMAL",
 		"SMS_HEARTBEAT_TIMEOUT": "1m",
 		"SMS_CLEANUP_INTERVAL":  "5s",
 		"SMS_NODE_TTL":          "1h",
@@ -123,14 +120,10 @@ func TestParseConfigFromEnv(t *testing.T) {
 		"SMS_LOG_LEVEL":         "debug",
 		"SMS_LOG_FORMAT":        "json",
 	})
-	if c.addr != ":9000" || c.backend != "postgres" || c.kvDSN != "postgres://u:p@db/sms" ||
-		c.sqliteSynchronous != "normal" || c.heartbeatTimeout != time.Minute ||
+	if c.addr != ":9000" || c.store != kvstore.Postgres("postgres://u:p@db/sms") || c.heartbeatTimeout != time.Minute ||
 		c.cleanupInterval != 5*time.Second || c.nodeTTL != time.Hour || c.maxRequestBytes != 1024 ||
 		c.logLevel != slog.LevelDebug || c.logFormat != "json" {
 		t.Errorf("config from env = %+v, want every env value applied", c)
-	}
-	if !c.given["kv-dsn"] || c.given["kv-path"] {
-		t.Errorf("given = %v, want kv-dsn given and kv-path not", c.given)
 	}
 }
 
@@ -141,7 +134,7 @@ func TestParseConfigFlagBeatsEnv(t *testing.T) {
 	if got, want := c.addr, ":7000"; got != want {
 		t.Errorf("addr = %q, want %q", got, want)
 	}
-	if got, want := c.backend, "memory"; got != want {
+	if got, want := c.store.Backend, "memory"; got != want {
 		t.Errorf("backend = %q, want %q", got, want)
 	}
 	if got, want := c.heartbeatTimeout, 2*time.Minute; got != want {
@@ -203,6 +196,14 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{"--kv-dsn (KV_DSN)", "missing", "postgres"}},
 		{"bad synchronous", []string{"--sqlite-synchronous", "off"}, nil,
 			[]string{"--sqlite-synchronous (KV_SQLITE_SYNCHRONOUS)", `"off"`, "full or normal"}},
+		{"synchronous with postgres", []string{"--kv-backend", "postgres", "--kv-dsn", "postgres://db/x", "--sqlite-synchronous", "normal"}, nil,
+			[]string{"--sqlite-synchronous (KV_SQLITE_SYNCHRONOUS)", "set, but the postgres backend does not use it", "the sqlite backend"}},
+		{"dsn from env with memory", []string{"--kv-backend", "memory"}, map[string]string{"KV_DSN": "postgres://u:hunter2@db/x"},
+			[]string{"--kv-dsn (KV_DSN)", "set, but the memory backend does not use it"}},
+		{"path with postgres", []string{"--kv-backend", "postgres", "--kv-dsn", "postgres://db/x", "--kv-path", "x.db"}, nil,
+			[]string{"--kv-path (KV_PATH)", "the postgres backend does not use it"}},
+		{"skip migrations with memory", []string{"--kv-backend", "memory", "--skip-migrations"}, nil,
+			[]string{"--skip-migrations (SMS_SKIP_MIGRATIONS)", "the memory backend does not use it"}},
 		{"heartbeat not a duration", nil, map[string]string{"SMS_HEARTBEAT_TIMEOUT": "abc"},
 			[]string{"--heartbeat-timeout (SMS_HEARTBEAT_TIMEOUT)", `"abc" is not a duration`, "> 0 such as 90s"}},
 		{"heartbeat zero", []string{"--heartbeat-timeout", "0s"}, nil,

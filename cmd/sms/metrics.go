@@ -19,7 +19,7 @@ func instrument(cfg config, store sqlkv.Store) (*metrics.Metrics, sqlkv.Store) {
 		inner = ws.Store
 	}
 	if ps, ok := inner.(metrics.PoolStats); ok {
-		m.RegisterPools(cfg.backend, ps)
+		m.RegisterPools(cfg.store.Backend, ps)
 	}
-	return m, m.WrapStore(cfg.backend, store)
+	return m, m.WrapStore(cfg.store.Backend, store)
 }

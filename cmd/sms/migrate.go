@@ -72,33 +72,25 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		o := lookup(name)
 		switch {
 		case set[name]:
-			v.raw[name] = *flags[name]
+			v.raw[name], v.given[name] = *flags[name], true
 		case getenv(o.env) != "":
-			v.raw[name] = getenv(o.env)
+			v.raw[name], v.given[name] = getenv(o.env), true
 		default:
 			v.raw[name] = o.def
 		}
 	}
-	cfg := config{backend: v.get("kv-backend"), kvPath: v.get("kv-path"), kvDSN: v.get("kv-dsn")}
-	switch cfg.backend {
-	case "sqlite":
-		if cfg.kvPath == "" {
-			return bad("kv-path", "empty", "a SQLite file path such as ./data/sms.db")
-		}
-	case "postgres":
-		if cfg.kvDSN == "" {
-			return bad("kv-dsn", "missing, and --kv-backend is postgres", "a Postgres URL such as postgres://user:pass@host:5432/sms")
-		}
-	case "memory":
+	sc, err := v.storeConfig()
+	if err != nil {
+		return err
+	}
+	if sc.Backend == kvstore.BackendMemory {
 		return bad("kv-backend", "the memory backend has no migrations", "sqlite or postgres")
-	default:
-		return bad("kv-backend", fmt.Sprintf("%q is not a backend", cfg.backend), "sqlite or postgres")
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 	defer cancel()
-	err := migrate(ctx, command, storeConfig(cfg), stdout)
-	return redactError(err, dsnSecrets(cfg.kvDSN)...)
+	err = migrate(ctx, command, sc, stdout)
+	return redactError(err, dsnSecrets(sc.DSN)...)
 }
 
 func migrate(ctx context.Context, command string, sc kvstore.Config, w io.Writer) (err error) {

@@ -121,7 +121,7 @@ func TestMigrateCommand(t *testing.T) {
 			{[]string{"migrate"}, "sms: migrate needs a command: up, down or status; see sms migrate --help"},
 			{[]string{"migrate", "sideways"}, `sms: unknown migrate command "sideways"; want up, down or status`},
 			{[]string{"migrate", "up", "--kv-backend", "memory"}, "sms: --kv-backend (KV_BACKEND): the memory backend has no migrations; want sqlite or postgres"},
-			{[]string{"migrate", "up", "--kv-backend", "postgres"}, "sms: --kv-dsn (KV_DSN): missing, and --kv-backend is postgres; want a Postgres URL such as postgres://user:pass@host:5432/sms"},
+			{[]string{"migrate", "up", "--kv-backend", "postgres"}, "sms: --kv-dsn (KV_DSN): missing, and the postgres backend needs the connection string; want a Postgres URL such as postgres://user:pass@host:5432/sms"},
 		} {
 			stdout, stderr, status := runBin(t, bin, tt.args...)
 			if status != 2 || stderr != tt.want+"\n" || stdout != "" {

@@ -38,21 +38,19 @@ const (
 // clean shutdown.
 func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 	logger := newLogger(cfg, stderr)
-	warnIgnored(logger, cfg)
-
 	store, err := openStore(ctx, cfg)
 	if errors.Is(err, migrations.ErrPending) {
 		err = fmt.Errorf("%w; run \"sms migrate up\" first, or start without --skip-migrations", err)
 	}
 	if err != nil {
 		// A driver may quote the DSN, password included.
-		return redactError(fmt.Errorf("open %s store: %w", cfg.backend, err), dsnSecrets(cfg.kvDSN)...)
+		return redactError(fmt.Errorf("open %s store: %w", cfg.store.Backend, err), dsnSecrets(cfg.store.DSN)...)
 	}
 	// Deferred first, so it runs last: after the server and the sweeper
 	// stopped using the store.
 	defer func() {
 		if cerr := store.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close store: %w", redactError(cerr, dsnSecrets(cfg.kvDSN)...))
+			err = fmt.Errorf("close store: %w", redactError(cerr, dsnSecrets(cfg.store.DSN)...))
 		}
 		if err == nil {
 			logger.Info("stopped")
@@ -111,8 +109,8 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 	logger.Info("sms listening",
 		"addr", ln.Addr().String(),
 		"protocols", protocolNames(srv),
-		"backend", cfg.backend,
-		"store", storeConfig(cfg).String(), // DSN password redacted
+		"backend", cfg.store.Backend,
+		"store", cfg.store.String(), // DSN password redacted
 		"client_certs", cfg.clientCAs != nil,
 		"auth", cfg.authToken != "",
 		"heartbeat_timeout", cfg.heartbeatTimeout,
@@ -200,24 +198,6 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// warnIgnored reports settings that were given but mean nothing to the
-// chosen backend, so a mistyped deployment does not pass silently.
-func warnIgnored(logger *slog.Logger, cfg config) {
-	ignored := func(name, backend string) {
-		if cfg.given[name] && cfg.backend != backend {
-			o := lookup(name)
-			logger.Warn(fmt.Sprintf("--%s (%s) is set but only used by the %s backend; ignoring it", o.name, o.env, backend),
-				"backend", cfg.backend)
-		}
-	}
-	ignored("kv-path", "sqlite")
-	ignored("sqlite-synchronous", "sqlite")
-	ignored("kv-dsn", "postgres")
-	if cfg.skipMigrations && cfg.backend == "memory" {
-		logger.Warn("--skip-migrations (SMS_SKIP_MIGRATIONS) is set but the memory backend has no migrations; ignoring it")
-	}
 }
 
 // runSweeper runs one liveness sweep every interval until ctx is done.

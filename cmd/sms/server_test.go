@@ -400,7 +400,7 @@ func TestRedactError(t *testing.T) {
 	}
 }
 
-func TestStoreConfig(t *testing.T) {
+func TestStoreConfigRedactsTheDSN(t *testing.T) {
 	for _, args := range [][]string{
 		nil,
 		{"--kv-backend", "memory"},
@@ -408,30 +408,13 @@ func TestStoreConfig(t *testing.T) {
 		{"--kv-backend", "postgres", "--kv-dsn", "postgres://sms:hunter2@db/sms"},
 		{"--kv-backend", "postgres", "--kv-dsn", "host=db user=sms password=hunter2"},
 	} {
-		c := mustParse(t, args, map[string]string{"KV_PATH": "/tmp/x.db", "KV_DSN": "postgres://u:pw@db/x"})
-		sc := storeConfig(c)
-		if err := sc.Validate(); err != nil {
-			t.Errorf("storeConfig(%q).Validate() = %v, want nil", args, err)
+		c := mustParse(t, args, nil)
+		if err := c.store.Validate(); err != nil {
+			t.Errorf("store config of %q: Validate() = %v, want nil", args, err)
 		}
-		if got, want := sc.Backend, c.backend; got != want {
-			t.Errorf("storeConfig(%q).Backend = %q, want %q", args, got, want)
+		if s := c.store.String(); strings.Contains(s, "hunter2") {
+			t.Errorf("store config of %q: String() = %q, shows the password", args, s)
 		}
-		if s := sc.String(); strings.Contains(s, "hunter2") {
-			t.Errorf("storeConfig(%q).String() = %q, shows the password", args, s)
-		}
-	}
-}
-
-func TestRunWarnsAboutIgnoredSettings(t *testing.T) {
-	_, logs := startRun(t, map[string]string{"KV_DSN": "postgres://u:hunter2@db/x"}, "--kv-backend", "memory", "--sqlite-synchronous", "normal")
-	for _, w := range []string{"--kv-dsn (KV_DSN) is set but only used by the postgres backend",
-		"--sqlite-synchronous (KV_SQLITE_SYNCHRONOUS) is set but only used by the sqlite backend"} {
-		if !strings.Contains(logs.String(), w) {
-			t.Errorf("logs do not warn %q:\n%s", w, logs)
-		}
-	}
-	if strings.Contains(logs.String(), "kv-path") || strings.Contains(logs.String(), "hunter2") {
-		t.Errorf("logs mention the defaulted --kv-path or the DSN password:\n%s", logs)
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,26 +22,22 @@ import (
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
-	"github.com/spear-next/sms/sqlkv/memory"
+	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/postgres"
 	"github.com/spear-next/sms/sqlkv/sqlite"
 )
 
-// openStore opens the configured backend; the SQLite file defaults to one
-// in dir.
+// openStore opens the configured backend through kvstore, the one store
+// factory; the SQLite file is path.
 func openStore(ctx context.Context, c config, path string) (sqlkv.Store, error) {
+	sc := kvstore.Config{Backend: c.backend}
 	switch c.backend {
-	case "memory":
-		return memory.New(), nil
-	case "sqlite":
-		return sqlite.Open(ctx, path, sqlite.Options{Synchronous: c.sync, NoGroupCommit: c.groupLanes < 0})
-	case "postgres":
-		if c.dsn == "" {
-			return nil, errors.New("--kv-dsn is required for postgres")
-		}
-		return postgres.OpenWithOptions(ctx, c.dsn, postgres.Options{GroupLanes: c.groupLanes})
+	case kvstore.BackendSQLite:
+		sc.Path, sc.SQLiteSynchronous, sc.GroupLanes = path, c.sync, c.groupLanes
+	case kvstore.BackendPostgres:
+		sc.DSN, sc.GroupLanes = c.dsn, c.groupLanes
 	}
-	return nil, fmt.Errorf("--kv-backend %q: want memory, sqlite or postgres", c.backend)
+	return kvstore.Open(ctx, sc)
 }
 
 // serve serves h on a loopback port the way cmd/sms does (HTTP/1.1 and

@@ -1,6 +1,8 @@
 // Package kvstore chooses and opens a sqlkv backend from plain configuration
-// values: the one place that knows every backend. cmd/sms fills a Config from
-// its flags (or FromEnv) and calls Open.
+// values: the one place that knows every backend, its parameters, their
+// defaults and their validation. Commands (cmd/sms, cmd/smsbench) fill a
+// Config from their flags, or FromEnv, and call Open; a *ParamError names the
+// parameter that is wrong so that they can name their flag.
 package kvstore
 
 import (
@@ -8,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/pressly/goose/v3"
@@ -28,7 +31,7 @@ const (
 // Backends lists the supported backends, for help texts and errors.
 var Backends = []string{BackendMemory, BackendSQLite, BackendPostgres}
 
-// Environment variables read by FromEnv, and their defaults.
+// Environment variables read by FromEnv, and the defaults.
 const (
 	EnvBackend           = "KV_BACKEND"
 	EnvPath              = "KV_PATH"
@@ -38,6 +41,10 @@ const (
 	DefaultBackend = BackendSQLite
 	DefaultPath    = "./data/sms.db"
 )
+
+// SynchronousLevels lists the accepted values of Config.SQLiteSynchronous
+// ("" means the first, the default).
+var SynchronousLevels = []string{sqlite.SynchronousFull, sqlite.SynchronousNormal}
 
 // Config selects a backend and its parameters. Each parameter belongs to one
 // backend; setting one that the chosen backend does not use is an error, so
@@ -58,6 +65,11 @@ type Config struct {
 	// migrations.ErrPending if a migration is not applied. Migrations runs
 	// them instead.
 	SkipMigrations bool
+	// GroupLanes is how many groups of concurrent writes may commit at once
+	// (sqlite and postgres): 0 is the backend's default (SQLite 1, its one
+	// writer; Postgres 2), negative turns group commit off, and SQLite takes
+	// no other value. Outcomes are the same either way; it exists to measure.
+	GroupLanes int
 }
 
 // Memory returns the configuration of an in-memory store.
@@ -69,10 +81,43 @@ func SQLite(path string) Config { return Config{Backend: BackendSQLite, Path: pa
 // Postgres returns the configuration of a Postgres store at dsn.
 func Postgres(dsn string) Config { return Config{Backend: BackendPostgres, DSN: dsn} }
 
+// Param names a parameter of Config in a ParamError.
+type Param string
+
+// The parameters of Config, by field name.
+const (
+	ParamBackend           Param = "Backend"
+	ParamPath              Param = "Path"
+	ParamDSN               Param = "DSN"
+	ParamSQLiteSynchronous Param = "SQLiteSynchronous"
+	ParamSkipMigrations    Param = "SkipMigrations"
+	ParamGroupLanes        Param = "GroupLanes"
+)
+
+// ParamError is what Validate, FromEnv and Open return for a bad Config:
+// which parameter, what is wrong with it and what it accepts. A caller that
+// reads the parameters from its own flags finds it with errors.As and names
+// its flag instead of the field. Problem never quotes a DSN.
+type ParamError struct {
+	Param   Param
+	Problem string // e.g. `"etcd" is not a backend`
+	Want    string // e.g. "memory, sqlite or postgres"
+
+	name string // how the error names Param: the field or the env variable
+}
+
+func (e *ParamError) Error() string {
+	name := e.name
+	if name == "" {
+		name = string(e.Param)
+	}
+	return "kvstore: " + name + ": " + e.Problem + "; want " + e.Want
+}
+
 // FromEnv reads a Config from KV_BACKEND (default sqlite), KV_PATH (default
 // ./data/sms.db for sqlite), KV_DSN and KV_SQLITE_SYNCHRONOUS through getenv
 // (os.Getenv, or a map's lookup in tests; "" means unset), and validates it.
-// Its errors name the variables.
+// Its errors are *ParamErrors naming the variables.
 func FromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Backend:           strings.ToLower(strings.TrimSpace(getenv(EnvBackend))),
@@ -92,59 +137,68 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
-// names says how errors call each parameter.
-type names struct{ backend, path, dsn, sync string }
+var envNames = map[Param]string{
+	ParamBackend:           EnvBackend,
+	ParamPath:              EnvPath,
+	ParamDSN:               EnvDSN,
+	ParamSQLiteSynchronous: EnvSQLiteSynchronous,
+}
 
-var (
-	fieldNames = names{"Backend", "Path", "DSN", "SQLiteSynchronous"}
-	envNames   = names{EnvBackend, EnvPath, EnvDSN, EnvSQLiteSynchronous}
-)
+// Validate returns nil or the *ParamErrors (joined) of c: an unknown backend,
+// a parameter it needs that is missing, a parameter it does not use that is
+// set, or a value out of range.
+func (c Config) Validate() error { return c.validate(nil) }
 
-// Validate returns an error if the backend is unknown (naming the supported
-// ones), a parameter it needs is missing, a parameter it does not use is set,
-// or SQLiteSynchronous is not an accepted level.
-func (c Config) Validate() error { return c.validate(fieldNames) }
-
-func (c Config) validate(n names) error {
-	type param struct {
-		name, value string
-		backend     string
+func (c Config) validate(names map[Param]string) error {
+	var errs []error
+	bad := func(p Param, problem, want string) {
+		errs = append(errs, &ParamError{Param: p, Problem: problem, Want: want, name: names[p]})
 	}
-	params := []param{
-		{n.path, c.Path, BackendSQLite},
-		{n.dsn, c.DSN, BackendPostgres},
-		{n.sync, c.SQLiteSynchronous, BackendSQLite},
-	}
+	backends := orList(Backends)
 	switch c.Backend {
 	case BackendMemory, BackendSQLite, BackendPostgres:
 	case "":
-		return fmt.Errorf("kvstore: %s is empty: want one of %s", n.backend, strings.Join(Backends, ", "))
+		bad(ParamBackend, "empty", backends)
+		return errors.Join(errs...)
 	default:
-		return fmt.Errorf("kvstore: %s %q is not a backend: want one of %s", n.backend, c.Backend, strings.Join(Backends, ", "))
+		bad(ParamBackend, fmt.Sprintf("%q is not a backend", c.Backend), backends)
+		return errors.Join(errs...)
 	}
-	var errs []error
-	if c.SkipMigrations && c.Backend == BackendMemory {
-		errs = append(errs, errors.New("kvstore: SkipMigrations is set but the memory backend has no migrations"))
-	}
-	for _, p := range params {
-		if p.value != "" && p.backend != c.Backend {
-			errs = append(errs, fmt.Errorf("kvstore: %s is set but the %s backend does not use it (it is for %s)", p.name, c.Backend, p.backend))
+	unused := func(p Param, set bool, usedBy ...string) {
+		if set && !slices.Contains(usedBy, c.Backend) {
+			bad(p, fmt.Sprintf("set, but the %s backend does not use it", c.Backend), "it unset, or the "+orList(usedBy)+" backend")
 		}
 	}
+	unused(ParamPath, c.Path != "", BackendSQLite)
+	unused(ParamDSN, c.DSN != "", BackendPostgres)
+	unused(ParamSQLiteSynchronous, c.SQLiteSynchronous != "", BackendSQLite)
+	unused(ParamSkipMigrations, c.SkipMigrations, BackendSQLite, BackendPostgres)
+	unused(ParamGroupLanes, c.GroupLanes != 0, BackendSQLite, BackendPostgres)
 	switch c.Backend {
 	case BackendSQLite:
 		if c.Path == "" {
-			errs = append(errs, fmt.Errorf("kvstore: the sqlite backend needs %s, the database file", n.path))
+			bad(ParamPath, "empty, and the sqlite backend needs the database file", "a file path such as "+DefaultPath)
 		}
-		if err := (sqlite.Options{Synchronous: c.SQLiteSynchronous}).Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("kvstore: %s: %w", n.sync, err))
+		if c.SQLiteSynchronous != "" && !slices.Contains(SynchronousLevels, c.SQLiteSynchronous) {
+			bad(ParamSQLiteSynchronous, fmt.Sprintf("%q is not a level", c.SQLiteSynchronous), orList(SynchronousLevels))
+		}
+		if c.GroupLanes > 1 {
+			bad(ParamGroupLanes, fmt.Sprintf("%d, but SQLite has one writer", c.GroupLanes), "0 (group commit) or -1 (off)")
 		}
 	case BackendPostgres:
-		if c.DSN == "" {
-			errs = append(errs, fmt.Errorf("kvstore: the postgres backend needs %s, the connection string", n.dsn))
+		if strings.TrimSpace(c.DSN) == "" {
+			bad(ParamDSN, "missing, and the postgres backend needs the connection string", "a Postgres URL such as postgres://user:pass@host:5432/sms")
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// orList spells a list of choices as "a, b or c".
+func orList(choices []string) string {
+	if len(choices) < 2 {
+		return strings.Join(choices, "")
+	}
+	return strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
 }
 
 // String describes c for logs, with the DSN's password redacted.
@@ -177,13 +231,17 @@ func Open(ctx context.Context, cfg Config) (sqlkv.Store, error) {
 	case BackendMemory:
 		return memory.New(), nil
 	case BackendSQLite:
-		s, err := sqlite.Open(ctx, cfg.Path, sqlite.Options{Synchronous: cfg.SQLiteSynchronous, SkipMigrations: cfg.SkipMigrations})
+		s, err := sqlite.Open(ctx, cfg.Path, sqlite.Options{
+			Synchronous:    cfg.SQLiteSynchronous,
+			SkipMigrations: cfg.SkipMigrations,
+			NoGroupCommit:  cfg.GroupLanes < 0,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: %w", err)
 		}
 		return s, nil
 	default: // BackendPostgres, as validated
-		s, err := postgres.OpenWithOptions(ctx, cfg.DSN, postgres.Options{SkipMigrations: cfg.SkipMigrations})
+		s, err := postgres.OpenWithOptions(ctx, cfg.DSN, postgres.Options{SkipMigrations: cfg.SkipMigrations, GroupLanes: cfg.GroupLanes})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: %w", err)
 		}

@@ -3,6 +3,7 @@ package kvstore_test
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,7 +48,7 @@ func TestFromEnvErrors(t *testing.T) {
 		want []string // each must appear in the error
 	}{
 		{"unknown backend", map[string]string{"KV_BACKEND": "mysql"},
-			[]string{"KV_BACKEND", `"mysql"`, "memory, sqlite, postgres"}},
+			[]string{"KV_BACKEND", `"mysql"`, "memory, sqlite or postgres"}},
 		{"postgres without DSN", map[string]string{"KV_BACKEND": "postgres"},
 			[]string{"KV_DSN", "postgres"}},
 		{"DSN with sqlite", map[string]string{"KV_DSN": dsn},
@@ -59,7 +60,7 @@ func TestFromEnvErrors(t *testing.T) {
 		{"path with memory", map[string]string{"KV_BACKEND": "memory", "KV_PATH": "x.db"},
 			[]string{"KV_PATH", "memory"}},
 		{"bad synchronous", map[string]string{"KV_SQLITE_SYNCHRONOUS": "off"},
-			[]string{"KV_SQLITE_SYNCHRONOUS", `"off"`, `"full"`, `"normal"`}},
+			[]string{"KV_SQLITE_SYNCHRONOUS", `"off"`, "full or normal"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := kvstore.FromEnv(func(k string) string { return tt.env[k] })
@@ -87,12 +88,12 @@ func TestValidate(t *testing.T) {
 		{"memory", kvstore.Memory(), ""},
 		{"sqlite", kvstore.SQLite("x.db"), ""},
 		{"postgres", kvstore.Postgres("postgres://db/sms"), ""},
-		{"empty backend", kvstore.Config{}, "Backend is empty"},
-		{"unknown backend", kvstore.Config{Backend: "etcd"}, `Backend "etcd" is not a backend: want one of memory, sqlite, postgres`},
-		{"sqlite without path", kvstore.SQLite(""), "needs Path"},
-		{"postgres without DSN", kvstore.Postgres(""), "needs DSN"},
-		{"DSN with sqlite", kvstore.Config{Backend: "sqlite", Path: "x.db", DSN: "postgres://db"}, "DSN is set but the sqlite backend does not use it"},
-		{"synchronous with postgres", kvstore.Config{Backend: "postgres", DSN: "postgres://db", SQLiteSynchronous: "normal"}, "SQLiteSynchronous is set"},
+		{"empty backend", kvstore.Config{}, "Backend: empty"},
+		{"unknown backend", kvstore.Config{Backend: "etcd"}, `Backend: "etcd" is not a backend; want memory, sqlite or postgres`},
+		{"sqlite without path", kvstore.SQLite(""), "Path: empty, and the sqlite backend needs the database file"},
+		{"postgres without DSN", kvstore.Postgres(""), "DSN: missing, and the postgres backend needs the connection string"},
+		{"DSN with sqlite", kvstore.Config{Backend: "sqlite", Path: "x.db", DSN: "postgres://db"}, "DSN: set, but the sqlite backend does not use it"},
+		{"synchronous with postgres", kvstore.Config{Backend: "postgres", DSN: "postgres://db", SQLiteSynchronous: "normal"}, "SQLiteSynchronous: set, but the postgres backend does not use it"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.cfg.Validate()
@@ -161,5 +162,42 @@ func TestOpenPostgresUnreachableHidesPassword(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), password) {
 		t.Fatalf("Open error contains the password: %v", err)
+	}
+}
+
+func TestParamError(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  kvstore.Config
+		want []kvstore.Param
+	}{
+		{"skip migrations with memory", kvstore.Config{Backend: "memory", SkipMigrations: true}, []kvstore.Param{kvstore.ParamSkipMigrations}},
+		{"group lanes with memory", kvstore.Config{Backend: "memory", GroupLanes: 2}, []kvstore.Param{kvstore.ParamGroupLanes}},
+		{"two lanes on sqlite", kvstore.Config{Backend: "sqlite", Path: "x.db", GroupLanes: 2}, []kvstore.Param{kvstore.ParamGroupLanes}},
+		{"path and dsn with memory", kvstore.Config{Backend: "memory", Path: "x.db", DSN: "postgres://db"}, []kvstore.Param{kvstore.ParamPath, kvstore.ParamDSN}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			var got []kvstore.Param
+			if joined, ok := err.(interface{ Unwrap() []error }); ok {
+				for _, e := range joined.Unwrap() {
+					var pe *kvstore.ParamError
+					if errors.As(e, &pe) {
+						got = append(got, pe.Param)
+					}
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("Validate = %v: parameters %v, want %v", err, got, tt.want)
+			}
+		})
+	}
+	for _, ok := range []kvstore.Config{
+		{Backend: "sqlite", Path: "x.db", GroupLanes: -1},
+		{Backend: "postgres", DSN: "postgres://db", GroupLanes: 4},
+	} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v, want nil", ok, err)
+		}
 	}
 }
