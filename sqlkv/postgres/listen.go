@@ -38,6 +38,7 @@ type listener struct {
 	mu        sync.Mutex
 	connected bool
 	lastErr   error
+	closed    bool // by the store's Close: Watch answers ErrClosed
 }
 
 func newListener(cfg *pgx.ConnConfig) *listener {
@@ -50,6 +51,12 @@ func newListener(cfg *pgx.ConnConfig) *listener {
 // connection is down, and sqlkv.ErrClosed after Close.
 func (s *Store) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, error) {
 	l := s.listen
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("watch: %w", sqlkv.ErrClosed)
+	}
 	l.once.Do(func() {
 		lctx, cancel := context.WithCancel(context.Background())
 		l.cancel = cancel
@@ -72,6 +79,9 @@ func (s *Store) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, 
 }
 
 func (l *listener) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 	if l.cancel != nil {
 		l.cancel()
 		<-l.done

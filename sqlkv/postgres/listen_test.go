@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/kvtest"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -104,4 +105,8 @@ func TestWatchResyncsAfterReconnect(t *testing.T) {
 			break
 		}
 	}
+}
+
+func TestWatch(t *testing.T) {
+	kvtest.TestWatch(t, func(t *testing.T) sqlkv.Store { return open(t, storetest.PostgresDSN(t)) })
 }
