@@ -72,9 +72,13 @@ test("dashboard shows a registered node and follows its status live", { skip, ti
   // So does a new node, and the filters narrow the table.
   const late = await rpc(sms.url, "RegisterNode", { node: { ipAddress: "10.0.0.7", port: 9000, metadata: { zone: "a" } } });
   await page.locator(`tr[data-uuid="${late.nodeUuid}"]`).waitFor({ timeout: 10000 });
+  // The filter applies asynchronously: wait for the filtered table (only the
+  // decommissioning node left), never count rows right after selectOption.
   await page.selectOption("#status-filter", "decommissioning");
-  await page.locator("tbody tr").filter({ hasText: "10.0.0.6" }).waitFor();
-  assert.equal(await page.locator("tbody tr").count(), 1);
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll("tbody tr");
+    return rows.length === 1 && rows[0].textContent.includes("10.0.0.6");
+  });
   await page.selectOption("#status-filter", "");
   await page.fill("#text-filter", "zone=a");
   await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 2);
