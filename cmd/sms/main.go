@@ -27,7 +27,7 @@ func main() {
 	}()
 	var err error
 	if args := os.Args[1:]; len(args) > 0 && args[0] == "migrate" {
-		err = runMigrate(ctx, args[1:], os.Getenv, os.Stdout, os.Stderr)
+		err = runMigrate(ctx, args[1:], os.Getenv, stdinTerminal(), os.Stdout, os.Stderr)
 	} else {
 		err = run(ctx, args, os.Getenv, os.Stderr)
 	}

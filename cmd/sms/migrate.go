@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"golang.org/x/term"
 
 	"github.com/spear-next/sms/sqlkv/kvstore"
 )
@@ -22,12 +26,27 @@ var migrateOptions = []string{"kv-backend", "kv-path", "kv-dsn"}
 // waited for up to 5 minutes (see migrations.NewPostgresProvider).
 const migrateTimeout = 10 * time.Minute
 
+// terminal is where `sms migrate down` asks for a typed confirmation:
+// stdin, when it is a terminal (isTerminal).
+type terminal struct {
+	in         io.Reader
+	isTerminal bool
+}
+
+// stdinTerminal returns os.Stdin and whether it is a terminal (not merely a
+// character device: /dev/null is one too).
+func stdinTerminal() terminal {
+	return terminal{in: os.Stdin, isTerminal: term.IsTerminal(int(os.Stdin.Fd()))}
+}
+
 // runMigrate runs `sms migrate up|down|status [flags]`: up applies every
-// pending migration, down rolls back the latest applied one, status lists
-// each migration as applied or pending. Reports go to stdout. It returns
-// errHelp after printing usage, a *usageError for bad arguments, and other
-// errors (never holding the DSN's password) when the database fails.
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// pending migration, down rolls back the latest applied one (after --yes
+// or a typed "yes" on a terminal), status lists each migration as applied
+// or pending. Reports go to stdout. It returns errHelp after printing
+// usage, a *usageError for bad arguments (down without --yes off a
+// terminal), and other errors (never holding the DSN's password) when the
+// database fails or is in use by a server (SQLite).
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, tty terminal, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sms migrate", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	flags := map[string]*string{}
@@ -35,6 +54,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		o := lookup(name)
 		flags[name] = fs.String(o.name, o.def, o.usage)
 	}
+	yes := fs.Bool("yes", false, "down: roll back without asking")
 	// Flags may come before or after the command.
 	parse := func(args []string) error {
 		if err := fs.Parse(args); err != nil {
@@ -89,12 +109,29 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 	defer cancel()
-	err = migrate(ctx, command, sc, stdout)
+	confirm := func(plan string) error {
+		if *yes {
+			fmt.Fprintln(stdout, plan)
+			return nil
+		}
+		if !tty.isTerminal {
+			return &usageError{plan + "; run again with --yes to do it"}
+		}
+		fmt.Fprintf(stderr, "%s.\nType yes to go on: ", plan)
+		answer, _ := bufio.NewReader(tty.in).ReadString('\n')
+		if strings.TrimSpace(answer) != "yes" {
+			return errors.New("migrate down: not confirmed; nothing changed")
+		}
+		return nil
+	}
+	err = migrate(ctx, command, sc, confirm, stdout)
 	return redactError(err, dsnSecrets(sc.DSN)...)
 }
 
-func migrate(ctx context.Context, command string, sc kvstore.Config, w io.Writer) (err error) {
-	p, db, err := kvstore.Migrations(ctx, sc)
+// migrate runs command on the database of sc. Before rolling back, it
+// calls confirm with what down will do; an error from it stops the command.
+func migrate(ctx context.Context, command string, sc kvstore.Config, confirm func(plan string) error, w io.Writer) (err error) {
+	p, db, err := kvstore.Migrations(ctx, sc, command == "status")
 	if err != nil {
 		return fmt.Errorf("open %s: %w", sc.Backend, err)
 	}
@@ -114,6 +151,13 @@ func migrate(ctx context.Context, command string, sc kvstore.Config, w io.Writer
 			return fmt.Errorf("migrate up: %w", err)
 		}
 	case "down":
+		plan, err := downPlan(ctx, p, db)
+		if err != nil {
+			return err
+		}
+		if err := confirm(plan); err != nil {
+			return err
+		}
 		r, err := p.Down(ctx)
 		if errors.Is(err, goose.ErrNoNextVersion) {
 			return errors.New("migrate down: no migration is applied")
@@ -148,11 +192,41 @@ func migrate(ctx context.Context, command string, sc kvstore.Config, w io.Writer
 	return nil
 }
 
+// downPlan says what `migrate down` would do to the database: which
+// migration it rolls back and how many keys that drops (all of them when it
+// is the first migration, the one creating the table; none otherwise).
+func downPlan(ctx context.Context, p *goose.Provider, db kvstore.MigrationDB) (string, error) {
+	statuses, err := p.Status(ctx)
+	if err != nil {
+		return "", fmt.Errorf("migrate down: %w", err)
+	}
+	var applied []*goose.MigrationStatus
+	for _, s := range statuses {
+		if s.State == goose.StateApplied {
+			applied = append(applied, s)
+		}
+	}
+	if len(applied) == 0 {
+		return "", errors.New("migrate down: no migration is applied")
+	}
+	keys, err := db.CountKeys(ctx)
+	if err != nil {
+		return "", fmt.Errorf("migrate down: %w", err)
+	}
+	latest := applied[len(applied)-1].Source.Path
+	if len(applied) == 1 {
+		return fmt.Sprintf("migrate down rolls back %s, which drops the store's table: %d keys will be deleted", latest, keys), nil
+	}
+	return fmt.Sprintf("migrate down rolls back %s: it drops 0 of the store's %d keys", latest, keys), nil
+}
+
 func printMigrateUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: sms migrate up|down|status [flags]\n\n")
 	fmt.Fprintf(w, "Runs the database migrations that the server otherwise applies on start\n")
 	fmt.Fprintf(w, "(see --skip-migrations): up applies every pending migration, down rolls\n")
 	fmt.Fprintf(w, "back the latest applied one, status lists each as applied or pending.\n")
+	fmt.Fprintf(w, "down says how many keys it will delete and needs --yes, or \"yes\" typed\n")
+	fmt.Fprintf(w, "on a terminal. On SQLite, up and down refuse a file a server has open.\n")
 	fmt.Fprintf(w, "Exit status: 0 done, 1 the database failed, 2 a usage error.\n\n")
 	for _, name := range migrateOptions {
 		o := lookup(name)
@@ -163,4 +237,5 @@ func printMigrateUsage(w io.Writer) {
 		fmt.Fprintf(w, "  --%s %s\n", o.name, o.arg)
 		fmt.Fprintf(w, "\t%s\n\tenv %s, default %s\n", o.usage, o.env, def)
 	}
+	fmt.Fprintf(w, "  --yes\n\tdown: roll back without asking\n")
 }

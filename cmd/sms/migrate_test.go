@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,9 +56,9 @@ func TestMigrateCommand(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			storeFlags := b.store(t)
-			migrate := func(command string) (string, string, int) {
+			migrate := func(command string, flags ...string) (string, string, int) {
 				t.Helper()
-				return runBin(t, bin, append([]string{"migrate", command}, storeFlags...)...)
+				return runBin(t, bin, append(append([]string{"migrate", command}, flags...), storeFlags...)...)
 			}
 
 			out, errOut, status := migrate("status")
@@ -96,11 +99,27 @@ func TestMigrateCommand(t *testing.T) {
 			// Now the server starts without migrating.
 			p := startProcess(t, bin, serverArgs...)
 			p.waitHealthy(t, "http://"+addr)
+			registerOverHTTP(t, "http://"+addr)
+			if b.name == "sqlite" {
+				// A server holds the file: down refuses, naming it.
+				_, errOut, status = migrate("down", "--yes")
+				if want := fmt.Sprintf("in use by process %d", p.cmd.Process.Pid); status != 1 || !strings.Contains(errOut, want) {
+					t.Errorf("migrate down --yes next to a server: status %d, stderr %q; want 1, %q", status, errOut, want)
+				}
+			}
 			p.stop(t, syscall.SIGTERM)
 
+			// Off a terminal, down says what it would do and needs --yes.
 			out, errOut, status = migrate("down")
+			if status != 2 || out != "" || !strings.Contains(errOut, "rolls back "+b.latest) || !strings.Contains(errOut, "--yes") {
+				t.Errorf("migrate down without --yes: status %d, stdout %q, stderr %q; want 2, the plan and --yes", status, out, errOut)
+			}
+			if b.name == "sqlite" && !regexp.MustCompile(`[1-9][0-9]* keys will be deleted`).MatchString(errOut) {
+				t.Errorf("migrate down of the first migration: stderr %q, want how many keys it deletes", errOut)
+			}
+			out, errOut, status = migrate("down", "--yes")
 			if status != 0 || !strings.Contains(out, "rolled back "+b.latest) {
-				t.Fatalf("migrate down = %q, status %d; want %s rolled back\n%s", out, status, b.latest, errOut)
+				t.Fatalf("migrate down --yes = %q, status %d; want %s rolled back\n%s", out, status, b.latest, errOut)
 			}
 			out, _, _ = migrate("status")
 			if !strings.Contains(out, "pending") {
@@ -136,4 +155,46 @@ func TestMigrateCommand(t *testing.T) {
 			t.Errorf("migrate down on a new database: status %d, stderr %q; want 1, no migration is applied", status, stderr)
 		}
 	})
+}
+
+// registerOverHTTP registers one node through the Connect protocol's JSON.
+func registerOverHTTP(t *testing.T, baseURL string) {
+	t.Helper()
+	resp, err := http.Post(baseURL+"/sms.NodeService/RegisterNode", "application/json",
+		strings.NewReader(`{"node":{"ip_address":"10.0.0.5","port":8080}}`))
+	if err != nil {
+		t.Fatalf("RegisterNode: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("RegisterNode: HTTP %d", resp.StatusCode)
+	}
+}
+
+func TestMigrateDownAsksOnATerminal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sms.db")
+	ctx := context.Background()
+	run := func(in string, args ...string) (string, string, error) {
+		var stdout, stderr strings.Builder
+		err := runMigrate(ctx, append(args, "--kv-path", path), func(string) string { return "" },
+			terminal{in: strings.NewReader(in), isTerminal: true}, &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+	if _, _, err := run("", "up"); err != nil {
+		t.Fatalf("migrate up: %v", err)
+	}
+	_, prompt, err := run("no\n", "down")
+	if err == nil || !strings.Contains(err.Error(), "not confirmed") {
+		t.Errorf("down answered no: err %v, want not confirmed", err)
+	}
+	if !strings.Contains(prompt, "0 keys will be deleted") || !strings.Contains(prompt, "Type yes") {
+		t.Errorf("down prompt = %q, want the plan and Type yes", prompt)
+	}
+	if out, _, _ := run("", "status"); strings.Contains(out, "pending") {
+		t.Fatalf("status after an unconfirmed down = %q, want nothing rolled back", out)
+	}
+	out, _, err := run("yes\n", "down")
+	if err != nil || !strings.Contains(out, "rolled back") {
+		t.Errorf("down answered yes: stdout %q, err %v; want rolled back", out, err)
+	}
 }

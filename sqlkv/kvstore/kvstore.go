@@ -249,29 +249,44 @@ func Open(ctx context.Context, cfg Config) (sqlkv.Store, error) {
 	}
 }
 
+// MigrationDB is the database Migrations opens: close it after use.
+type MigrationDB interface {
+	io.Closer
+	// CountKeys returns how many keys the store holds (0 before the first
+	// migration created its table).
+	CountKeys(ctx context.Context) (int64, error)
+}
+
 // Migrations validates cfg and opens its database for running migrations by
 // hand (`sms migrate`): it returns the goose provider of the backend's
-// migrations and the database to close after use. The memory backend has no
-// migrations: that is an error. Errors never contain the DSN's password.
-func Migrations(ctx context.Context, cfg Config) (*goose.Provider, io.Closer, error) {
+// migrations and the database to close after use. On SQLite, unless
+// readOnly (for looking at the state only), it holds the file's lock until
+// Close, so it fails with an error wrapping sqlite.ErrInUse while a server
+// has the file open. The memory backend has no migrations: that is an
+// error. Errors never contain the DSN's password.
+func Migrations(ctx context.Context, cfg Config, readOnly bool) (*goose.Provider, MigrationDB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
 	var (
 		p   *goose.Provider
-		c   io.Closer
+		db  MigrationDB
 		err error
 	)
 	switch cfg.Backend {
 	case BackendSQLite:
-		p, c, err = sqlite.Migrations(ctx, cfg.Path)
+		var s *sqlite.MigrationDB
+		p, s, err = sqlite.Migrations(ctx, cfg.Path, sqlite.MigrationOptions{ReadOnly: readOnly})
+		db = s
 	case BackendPostgres:
-		p, c, err = postgres.Migrations(ctx, cfg.DSN)
+		var s *postgres.MigrationDB
+		p, s, err = postgres.Migrations(ctx, cfg.DSN)
+		db = s
 	default:
 		return nil, nil, fmt.Errorf("kvstore: the %s backend has no migrations", cfg.Backend)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("kvstore: %w", err)
 	}
-	return p, c, nil
+	return p, db, nil
 }

@@ -1,12 +1,14 @@
 // Package sqlite is the SQLite backend of sqlkv, on the pure-Go
 // modernc.org/sqlite driver: one database file, WAL, every write serialized
 // through one connection with BEGIN IMMEDIATE, reads on a pool of read-only
-// connections. It suits one SMS process per file.
+// connections. One process per file: Open takes an OS lock on <file>.lock
+// for the store's lifetime, and a second process gets ErrInUse.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -64,6 +66,7 @@ const busyTimeoutMillis = 10_000
 type Store struct {
 	*sqlstore.Store
 	reader, writer *sql.DB
+	lock           *fileLock
 }
 
 var _ sqlkv.Store = (*Store)(nil)
@@ -72,8 +75,9 @@ var _ sqlkv.Store = (*Store)(nil)
 // directories if needed, and applies pending migrations before returning.
 // It returns an error for an empty path, ":memory:" (the store pools
 // connections, and each would see its own in-memory database), an unknown
-// Synchronous level, and errors wrapping sqlkv.ErrUnavailable when the file
-// cannot be opened.
+// Synchronous level, an error wrapping ErrInUse (naming the other process)
+// when another process has the file open, and errors wrapping
+// sqlkv.ErrUnavailable when the file cannot be opened.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	sync, err := synchronous(opts.Synchronous)
 	if err != nil {
@@ -89,6 +93,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fmt.Errorf("sqlite: %w: create directory: %w", sqlkv.ErrUnavailable, err)
 	}
+	lock, err := lockFile(abs)
+	if err != nil {
+		return nil, err
+	}
 
 	// Pragmas go in the DSN so that every connection the pools open gets
 	// them. The writer gets a bigger page cache (batches touch many pages).
@@ -98,6 +106,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		"_pragma=synchronous("+sync+")",
 	))
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
 	// One writer connection: in-process writers queue for it in
@@ -114,9 +123,20 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s, err := open(ctx, d, abs, sync, writer, opts.SkipMigrations)
 	if err != nil {
 		writer.Close()
+		lock.release()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
+	s.lock = lock
 	return s, nil
+}
+
+// Close closes the database, then releases the file's lock.
+func (s *Store) Close() error {
+	err := s.Store.Close()
+	if errors.Is(err, sqlkv.ErrClosed) {
+		return err
+	}
+	return errors.Join(err, s.lock.release())
 }
 
 func open(ctx context.Context, d sqlstore.Dialect, abs, sync string, writer *sql.DB, skipMigrations bool) (*Store, error) {

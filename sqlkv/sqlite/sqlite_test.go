@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -191,39 +192,61 @@ func TestConcurrentWriters(t *testing.T) {
 	t.Logf("%d writes in %v", total, duration)
 }
 
-// TestTwoStoresOneFile opens the file twice, as two processes would, and
-// writes through both at once: busy_timeout and BEGIN IMMEDIATE make them
-// wait for each other instead of failing.
-func TestTwoStoresOneFile(t *testing.T) {
+// TestAnotherWriterOnTheFile writes through the store while another
+// connection (a sqlite3 shell, a backup tool: a second store is refused by
+// the file lock) writes to the same file: busy_timeout and BEGIN IMMEDIATE
+// make them wait for each other instead of failing.
+func TestAnotherWriterOnTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kv.db")
 	a := open(t, path, sqlite.Options{})
-	b := open(t, path, sqlite.Options{})
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Exec(`CREATE TABLE other (n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	for n, s := range []*sqlite.Store{a, b} {
-		wg.Go(func() {
-			for i := range 200 {
-				key := fmt.Appendf(nil, "%d/%d", n, i)
-				var err error
-				if i%2 == 0 {
-					_, err = s.Apply(t.Context(), sqlkv.Put(key, nil).If(sqlkv.IfNotExists()), sqlkv.Put([]byte("shared"), key))
+	wg.Go(func() {
+		for i := range 200 {
+			key := fmt.Appendf(nil, "%d", i)
+			var err error
+			if i%2 == 0 {
+				_, err = a.Apply(t.Context(), sqlkv.Put(key, nil).If(sqlkv.IfNotExists()), sqlkv.Put([]byte("shared"), key))
+			} else {
+				_, err = a.Put(t.Context(), key, key)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := range 200 {
+			tx, err := other.BeginTx(t.Context(), nil)
+			if err == nil {
+				if _, err = tx.Exec(`INSERT INTO other (n) VALUES (?)`, i); err == nil {
+					err = tx.Commit()
 				} else {
-					_, err = s.Put(t.Context(), key, key)
-				}
-				if err != nil {
-					errs <- err
-					return
+					tx.Rollback()
 				}
 			}
-		})
-	}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n, err := a.Count(t.Context(), nil); err != nil || n != 401 {
-		t.Fatalf("Count = %d, %v; want 401", n, err)
+	if n, err := a.Count(t.Context(), nil); err != nil || n != 201 {
+		t.Fatalf("Count = %d, %v; want 201", n, err)
 	}
 }
 
@@ -344,4 +367,36 @@ func TestWritesEndAtTheirDeadlineWhenTheDatabaseIsLocked(t *testing.T) {
 			t.Fatal("writers still waiting 5 s after their 300 ms deadline")
 		}
 	}
+}
+
+func TestOpenRefusesAFileInUse(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sms.db")
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks belong to an open file, so a second Open in the same
+	// process conflicts like one in another process would.
+	if _, err := sqlite.Open(ctx, path, sqlite.Options{}); !errors.Is(err, sqlite.ErrInUse) {
+		t.Errorf("second Open = %v, want ErrInUse", err)
+	} else if want := fmt.Sprintf("in use by process %d", os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("second Open = %v, want it to say %q", err, want)
+	}
+	if _, _, err := sqlite.Migrations(ctx, path, sqlite.MigrationOptions{}); !errors.Is(err, sqlite.ErrInUse) {
+		t.Errorf("Migrations next to an open store = %v, want ErrInUse", err)
+	}
+	_, db, err := sqlite.Migrations(ctx, path, sqlite.MigrationOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Migrations next to an open store: %v", err)
+	}
+	db.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s.Close()
 }
