@@ -150,9 +150,19 @@ func (g *globals) client(set map[string]bool, getenv func(string) string, stdout
 	}
 	transport.Protocols = protocols
 
-	var rt http.RoundTripper = transport
+	hints := &hints{next: transport, cleartext: !useTLS}
+	if useTLS && len(transport.TLSClientConfig.Certificates) == 0 {
+		// Note when the server asks for a certificate we do not have: with
+		// TLS 1.3 its refusal arrives after the handshake, as a broken pipe
+		// or an alert on some later read.
+		transport.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			hints.certRequested.Store(true)
+			return &tls.Certificate{}, nil
+		}
+	}
+	var rt http.RoundTripper = hints
 	if g.token != "" {
-		rt = bearer{token: g.token, next: transport}
+		rt = bearer{token: g.token, next: hints}
 	}
 	return &cli{
 		client:    smspbconnect.NewNodeServiceClient(&http.Client{Transport: rt}, url, opts...),
