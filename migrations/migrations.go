@@ -8,10 +8,10 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -58,14 +58,18 @@ func NewSQLiteProvider(db *sql.DB) (*goose.Provider, error) {
 // schemas in one database do not wait for each other.
 //
 // It returns an error if db cannot be reached or its search_path names no
-// existing schema.
+// existing schema (naming it, with the CREATE SCHEMA that fixes it).
 func NewPostgresProvider(ctx context.Context, db *sql.DB) (*goose.Provider, error) {
 	var schema sql.NullString
 	if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return nil, fmt.Errorf("postgres migrations: current schema: %w", err)
 	}
 	if !schema.Valid {
-		return nil, errors.New("postgres migrations: search_path names no existing schema")
+		var path string
+		if err := db.QueryRowContext(ctx, "SELECT current_setting('search_path')").Scan(&path); err != nil {
+			return nil, fmt.Errorf("postgres migrations: search_path: %w", err)
+		}
+		return nil, fmt.Errorf("postgres migrations: search_path %q names no existing schema; create it first (CREATE SCHEMA %s;) or change search_path in the DSN", path, firstSchema(path))
 	}
 	locker, err := lock.NewPostgresSessionLocker(
 		lock.WithLockID(LockID(schema.String)),
@@ -85,6 +89,17 @@ func NewPostgresProvider(ctx context.Context, db *sql.DB) (*goose.Provider, erro
 		return nil, fmt.Errorf("postgres migrations: %w", err)
 	}
 	return p, nil
+}
+
+// firstSchema returns the first schema of a search_path setting other than
+// "$user", as SQL would name it.
+func firstSchema(path string) string {
+	for _, s := range strings.Split(path, ",") {
+		if s = strings.TrimSpace(s); s != "" && s != `"$user"` && s != "$user" {
+			return s
+		}
+	}
+	return "sms"
 }
 
 // LockID returns the advisory lock id that guards the migrations of schema.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -287,4 +288,19 @@ func TestGetMany(t *testing.T) {
 	kvtest.TestGetMany(t, func(t *testing.T) sqlkv.Store {
 		return open(t, storetest.PostgresDSN(t))
 	})
+}
+
+func TestOpenNamesAMissingSchema(t *testing.T) {
+	u, err := url.Parse(storetest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	absent := q.Get("search_path") + "_absent"
+	q.Set("search_path", absent)
+	u.RawQuery = q.Encode()
+	_, err = postgres.Open(t.Context(), u.String())
+	if want := "CREATE SCHEMA " + absent; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `search_path "`+absent+`"`) {
+		t.Errorf("Open with search_path=%s = %v, want it named with %q", absent, err, want)
+	}
 }
