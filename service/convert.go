@@ -32,6 +32,7 @@ func nodeToProto(n registry.Node) *smspb.Node {
 		LastHeartbeat: unixSeconds(n.LastHeartbeat),
 		RegisteredAt:  unixSeconds(n.RegisteredAt),
 		Metadata:      n.Metadata,
+		HealthInfo:    n.HealthInfo,
 	}
 }
 

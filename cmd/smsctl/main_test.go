@@ -96,6 +96,19 @@ func TestNodes(t *testing.T) {
 			if out := ok(t, env, cmd("nodes", "heartbeat", uuid, "--health", "disk=ok")...); out == "" {
 				t.Error("nodes heartbeat printed nothing")
 			}
+			// health_info comes back from every read: get, list, JSON.
+			if out := ok(t, env, cmd("nodes", "get", uuid)...); !strings.Contains(out, "health:") || !strings.Contains(out, "disk=ok") {
+				t.Errorf("nodes get after a heartbeat with --health disk=ok =\n%s\nwant a health: disk=ok line", out)
+			}
+			if out := ok(t, env, cmd("nodes", "list", "--label", "proto="+protocol)...); !strings.Contains(out, "HEALTH") || !strings.Contains(out, "disk=ok") {
+				t.Errorf("nodes list after a heartbeat with --health disk=ok =\n%s\nwant a HEALTH column with disk=ok", out)
+			}
+			if err := json.Unmarshal([]byte(ok(t, env, cmd("nodes", "get", uuid, "-o", "json")...)), &node); err != nil {
+				t.Fatal(err)
+			}
+			if h, _ := node["health_info"].(map[string]any); h["disk"] != "ok" {
+				t.Errorf("nodes get -o json health_info = %v, want disk=ok", node["health_info"])
+			}
 			ok(t, env, cmd("resources", "update", uuid, "--cpu", "42.5", "--memory", "61", "--load1", "0.7")...)
 			var res map[string]any
 			if err := json.Unmarshal([]byte(ok(t, env, cmd("resources", "get", uuid, "-o", "json")...)), &res); err != nil {

@@ -84,10 +84,10 @@ func newTable(w io.Writer) *tabwriter.Writer {
 // writeNodes writes nodes as a table.
 func writeNodes(w io.Writer, nodes []*smspb.Node, now time.Time) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "UUID\tSTATUS\tADDRESS\tPORT\tHTTP\tHEARTBEAT\tMETADATA")
+	fmt.Fprintln(tw, "UUID\tSTATUS\tADDRESS\tPORT\tHTTP\tHEARTBEAT\tMETADATA\tHEALTH")
 	for _, n := range nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", n.GetUuid(), n.GetStatus(), n.GetIpAddress(),
-			n.GetPort(), orDash(n.GetHttpPort()), age(n.GetLastHeartbeat(), now), pairs(n.GetMetadata()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", n.GetUuid(), n.GetStatus(), n.GetIpAddress(),
+			n.GetPort(), orDash(n.GetHttpPort()), age(n.GetLastHeartbeat(), now), pairs(n.GetMetadata()), pairs(n.GetHealthInfo()))
 	}
 	return tw.Flush()
 }
@@ -103,6 +103,7 @@ func writeNode(w io.Writer, n *smspb.Node, now time.Time) error {
 	fmt.Fprintf(tw, "last heartbeat:\t%s (%s)\n", stamp(n.GetLastHeartbeat()), age(n.GetLastHeartbeat(), now))
 	fmt.Fprintf(tw, "registered at:\t%s\n", stamp(n.GetRegisteredAt()))
 	fmt.Fprintf(tw, "metadata:\t%s\n", pairs(n.GetMetadata()))
+	fmt.Fprintf(tw, "health:\t%s\n", pairs(n.GetHealthInfo()))
 	return tw.Flush()
 }
 

@@ -155,7 +155,11 @@ type Node struct {
 	// valid UTF-8; more is invalid_argument.
 	Metadata map[string]string `protobuf:"bytes,7,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// http_port is the node's HTTP port, 0..65535; 0 means none.
-	HttpPort      int32 `protobuf:"varint,8,opt,name=http_port,json=httpPort,proto3" json:"http_port,omitempty"`
+	HttpPort int32 `protobuf:"varint,8,opt,name=http_port,json=httpPort,proto3" json:"http_port,omitempty"`
+	// health_info is what the node's latest Heartbeat reported as its
+	// health_info (empty before the first one). Output only: ignored on
+	// RegisterNode and UpdateNode, set by Heartbeat. An SMS extension.
+	HealthInfo    map[string]string `protobuf:"bytes,100,rep,name=health_info,json=healthInfo,proto3" json:"health_info,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -244,6 +248,13 @@ func (x *Node) GetHttpPort() int32 {
 		return x.HttpPort
 	}
 	return 0
+}
+
+func (x *Node) GetHealthInfo() map[string]string {
+	if x != nil {
+		return x.HealthInfo
+	}
+	return nil
 }
 
 // NodeResource is a node's resource usage report.
@@ -1857,7 +1868,7 @@ var File_sms_node_proto protoreflect.FileDescriptor
 
 const file_sms_node_proto_rawDesc = "" +
 	"\n" +
-	"\x0esms/node.proto\x12\x03sms\x1a\x1cgoogle/api/annotations.proto\"\xc0\x02\n" +
+	"\x0esms/node.proto\x12\x03sms\x1a\x1cgoogle/api/annotations.proto\"\xbb\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04uuid\x18\x01 \x01(\tR\x04uuid\x12\x1d\n" +
 	"\n" +
@@ -1867,8 +1878,13 @@ const file_sms_node_proto_rawDesc = "" +
 	"\x0elast_heartbeat\x18\x05 \x01(\x03R\rlastHeartbeat\x12#\n" +
 	"\rregistered_at\x18\x06 \x01(\x03R\fregisteredAt\x123\n" +
 	"\bmetadata\x18\a \x03(\v2\x17.sms.Node.MetadataEntryR\bmetadata\x12\x1b\n" +
-	"\thttp_port\x18\b \x01(\x05R\bhttpPort\x1a;\n" +
+	"\thttp_port\x18\b \x01(\x05R\bhttpPort\x12:\n" +
+	"\vhealth_info\x18d \x03(\v2\x19.sms.Node.HealthInfoEntryR\n" +
+	"healthInfo\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a=\n" +
+	"\x0fHealthInfoEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbd\x06\n" +
 	"\fNodeResource\x12\x1b\n" +
@@ -2031,7 +2047,7 @@ func file_sms_node_proto_rawDescGZIP() []byte {
 }
 
 var file_sms_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sms_node_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_sms_node_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_sms_node_proto_goTypes = []any{
 	(WatchNodesResponse_Kind)(0),        // 0: sms.WatchNodesResponse.Kind
 	(*Node)(nil),                        // 1: sms.Node
@@ -2061,59 +2077,61 @@ var file_sms_node_proto_goTypes = []any{
 	(*GetClusterStatsRequest)(nil),      // 25: sms.GetClusterStatsRequest
 	(*GetClusterStatsResponse)(nil),     // 26: sms.GetClusterStatsResponse
 	nil,                                 // 27: sms.Node.MetadataEntry
-	nil,                                 // 28: sms.NodeResource.ResourceMetadataEntry
-	nil,                                 // 29: sms.HeartbeatRequest.HealthInfoEntry
-	nil,                                 // 30: sms.ListNodesRequest.MetadataFilterEntry
-	nil,                                 // 31: sms.WatchNodesRequest.MetadataFilterEntry
-	nil,                                 // 32: sms.GetClusterStatsResponse.NodesByStatusEntry
+	nil,                                 // 28: sms.Node.HealthInfoEntry
+	nil,                                 // 29: sms.NodeResource.ResourceMetadataEntry
+	nil,                                 // 30: sms.HeartbeatRequest.HealthInfoEntry
+	nil,                                 // 31: sms.ListNodesRequest.MetadataFilterEntry
+	nil,                                 // 32: sms.WatchNodesRequest.MetadataFilterEntry
+	nil,                                 // 33: sms.GetClusterStatsResponse.NodesByStatusEntry
 }
 var file_sms_node_proto_depIdxs = []int32{
 	27, // 0: sms.Node.metadata:type_name -> sms.Node.MetadataEntry
-	28, // 1: sms.NodeResource.resource_metadata:type_name -> sms.NodeResource.ResourceMetadataEntry
-	1,  // 2: sms.RegisterNodeRequest.node:type_name -> sms.Node
-	1,  // 3: sms.UpdateNodeRequest.node:type_name -> sms.Node
-	29, // 4: sms.HeartbeatRequest.health_info:type_name -> sms.HeartbeatRequest.HealthInfoEntry
-	30, // 5: sms.ListNodesRequest.metadata_filter:type_name -> sms.ListNodesRequest.MetadataFilterEntry
-	1,  // 6: sms.ListNodesResponse.nodes:type_name -> sms.Node
-	1,  // 7: sms.GetNodeResponse.node:type_name -> sms.Node
-	2,  // 8: sms.UpdateNodeResourceRequest.resource:type_name -> sms.NodeResource
-	2,  // 9: sms.GetNodeResourceResponse.resource:type_name -> sms.NodeResource
-	2,  // 10: sms.ListNodeResourcesResponse.resources:type_name -> sms.NodeResource
-	1,  // 11: sms.GetNodeWithResourceResponse.node:type_name -> sms.Node
-	2,  // 12: sms.GetNodeWithResourceResponse.resource:type_name -> sms.NodeResource
-	31, // 13: sms.WatchNodesRequest.metadata_filter:type_name -> sms.WatchNodesRequest.MetadataFilterEntry
-	0,  // 14: sms.WatchNodesResponse.kind:type_name -> sms.WatchNodesResponse.Kind
-	1,  // 15: sms.WatchNodesResponse.node:type_name -> sms.Node
-	32, // 16: sms.GetClusterStatsResponse.nodes_by_status:type_name -> sms.GetClusterStatsResponse.NodesByStatusEntry
-	3,  // 17: sms.NodeService.RegisterNode:input_type -> sms.RegisterNodeRequest
-	5,  // 18: sms.NodeService.UpdateNode:input_type -> sms.UpdateNodeRequest
-	7,  // 19: sms.NodeService.DeleteNode:input_type -> sms.DeleteNodeRequest
-	9,  // 20: sms.NodeService.Heartbeat:input_type -> sms.HeartbeatRequest
-	11, // 21: sms.NodeService.ListNodes:input_type -> sms.ListNodesRequest
-	13, // 22: sms.NodeService.GetNode:input_type -> sms.GetNodeRequest
-	15, // 23: sms.NodeService.UpdateNodeResource:input_type -> sms.UpdateNodeResourceRequest
-	17, // 24: sms.NodeService.GetNodeResource:input_type -> sms.GetNodeResourceRequest
-	19, // 25: sms.NodeService.ListNodeResources:input_type -> sms.ListNodeResourcesRequest
-	21, // 26: sms.NodeService.GetNodeWithResource:input_type -> sms.GetNodeWithResourceRequest
-	23, // 27: sms.NodeService.WatchNodes:input_type -> sms.WatchNodesRequest
-	25, // 28: sms.NodeService.GetClusterStats:input_type -> sms.GetClusterStatsRequest
-	4,  // 29: sms.NodeService.RegisterNode:output_type -> sms.RegisterNodeResponse
-	6,  // 30: sms.NodeService.UpdateNode:output_type -> sms.UpdateNodeResponse
-	8,  // 31: sms.NodeService.DeleteNode:output_type -> sms.DeleteNodeResponse
-	10, // 32: sms.NodeService.Heartbeat:output_type -> sms.HeartbeatResponse
-	12, // 33: sms.NodeService.ListNodes:output_type -> sms.ListNodesResponse
-	14, // 34: sms.NodeService.GetNode:output_type -> sms.GetNodeResponse
-	16, // 35: sms.NodeService.UpdateNodeResource:output_type -> sms.UpdateNodeResourceResponse
-	18, // 36: sms.NodeService.GetNodeResource:output_type -> sms.GetNodeResourceResponse
-	20, // 37: sms.NodeService.ListNodeResources:output_type -> sms.ListNodeResourcesResponse
-	22, // 38: sms.NodeService.GetNodeWithResource:output_type -> sms.GetNodeWithResourceResponse
-	24, // 39: sms.NodeService.WatchNodes:output_type -> sms.WatchNodesResponse
-	26, // 40: sms.NodeService.GetClusterStats:output_type -> sms.GetClusterStatsResponse
-	29, // [29:41] is the sub-list for method output_type
-	17, // [17:29] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	28, // 1: sms.Node.health_info:type_name -> sms.Node.HealthInfoEntry
+	29, // 2: sms.NodeResource.resource_metadata:type_name -> sms.NodeResource.ResourceMetadataEntry
+	1,  // 3: sms.RegisterNodeRequest.node:type_name -> sms.Node
+	1,  // 4: sms.UpdateNodeRequest.node:type_name -> sms.Node
+	30, // 5: sms.HeartbeatRequest.health_info:type_name -> sms.HeartbeatRequest.HealthInfoEntry
+	31, // 6: sms.ListNodesRequest.metadata_filter:type_name -> sms.ListNodesRequest.MetadataFilterEntry
+	1,  // 7: sms.ListNodesResponse.nodes:type_name -> sms.Node
+	1,  // 8: sms.GetNodeResponse.node:type_name -> sms.Node
+	2,  // 9: sms.UpdateNodeResourceRequest.resource:type_name -> sms.NodeResource
+	2,  // 10: sms.GetNodeResourceResponse.resource:type_name -> sms.NodeResource
+	2,  // 11: sms.ListNodeResourcesResponse.resources:type_name -> sms.NodeResource
+	1,  // 12: sms.GetNodeWithResourceResponse.node:type_name -> sms.Node
+	2,  // 13: sms.GetNodeWithResourceResponse.resource:type_name -> sms.NodeResource
+	32, // 14: sms.WatchNodesRequest.metadata_filter:type_name -> sms.WatchNodesRequest.MetadataFilterEntry
+	0,  // 15: sms.WatchNodesResponse.kind:type_name -> sms.WatchNodesResponse.Kind
+	1,  // 16: sms.WatchNodesResponse.node:type_name -> sms.Node
+	33, // 17: sms.GetClusterStatsResponse.nodes_by_status:type_name -> sms.GetClusterStatsResponse.NodesByStatusEntry
+	3,  // 18: sms.NodeService.RegisterNode:input_type -> sms.RegisterNodeRequest
+	5,  // 19: sms.NodeService.UpdateNode:input_type -> sms.UpdateNodeRequest
+	7,  // 20: sms.NodeService.DeleteNode:input_type -> sms.DeleteNodeRequest
+	9,  // 21: sms.NodeService.Heartbeat:input_type -> sms.HeartbeatRequest
+	11, // 22: sms.NodeService.ListNodes:input_type -> sms.ListNodesRequest
+	13, // 23: sms.NodeService.GetNode:input_type -> sms.GetNodeRequest
+	15, // 24: sms.NodeService.UpdateNodeResource:input_type -> sms.UpdateNodeResourceRequest
+	17, // 25: sms.NodeService.GetNodeResource:input_type -> sms.GetNodeResourceRequest
+	19, // 26: sms.NodeService.ListNodeResources:input_type -> sms.ListNodeResourcesRequest
+	21, // 27: sms.NodeService.GetNodeWithResource:input_type -> sms.GetNodeWithResourceRequest
+	23, // 28: sms.NodeService.WatchNodes:input_type -> sms.WatchNodesRequest
+	25, // 29: sms.NodeService.GetClusterStats:input_type -> sms.GetClusterStatsRequest
+	4,  // 30: sms.NodeService.RegisterNode:output_type -> sms.RegisterNodeResponse
+	6,  // 31: sms.NodeService.UpdateNode:output_type -> sms.UpdateNodeResponse
+	8,  // 32: sms.NodeService.DeleteNode:output_type -> sms.DeleteNodeResponse
+	10, // 33: sms.NodeService.Heartbeat:output_type -> sms.HeartbeatResponse
+	12, // 34: sms.NodeService.ListNodes:output_type -> sms.ListNodesResponse
+	14, // 35: sms.NodeService.GetNode:output_type -> sms.GetNodeResponse
+	16, // 36: sms.NodeService.UpdateNodeResource:output_type -> sms.UpdateNodeResourceResponse
+	18, // 37: sms.NodeService.GetNodeResource:output_type -> sms.GetNodeResourceResponse
+	20, // 38: sms.NodeService.ListNodeResources:output_type -> sms.ListNodeResourcesResponse
+	22, // 39: sms.NodeService.GetNodeWithResource:output_type -> sms.GetNodeWithResourceResponse
+	24, // 40: sms.NodeService.WatchNodes:output_type -> sms.WatchNodesResponse
+	26, // 41: sms.NodeService.GetClusterStats:output_type -> sms.GetClusterStatsResponse
+	30, // [30:42] is the sub-list for method output_type
+	18, // [18:30] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_sms_node_proto_init() }
@@ -2127,7 +2145,7 @@ func file_sms_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sms_node_proto_rawDesc), len(file_sms_node_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

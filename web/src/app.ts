@@ -254,8 +254,11 @@ function renderTable() {
     hb.title = new Date(Number(n.lastHeartbeat) * 1000).toISOString();
     const meta = el("td", "metadata");
     for (const [k, v] of Object.entries(n.metadata).sort()) meta.append(el("span", "tag", `${k}=${v}`));
+    // health_info of the latest heartbeat (HEARTBEAT events keep it current).
+    const health = el("td", "health");
+    for (const [k, v] of Object.entries(n.healthInfo).sort()) health.append(el("span", "tag", `${k}=${v}`));
     tr.append(st, el("td", "uuid", n.uuid), addr, hb,
-      meter(r?.cpuUsagePercent), meter(r?.memoryUsagePercent), meter(r?.diskUsagePercent), meta);
+      meter(r?.cpuUsagePercent), meter(r?.memoryUsagePercent), meter(r?.diskUsagePercent), meta, health);
     return tr;
   });
   $("nodes").querySelector("tbody")!.replaceChildren(...rows);

@@ -63,6 +63,12 @@ test("dashboard shows a registered node and follows its status live", { skip, ti
   await page.locator('[data-stat="total"] .value').filter({ hasText: "2" }).waitFor({ timeout: 15000 });
   assert.equal(await page.locator("#conn").innerText(), "live");
 
+  // A heartbeat's health_info is shown, and follows the next heartbeat.
+  await rpc(sms.url, "Heartbeat", { uuid: id, healthInfo: { disk: "ok" } });
+  await row.locator("td.health").filter({ hasText: "disk=ok" }).waitFor({ timeout: 10000 });
+  await rpc(sms.url, "Heartbeat", { uuid: id, healthInfo: { disk: "full" } });
+  await row.locator("td.health").filter({ hasText: "disk=full" }).waitFor({ timeout: 10000 });
+
   // A status change reaches the page through WatchNodes, without a reload.
   await rpc(sms.url, "UpdateNode", { uuid: id, node: { ipAddress: "10.0.0.5", port: 8080, httpPort: 8081,
     status: "unhealthy", metadata: { zone: "a", rack: "r1" } } });
