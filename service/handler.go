@@ -124,6 +124,8 @@ func NewHandler(cfg Config) http.Handler {
 		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
 			connect.WithInterceptors(cfg.Metrics.Interceptor()))
 	}
+	// Debug-level request log, outside auth so rejected calls are logged.
+	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(requestLog{logger}))
 	if cfg.AuthToken != "" {
 		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
 			connect.WithInterceptors(newBearerAuth(cfg.AuthToken, logger)))
