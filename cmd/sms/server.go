@@ -192,12 +192,22 @@ func protocolNames(srv *http.Server) string {
 }
 
 // newLogger builds the process logger from the log flags, writing to w.
+// Durations read the same in both formats ("1m30s", "2.5ms"): the JSON
+// handler would otherwise write nanoseconds.
 func newLogger(cfg config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	opts := &slog.HandlerOptions{Level: cfg.logLevel, ReplaceAttr: durationsAsText}
 	if cfg.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationsAsText writes a duration as its String form.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // runSweeper runs one liveness sweep every interval until ctx is done.
