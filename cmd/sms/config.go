@@ -385,7 +385,8 @@ func loadToken(file string) (string, error) {
 // default.
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: sms [flags]\n")
-	fmt.Fprintf(w, "       sms migrate up|down|status [flags]   (see sms migrate --help)\n\n")
+	fmt.Fprintf(w, "       sms migrate up|down|status [flags]   (see sms migrate --help)\n")
+	fmt.Fprintf(w, "       sms --version\n\n")
 	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
 	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
 	fmt.Fprintf(w, "then to its default. A flag given on the command line wins over its variable.\n\n")

@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/spear-next/sms/internal/buildinfo"
 )
 
 func main() {
@@ -26,7 +28,9 @@ func main() {
 		stop()
 	}()
 	var err error
-	if args := os.Args[1:]; len(args) > 0 && args[0] == "migrate" {
+	if args := os.Args[1:]; len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Println(buildinfo.String("sms"))
+	} else if len(args) > 0 && args[0] == "migrate" {
 		err = runMigrate(ctx, args[1:], os.Getenv, stdinTerminal(), os.Stdout, os.Stderr)
 	} else {
 		err = run(ctx, args, os.Getenv, os.Stderr)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -251,4 +252,12 @@ func TestProcess(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestVersion(t *testing.T) {
+	bin := buildBinary(t)
+	stdout, stderr, status := runBin(t, bin, "--version")
+	if want := "sms "; status != 0 || stderr != "" || !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, runtime.Version()) {
+		t.Errorf("sms --version: status %d, stdout %q, stderr %q; want 0 and a line starting %q naming %s", status, stdout, stderr, want, runtime.Version())
+	}
 }

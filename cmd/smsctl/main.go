@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"connectrpc.com/connect"
+
+	"github.com/spear-next/sms/internal/buildinfo"
 )
 
 // Exit statuses, documented in usage and the README.
@@ -97,6 +99,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	top := flag.NewFlagSet("smsctl", flag.ContinueOnError)
 	top.SetOutput(io.Discard)
 	g.register(top)
+	version := top.Bool("version", false, "print the version and exit")
 	if err := top.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(stdout)
@@ -105,6 +108,10 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return usagef("%s; see smsctl --help", err)
 	}
 	rest := top.Args()
+	if *version {
+		fmt.Fprintln(stdout, buildinfo.String("smsctl"))
+		return errHelp
+	}
 	if len(rest) == 0 {
 		printUsage(stderr)
 		return usagef("missing command; see smsctl --help")
@@ -181,7 +188,8 @@ Global flags (also accepted after the command):
 	fmt.Fprint(w, `
 Exit status: 0 success; 1 the call failed (connection, server or RPC error,
 printed as "smsctl: <code>: <message>"); 2 usage error; 3 node or resource not
-found. Run "smsctl <command> --help" for a command's flags.
+found. Run "smsctl <command> --help" for a command's flags, "smsctl --version"
+for the build.
 `)
 }
 

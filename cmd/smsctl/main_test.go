@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -244,5 +245,12 @@ func TestWatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	stdout, stderr, status := smsctl(t, nil, "--version")
+	if status != 0 || stderr != "" || !strings.HasPrefix(stdout, "smsctl ") || !strings.Contains(stdout, runtime.Version()) {
+		t.Errorf("smsctl --version: status %d, stdout %q, stderr %q; want 0 and smsctl's version with %s", status, stdout, stderr, runtime.Version())
 	}
 }
