@@ -386,6 +386,7 @@ func loadToken(file string) (string, error) {
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: sms [flags]\n")
 	fmt.Fprintf(w, "       sms migrate up|down|status [flags]   (see sms migrate --help)\n")
+	fmt.Fprintf(w, "       sms backup [--kv-path FILE] DEST     (see sms backup --help)\n")
 	fmt.Fprintf(w, "       sms --version\n\n")
 	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
 	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")

@@ -28,11 +28,15 @@ func main() {
 		stop()
 	}()
 	var err error
-	if args := os.Args[1:]; len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+	args := os.Args[1:]
+	switch {
+	case len(args) == 1 && (args[0] == "--version" || args[0] == "-version"):
 		fmt.Println(buildinfo.String("sms"))
-	} else if len(args) > 0 && args[0] == "migrate" {
+	case len(args) > 0 && args[0] == "migrate":
 		err = runMigrate(ctx, args[1:], os.Getenv, stdinTerminal(), os.Stdout, os.Stderr)
-	} else {
+	case len(args) > 0 && args[0] == "backup":
+		err = runBackup(ctx, args[1:], os.Getenv, os.Stdout, os.Stderr)
+	default:
 		err = run(ctx, args, os.Getenv, os.Stderr)
 	}
 	os.Exit(exitCode(err, os.Stderr))

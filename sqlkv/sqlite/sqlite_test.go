@@ -400,3 +400,25 @@ func TestOpenRefusesAFileInUse(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestBackupOfAnOpenStore(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, filepath.Join(dir, "live.db"), sqlite.Options{})
+	for i := range 100 {
+		if _, err := s.Put(ctx, fmt.Appendf(nil, "k%03d", i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dest := filepath.Join(dir, "copy.db")
+	if err := sqlite.Backup(ctx, filepath.Join(dir, "live.db"), dest); err != nil {
+		t.Fatalf("Backup of an open store: %v", err)
+	}
+	if err := sqlite.Backup(ctx, filepath.Join(dir, "live.db"), dest); !errors.Is(err, os.ErrExist) {
+		t.Errorf("Backup onto an existing file = %v, want os.ErrExist", err)
+	}
+	c := open(t, dest, sqlite.Options{SkipMigrations: true})
+	if n, err := c.Count(ctx, nil); err != nil || n != 100 {
+		t.Errorf("copy holds %d keys (%v), want 100", n, err)
+	}
+}
