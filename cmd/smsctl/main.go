@@ -45,7 +45,7 @@ func usagef(format string, args ...any) error {
 
 // errNotFound is returned for a node or resource the server does not know
 // (found=false); a not_found RPC error is treated the same: exit status 3.
-var errNotFound = errors.New("not found")
+var errNotFound = errors.New(connect.CodeNotFound.String())
 
 // errHelp means usage was printed on request: exit status 0.
 var errHelp = errors.New("help requested")

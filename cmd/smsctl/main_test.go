@@ -171,13 +171,16 @@ func TestExitCodes(t *testing.T) {
 		{"bad output", []string{"-o", "yaml", "stats"}, exitUsage, `smsctl: -o "yaml": want table or json`},
 		{"invalid argument", []string{"nodes", "get", "nope"}, exitRPC, "smsctl: invalid_argument: "},
 		{"not found", []string{"nodes", "heartbeat", "00000000-0000-0000-0000-000000000001"}, exitNotFound, "smsctl: not_found: "},
-		{"no resources", []string{"resources", "get", "00000000-0000-0000-0000-000000000001"}, exitNotFound, "smsctl: resources of node 00000000-0000-0000-0000-000000000001: not found"},
+		{"no resources", []string{"resources", "get", "00000000-0000-0000-0000-000000000001"}, exitNotFound, "smsctl: not_found: no resource report for node 00000000-0000-0000-0000-000000000001\n"},
 		{"unreachable", []string{"--addr", "127.0.0.1:1", "stats"}, exitRPC, "smsctl: unavailable: "},
 		{"help", []string{"--help"}, exitOK, ""},
 		{"command help", []string{"nodes", "list", "--help"}, exitOK, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, errOut, status := smsctl(t, env, tt.args...)
+			if strings.Count(errOut, "\n") > 1 && tt.status != exitUsage {
+				t.Errorf("smsctl %q: stderr %q, want one line", tt.args, errOut)
+			}
 			if status != tt.status || !strings.HasPrefix(errOut, tt.stderr) {
 				t.Errorf("smsctl %q: status %d, stderr %q; want %d, %q...", tt.args, status, errOut, tt.status, tt.stderr)
 			}
@@ -252,5 +255,16 @@ func TestVersion(t *testing.T) {
 	stdout, stderr, status := smsctl(t, nil, "--version")
 	if status != 0 || stderr != "" || !strings.HasPrefix(stdout, "smsctl ") || !strings.Contains(stdout, runtime.Version()) {
 		t.Errorf("smsctl --version: status %d, stdout %q, stderr %q; want 0 and smsctl's version with %s", status, stdout, stderr, runtime.Version())
+	}
+}
+
+func TestUpdateHelpSaysStatusIsKept(t *testing.T) {
+	out, _, status := smsctl(t, nil, "nodes", "update", "--help")
+	if status != exitOK || strings.Contains(out, "active (default)") || !strings.Contains(out, "default: kept") {
+		t.Errorf("nodes update --help =\n%s\nwant the status flag to say the current status is kept", out)
+	}
+	out, _, _ = smsctl(t, nil, "nodes", "register", "--help")
+	if !strings.Contains(out, "active (default)") {
+		t.Errorf("nodes register --help =\n%s\nwant the status flag to say active is the default", out)
 	}
 }

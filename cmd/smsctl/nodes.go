@@ -85,7 +85,7 @@ func getNode(ctx context.Context, c *cli, uuid string) (*smspb.Node, error) {
 		return nil, err
 	}
 	if !resp.GetFound() {
-		return nil, fmt.Errorf("node %s: %w", uuid, errNotFound)
+		return nil, fmt.Errorf("%w: node %s", errNotFound, uuid)
 	}
 	return resp.GetNode(), nil
 }
@@ -99,12 +99,14 @@ type nodeFlags struct {
 	labels   pairsFlag
 }
 
-func registerNodeFlags(fs *flag.FlagSet) *nodeFlags {
+// registerNodeFlags registers the flags of a node's fields; statusUsage
+// says what an absent --status means.
+func registerNodeFlags(fs *flag.FlagSet, statusUsage string) *nodeFlags {
 	f := &nodeFlags{
 		ip:       fs.String("ip", "", "IP address or host name"),
 		port:     fs.Int("port", 0, "gRPC port, 1..65535"),
 		httpPort: fs.Int("http-port", 0, "HTTP port, 0..65535 (0 = none)"),
-		status:   fs.String("status", "", "active (default), inactive, unhealthy or decommissioning"),
+		status:   fs.String("status", "", statusUsage),
 		labels:   pairsFlag{},
 	}
 	fs.Var(f.labels, "label", "metadata key=value (repeatable)")
@@ -114,7 +116,7 @@ func registerNodeFlags(fs *flag.FlagSet) *nodeFlags {
 var nodesRegister = command{
 	name: "nodes register", summary: "register a node (or re-register --uuid); prints its uuid",
 	flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-		f := registerNodeFlags(fs)
+		f := registerNodeFlags(fs, "active (default), inactive, unhealthy or decommissioning")
 		uuid := fs.String("uuid", "", "the node's uuid (default: the server generates one)")
 		return func(ctx context.Context, c *cli, args []string) error {
 			if err := exactly(args, 0, "no arguments (use --ip, --port, ...)"); err != nil {
@@ -141,7 +143,7 @@ var nodesRegister = command{
 var nodesUpdate = command{
 	name: "nodes update", args: "UUID", summary: "change a node's address, ports, status or metadata",
 	flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-		f := registerNodeFlags(fs)
+		f := registerNodeFlags(fs, "active, inactive, unhealthy or decommissioning (default: kept)")
 		var unlabel listFlag
 		fs.Var(&unlabel, "unlabel", "remove this metadata key (repeatable)")
 		replace := fs.Bool("replace-labels", false, "replace the metadata with the --label pairs instead of merging them")

@@ -25,7 +25,7 @@ var resourcesGet = command{
 				return err
 			}
 			if !resp.GetFound() {
-				return fmt.Errorf("resources of node %s: %w", args[0], errNotFound)
+				return fmt.Errorf("%w: no resource report for node %s", errNotFound, args[0])
 			}
 			if c.json {
 				return writeJSON(c.stdout, resp.GetResource())
