@@ -32,7 +32,7 @@ var options = []option{
 	{"addr", "SMS_ADDR", "127.0.0.1:50051", "host:port", "address to listen on (Connect, gRPC, gRPC-web and /healthz on one port)"},
 	{"kv-backend", kvstore.EnvBackend, kvstore.DefaultBackend, "name", "key/value store: memory, sqlite or postgres"},
 	{"kv-path", kvstore.EnvPath, kvstore.DefaultPath, "file", "SQLite database file (sqlite backend)"},
-	{"kv-dsn", kvstore.EnvDSN, "", "url", "Postgres connection string (required for the postgres backend; never logged)"},
+	{"kv-dsn", kvstore.EnvDSN, "", "url", "Postgres connection string (required for the postgres backend; logged with its password masked)"},
 	{"sqlite-synchronous", kvstore.EnvSQLiteSynchronous, kvstore.SynchronousLevels[0], "level", "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
 	{"skip-migrations", "SMS_SKIP_MIGRATIONS", "false", boolArg, "do not migrate the database on start (run sms migrate up as a deploy step); refuse to start if a migration is pending"},
 	{"heartbeat-timeout", "SMS_HEARTBEAT_TIMEOUT", "90s", "duration", "an active node silent for longer is marked unhealthy (> 0)"},
