@@ -1,14 +1,24 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/spear-next/sms/sqlkv/postgres"
+	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
 // listUUIDs returns the uuids ListNodes answers, through the Connect
@@ -72,4 +82,72 @@ func TestBackupOfALiveServer(t *testing.T) {
 	if _, stderr, status := runBin(t, bin, "backup", "--kv-backend", "postgres", copyPath+"2"); status != 2 || !strings.Contains(stderr, "pg_dump") {
 		t.Errorf("sms backup --kv-backend postgres: status %d, stderr %q; want 2 and pg_dump named", status, stderr)
 	}
+}
+
+// TestPgDumpRestore follows the README's Postgres backup: pg_dump of a live
+// server's schema, pg_restore into a new database, a server started on the
+// restored copy answers the same nodes.
+func TestPgDumpRestore(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	for _, tool := range []string{"pg_dump", "pg_restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not found (apt-get install postgresql-client)", tool)
+			}
+			t.Skipf("%s not found (apt-get install postgresql-client)", tool)
+		}
+	}
+	bin := buildBinary(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	base := *u // libpq tools take no search_path parameter
+	q := base.Query()
+	q.Del("search_path")
+	base.RawQuery = q.Encode()
+
+	addr := freeAddr(t)
+	p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
+	p.waitHealthy(t, "http://"+addr)
+	for range 3 {
+		registerOverHTTP(t, "http://"+addr)
+	}
+	want := listUUIDs(t, "http://"+addr)
+
+	dump := filepath.Join(t.TempDir(), "sms.dump")
+	if out, err := exec.Command("pg_dump", "--format=custom", "--schema", schema, "--file", dump, base.String()).CombinedOutput(); err != nil {
+		t.Fatalf("pg_dump of a live server: %v\n%s", err, out)
+	}
+	p.stop(t, syscall.SIGTERM)
+
+	cfg, err := pgx.ParseConfig(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	restoredDB := schema + "_restored"
+	if _, err := db.ExecContext(t.Context(), "CREATE DATABASE "+restoredDB); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer db.Close()
+		if _, err := db.ExecContext(context.Background(), "DROP DATABASE "+restoredDB+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", restoredDB, err)
+		}
+	})
+	target := base
+	target.Path = "/" + restoredDB
+	if out, err := exec.Command("pg_restore", "--dbname", target.String(), dump).CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore: %v\n%s", err, out)
+	}
+
+	addr = freeAddr(t)
+	r := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", postgres.WithSearchPath(target.String(), schema))
+	r.waitHealthy(t, "http://"+addr)
+	if got := listUUIDs(t, "http://"+addr); !slices.Equal(got, want) {
+		t.Errorf("nodes of the restored database = %v, want %v", got, want)
+	}
+	r.stop(t, syscall.SIGTERM)
 }
