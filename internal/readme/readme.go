@@ -14,8 +14,9 @@
 //
 // What the runner does that a reader would not: it starts the server
 // (`sms` with its defaults, so its data is ./data/sms.db) before the first
-// block, on a free port instead of 127.0.0.1:50051, which it substitutes in
-// every block and exports as SMS_ADDR; and it shares the Go build and module
+// block, on one free port that serves everything, which replaces
+// 127.0.0.1:50051 and 127.0.0.1:8080 in every block and is exported as
+// SMS_ADDR; and it shares the Go build and module
 // caches, so the copy does not rebuild the world.
 //
 // Run it with SMS_TEST_README=1 go test -count=1 ./internal/readme/ (CI

@@ -30,8 +30,10 @@ func TestBlocks(t *testing.T) {
 	}
 }
 
-// defaultAddr is the server address the README's examples use.
-const defaultAddr = "127.0.0.1:50051"
+// defaultAddrs are the server addresses the README's examples use: the
+// default one-port address and SPEAR's HTTP port. The test's server serves
+// everything on one free port, which replaces both.
+var defaultAddrs = []string{"127.0.0.1:50051", "127.0.0.1:8080"}
 
 // TestREADME runs the README's runnable blocks (see the package comment).
 func TestREADME(t *testing.T) {
@@ -103,7 +105,11 @@ func TestREADME(t *testing.T) {
 			continue
 		}
 		fmt.Fprintf(&script, "printf '\\n+ README.md:%d\\n' >&2\n", b.Line)
-		script.WriteString(strings.ReplaceAll(b.Text, defaultAddr, addr))
+		text := b.Text
+		for _, a := range defaultAddrs {
+			text = strings.ReplaceAll(text, a, addr)
+		}
+		script.WriteString(text)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
