@@ -13,7 +13,6 @@ package service
 import (
 	"context"
 	"log/slog"
-	"math"
 	"net/http"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/service/metrics"
+	"github.com/spear-next/sms/service/policy"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/service/web"
 	"github.com/spear-next/sms/sqlkv"
@@ -30,7 +30,7 @@ import (
 
 // DefaultMaxRequestBytes is the request size limit used when
 // Config.MaxRequestBytes is not positive (4 MiB).
-const DefaultMaxRequestBytes = 4 << 20
+const DefaultMaxRequestBytes = policy.DefaultMaxRequestBytes
 
 // CompressMinBytes is the smallest response that is compressed (when the
 // client accepts it): below it gzip costs more CPU than it saves bytes.
@@ -55,10 +55,20 @@ type Config struct {
 	// readiness failures. Nil discards logs.
 	Logger *slog.Logger
 
-	// MaxRequestBytes is the largest request message accepted, in bytes;
-	// larger requests fail with resource_exhausted. Zero or less means
+	// MaxRequestBytes is the largest request message accepted, in bytes,
+	// as sent and as inflated; larger requests fail with
+	// resource_exhausted (413 on REST). Zero or less means
 	// DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+
+	// CORSAllowOrigins lists the origins browsers may call from; empty
+	// refuses cross-origin calls (see policy.Config).
+	CORSAllowOrigins []string
+
+	// Policy, if not nil, is the request policy to serve behind, shared
+	// with another server stack; it then replaces AuthToken,
+	// MaxRequestBytes and CORSAllowOrigins.
+	Policy *policy.Policy
 
 	// StopWatches, if not nil, ends every WatchNodes stream with
 	// unavailable ("server shutting down; watch again") when it is closed.
@@ -68,9 +78,10 @@ type Config struct {
 	StopWatches <-chan struct{}
 
 	// AuthToken, if not empty, is the bearer token every sms.NodeService RPC
-	// must carry (Authorization: Bearer <token>); others fail with
-	// unauthenticated. Health, reflection and /healthz stay open. The token
-	// is never logged.
+	// and REST call must carry (Authorization: Bearer <token>), checked
+	// before any byte of the body is read; others fail with
+	// unauthenticated (401 on REST). Health, reflection and /healthz stay
+	// open. The token is never logged.
 	AuthToken string
 
 	// Metrics, if not nil, counts and times every sms.NodeService RPC (its
@@ -103,33 +114,35 @@ func NewHandler(cfg Config) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	maxBytes := cfg.MaxRequestBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxRequestBytes
+	pol := cfg.Policy
+	if pol == nil {
+		pol = policy.New(policy.Config{
+			AuthToken:        cfg.AuthToken,
+			MaxRequestBytes:  cfg.MaxRequestBytes,
+			CORSAllowOrigins: cfg.CORSAllowOrigins,
+			Metrics:          cfg.Metrics,
+			Logger:           logger,
+		})
 	}
-	maxBytes = min(maxBytes, math.MaxInt) // for 32-bit platforms
 
-	common := []connect.HandlerOption{
-		connect.WithReadMaxBytes(int(maxBytes)),
+	common := append(pol.HandlerOptions(),
 		connect.WithRecover(recoverPanic(logger)),
 		// Connect compresses every response a client accepts gzip for by
 		// default; for the hot path's tiny answers (a heartbeat's is ~30
 		// bytes) that was 13 % of the CPU of a heartbeat run, mostly
 		// resetting the compressor (BENCHMARKS.md).
 		connect.WithCompressMinBytes(CompressMinBytes),
-	}
+	)
 	rpcOpts := common
 	if cfg.Metrics != nil {
-		// Outermost, so that rejected calls (unauthenticated) count too.
+		// Calls rejected before they reach it (by the policy, or because
+		// their request does not decode) are counted by the policy.
 		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
 			connect.WithInterceptors(cfg.Metrics.Interceptor()))
 	}
-	// Debug-level request log, outside auth so rejected calls are logged.
+	// Debug-level request log of the calls that reach a handler; the
+	// policy logs the ones it rejects (unauthenticated) at debug too.
 	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(requestLog{logger}))
-	if cfg.AuthToken != "" {
-		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
-			connect.WithInterceptors(newBearerAuth(cfg.AuthToken, logger)))
-	}
 
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
@@ -152,7 +165,7 @@ func NewHandler(cfg Config) http.Handler {
 	dashboard := web.Handler()
 	mux.Handle("GET /{$}", dashboard)
 	mux.Handle("GET "+web.AssetsPrefix, dashboard)
-	return mux
+	return pol.Handler(mux)
 }
 
 // recoverPanic turns a handler panic into a logged, bare internal error

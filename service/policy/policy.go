@@ -1,0 +1,252 @@
+// Package policy is SMS's one request policy, in front of every surface
+// (Connect, gRPC, gRPC-web, REST): authentication from the headers before
+// any body byte is read, the request size limit on the body as sent and on
+// what it inflates to, CORS, well-formed gRPC frames, and the counting of
+// calls it rejects.
+//
+// It is written once: Handler wraps the http.Handler of connect-go's stack,
+// and Authenticate is the same token check as a plain function, for stacks
+// that are not net/http handlers (grpc-go's tap.ServerInHandle).
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/connect"
+
+	"github.com/spear-next/sms/service/metrics"
+)
+
+// DefaultMaxRequestBytes is the request size limit used when
+// Config.MaxRequestBytes is not positive (4 MiB).
+const DefaultMaxRequestBytes = 4 << 20
+
+// envelopePrefix is the size of the header of one enveloped message (gRPC,
+// gRPC-web, Connect streaming): a flag byte and a 4-byte length.
+const envelopePrefix = 5
+
+// RESTPrefix is where the REST routes live; their errors are JSON bodies
+// with an HTTP status, not Connect or gRPC errors.
+const RESTPrefix = "/api/v1/"
+
+// Config is what a Policy enforces. The zero value admits every caller with
+// the default size limit and no cross-origin access.
+type Config struct {
+	// AuthToken, if not empty, is the bearer token every protected call
+	// must carry (Authorization: Bearer <token>): sms.* services and the
+	// REST routes. Health, reflection, /healthz, /metrics and the
+	// dashboard's files stay open.
+	AuthToken string
+
+	// MaxRequestBytes bounds a request message, as sent and as inflated.
+	// Zero or less means DefaultMaxRequestBytes.
+	MaxRequestBytes int64
+
+	// CORSAllowOrigins lists the origins browsers may call from ("*" for
+	// any). Empty disables cross-origin access: preflights are refused
+	// with 403.
+	CORSAllowOrigins []string
+
+	// Metrics, if not nil, counts rejected calls and failed
+	// authentications.
+	Metrics *metrics.Metrics
+
+	// Logger receives unauthenticated calls at debug level. Nil discards.
+	Logger *slog.Logger
+}
+
+// Policy enforces a Config. Build it with New; it is safe for concurrent
+// use.
+type Policy struct {
+	// want is the SHA-256 of the token: comparing fixed-size digests in
+	// constant time hides the token's length as well as its content.
+	want     [sha256.Size]byte
+	auth     bool
+	maxBytes int64
+	cors     *corsPolicy
+	metrics  *metrics.Metrics
+	logger   *slog.Logger
+	errors   *connect.ErrorWriter
+}
+
+// New returns the Policy of cfg.
+func New(cfg Config) *Policy {
+	p := &Policy{
+		auth:     cfg.AuthToken != "",
+		want:     sha256.Sum256([]byte(cfg.AuthToken)),
+		maxBytes: cfg.MaxRequestBytes,
+		metrics:  cfg.Metrics,
+		logger:   cfg.Logger,
+		errors:   connect.NewErrorWriter(),
+	}
+	if p.maxBytes <= 0 {
+		p.maxBytes = DefaultMaxRequestBytes
+	}
+	p.maxBytes = min(p.maxBytes, math.MaxInt32) // one gRPC message at most
+	if p.logger == nil {
+		p.logger = slog.New(slog.DiscardHandler)
+	}
+	p.cors = newCORS(cfg.CORSAllowOrigins)
+	return p
+}
+
+// MaxRequestBytes is the limit in force, in bytes.
+func (p *Policy) MaxRequestBytes() int64 { return p.maxBytes }
+
+// ErrUnauthenticated is the error of a call without the right token.
+var ErrUnauthenticated = errors.New("missing or invalid bearer token")
+
+// Authenticate checks authorization, the value of a call's Authorization
+// header, against the token: nil when it carries it (or no token is
+// configured), else a connect error with code unauthenticated wrapping
+// ErrUnauthenticated. A failure is logged at debug level (a flood of them
+// must not fill the log) and counted in sms_auth_failures_total; the
+// presented token is never logged.
+func (p *Policy) Authenticate(ctx context.Context, procedure, authorization string) error {
+	if !p.auth {
+		return nil
+	}
+	got, ok := bearerToken(authorization)
+	if ok {
+		sum := sha256.Sum256([]byte(got))
+		if subtle.ConstantTimeCompare(sum[:], p.want[:]) == 1 {
+			return nil
+		}
+	}
+	p.logger.DebugContext(ctx, "rpc unauthenticated", "procedure", procedure, "token_present", ok)
+	if p.metrics != nil {
+		p.metrics.AuthFailed()
+	}
+	return connect.NewError(connect.CodeUnauthenticated, ErrUnauthenticated)
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer <token>" value;
+// the scheme is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(v string) (string, bool) {
+	scheme, token, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// Handler returns next behind the policy. In order, before next reads a
+// byte of the body: CORS (preflights answered here), authentication of
+// protected calls, then the body is bounded as sent (MaxRequestBytes plus
+// one envelope prefix; beyond it the read fails with resource_exhausted or
+// 413 and the connection is closed), REST bodies are inflated here up to
+// the limit, and enveloped bodies are checked frame by frame (a truncated
+// or malformed frame is invalid_argument). Rejections are answered in the
+// caller's protocol and counted by Metrics.
+func (p *Policy) Handler(next http.Handler) http.Handler {
+	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := classify(r)
+		if kind == open {
+			if !strings.HasPrefix(r.URL.Path, "/grpc.reflection.") {
+				// A reflection stream carries many messages; connect-go
+				// bounds each. Every other open call has one, if any.
+				r.Body = http.MaxBytesReader(w, r.Body, p.maxBytes+envelopePrefix)
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := p.Authenticate(r.Context(), procedureOf(r), r.Header.Get("Authorization")); err != nil {
+			p.reject(w, r, kind, err)
+			return
+		}
+		if kind == rest {
+			if err := p.readREST(r); err != nil {
+				p.reject(w, r, kind, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, p.maxBytes+envelopePrefix)
+		if enveloped(r) {
+			r.Body = &frameReader{body: r.Body}
+		}
+		next.ServeHTTP(w, r)
+	})
+	var h http.Handler = guarded
+	if p.metrics != nil {
+		h = p.metrics.CountRejected(h, procedureOf)
+	}
+	return p.cors.wrap(h)
+}
+
+// reject answers a call the policy refused: REST with an HTTP status and a
+// JSON body, RPCs in their own protocol.
+func (p *Policy) reject(w http.ResponseWriter, r *http.Request, kind callKind, err error) {
+	code := connect.CodeOf(err)
+	metrics.Rejected(r.Context(), code)
+	if code == connect.CodeUnauthenticated && !isGRPC(r) {
+		// Not on gRPC: there it would be a trailer, which HTTP/2 forbids
+		// for this header (net/http logs "ignoring invalid trailer").
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sms"`)
+	}
+	if kind == rest {
+		writeRESTError(w, restStatus(code), err)
+		return
+	}
+	p.errors.Write(w, r, err)
+}
+
+// callKind says what the policy does with a request.
+type callKind int
+
+const (
+	open callKind = iota // no token: health, reflection, metrics, dashboard
+	rpc                  // an sms.* RPC over Connect, gRPC or gRPC-web
+	rest                 // a REST route
+)
+
+// classify decides the policy of r by its path: every sms.* service and the
+// REST routes are protected.
+func classify(r *http.Request) callKind {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/sms."):
+		return rpc
+	case strings.HasPrefix(p, RESTPrefix):
+		return rest
+	default:
+		return open
+	}
+}
+
+// procedureOf names r's call for logs and metrics: the RPC's path, or
+// "rest" for every REST route (their paths carry uuids).
+func procedureOf(r *http.Request) string {
+	if classify(r) == rest {
+		return "rest"
+	}
+	return r.URL.Path
+}
+
+// isGRPC reports whether r speaks gRPC over HTTP/2 (not gRPC-web).
+func isGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
+}
+
+// enveloped reports whether r's body is a stream of enveloped messages
+// (gRPC, gRPC-web, Connect streaming) rather than one bare message.
+func enveloped(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return strings.HasPrefix(ct, "application/grpc") || strings.HasPrefix(ct, "application/connect+")
+}
+
+// errTooLarge is the error of a body over the limit.
+func errTooLarge(limit int64) error {
+	return connect.NewError(connect.CodeResourceExhausted,
+		fmt.Errorf("request body is larger than the %d byte limit", limit))
+}
