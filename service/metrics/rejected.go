@@ -79,11 +79,11 @@ func (m *Metrics) CountRejected(next http.Handler, procedure func(*http.Request)
 		if c.counted {
 			return
 		}
+		name := procedure(r)
 		code := c.code
 		if code == 0 {
-			code = rec.code()
+			code = rec.code(name == "rest")
 		}
-		name := procedure(r)
 		if name != "rest" && !knownProcedure(name) {
 			name = "unknown"
 		}
@@ -143,8 +143,9 @@ var (
 )
 
 // code reads the answer's code: grpc-status (header, trailer, or gRPC-web
-// trailer frame), else a Connect error body's "code", else the HTTP status.
-func (r *recorder) code() connect.Code {
+// trailer frame), else a Connect error body's "code", else the HTTP status
+// (of a REST answer if rest).
+func (r *recorder) code(rest bool) connect.Code {
 	h := r.Header()
 	for _, v := range []string{h.Get("Grpc-Status"), h.Get(http.TrailerPrefix + "Grpc-Status")} {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
@@ -161,6 +162,9 @@ func (r *recorder) code() connect.Code {
 			return c
 		}
 	}
+	if rest && r.status == http.StatusNotFound {
+		return connect.CodeNotFound
+	}
 	return httpCode(r.status)
 }
 
@@ -173,8 +177,9 @@ func grpcCode(n int) connect.Code {
 }
 
 // httpCode maps the HTTP status of an answer that carries no code (a REST
-// answer, or connect-go refusing a content type) to the nearest code; 0
-// for success.
+// answer, connect-go refusing a content type, the mux not knowing a path)
+// to the nearest code, as gRPC clients do (404 is unimplemented); 0 for
+// success.
 func httpCode(status int) connect.Code {
 	switch status {
 	case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
@@ -183,9 +188,7 @@ func httpCode(status int) connect.Code {
 		return connect.CodeUnauthenticated
 	case http.StatusForbidden:
 		return connect.CodePermissionDenied
-	case http.StatusNotFound:
-		return connect.CodeNotFound
-	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
 		return connect.CodeUnimplemented
 	case http.StatusRequestTimeout:
 		return connect.CodeDeadlineExceeded

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 
 	"connectrpc.com/connect"
 )
@@ -12,10 +13,12 @@ import (
 // streaming request body as connect-go reads it, and turns what connect-go
 // would answer with internal into invalid_argument, the client's mistake: a
 // body that ends inside an envelope (truncated prefix or message), and an
-// envelope flag a client may not send (only 0, and 1 for compressed).
+// envelope flag a client may not send (only 0, and 1 for compressed when
+// the request names an encoding).
 // connect-go passes a *connect.Error from the body through unchanged.
 type frameReader struct {
-	body io.ReadCloser
+	body       io.ReadCloser
+	compressed bool // the request names a message encoding
 
 	prefix    [envelopePrefix]byte
 	prefixLen int   // bytes of the current prefix seen
@@ -55,7 +58,11 @@ func (f *frameReader) follow(b []byte) error {
 		if f.prefixLen < envelopePrefix {
 			return nil
 		}
-		if flags := f.prefix[0]; flags > 1 {
+		switch flags := f.prefix[0]; {
+		case flags == 1 && !f.compressed:
+			return connect.NewError(connect.CodeInvalidArgument,
+				errors.New("malformed frame: a compressed message, but the request names no encoding"))
+		case flags > 1:
 			return connect.NewError(connect.CodeInvalidArgument,
 				fmt.Errorf("malformed frame: flags 0x%02x (a request message may only set 0x01, compressed)", flags))
 		}
@@ -63,6 +70,18 @@ func (f *frameReader) follow(b []byte) error {
 		f.prefixLen = 0
 	}
 	return nil
+}
+
+// namesEncoding reports whether r's messages may be compressed: gRPC and
+// gRPC-web name the encoding in Grpc-Encoding, Connect streaming in
+// Connect-Content-Encoding.
+func namesEncoding(r *http.Request) bool {
+	for _, h := range []string{"Grpc-Encoding", "Connect-Content-Encoding"} {
+		if v := r.Header.Get(h); v != "" && v != "identity" {
+			return true
+		}
+	}
+	return false
 }
 
 func (f *frameReader) where() string {

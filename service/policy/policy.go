@@ -173,7 +173,7 @@ func (p *Policy) Handler(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, p.maxBytes+envelopePrefix)
 		if enveloped(r) {
-			r.Body = &frameReader{body: r.Body}
+			r.Body = &frameReader{body: r.Body, compressed: namesEncoding(r)}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -1,0 +1,273 @@
+package service_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	smspb "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service"
+	"github.com/spear-next/sms/service/registry"
+)
+
+// bombSize is what the gzip bombs inflate to: 256 times the limit of the
+// servers they are sent to.
+const (
+	bombSize  = 256 << 20
+	bombLimit = 1 << 20
+)
+
+var (
+	bombOnce            sync.Once
+	protoBomb, jsonBomb []byte
+)
+
+// gzipBombs returns two gzip streams of about 250 KB (below bombLimit as
+// sent) that inflate to bombSize bytes: a RegisterNodeRequest (an unknown
+// bytes field full of zeros) and a REST registration (a metadata value full
+// of "a"). Each is a series of gzip members (RFC 1952 allows several, and
+// Go's reader reads them as one stream): a head, one member of 1 MiB
+// repeated, a tail; quick to build even under the race detector.
+func gzipBombs(t *testing.T) (proto, json []byte) {
+	t.Helper()
+	bombOnce.Do(func() {
+		member := func(b []byte) []byte {
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+			zw.Write(b)
+			zw.Close()
+			return buf.Bytes()
+		}
+		const chunk = 1 << 20
+		build := func(head []byte, fill byte, tail []byte) []byte {
+			out := member(head)
+			m := member(bytes.Repeat([]byte{fill}, chunk))
+			for range bombSize / chunk {
+				out = append(out, m...)
+			}
+			return append(out, member(tail)...)
+		}
+		// Field 9999, wire type 2 (bytes), then its length.
+		head := binary.AppendUvarint(nil, 9999<<3|2)
+		head = binary.AppendUvarint(head, bombSize)
+		protoBomb = build(head, 0, nil)
+		jsonBomb = build([]byte(`{"ip_address":"10.0.0.1","port":1,"metadata":{"k":"`), 'a', []byte(`"}}`))
+	})
+	return protoBomb, jsonBomb
+}
+
+// envelope frames b as one compressed gRPC message.
+func envelope(b []byte) []byte {
+	out := []byte{1, 0, 0, 0, 0} // flag 1: compressed
+	binary.BigEndian.PutUint32(out[1:], uint32(len(b)))
+	return append(out, b...)
+}
+
+// surface is one way to send a request body to RegisterNode.
+type surface struct {
+	name        string
+	path        string
+	contentType string
+	encoding    string // the header naming the compression
+	frame       func([]byte) []byte
+	code        func(resp *http.Response, body []byte) string
+}
+
+func connectCode(_ *http.Response, b []byte) string {
+	var e struct{ Code string }
+	json.Unmarshal(b, &e)
+	return e.Code
+}
+
+func grpcStatus(r *http.Response, _ []byte) string {
+	return grpcCode(r.Header.Get("Grpc-Status") + r.Trailer.Get("Grpc-Status"))
+}
+
+func grpcWebStatus(r *http.Response, b []byte) string {
+	if s := r.Header.Get("Grpc-Status"); s != "" {
+		return grpcCode(s)
+	}
+	// Trailers in the body: a frame with flag 0x80 and "grpc-status: N".
+	_, rest, _ := strings.Cut(string(b), "grpc-status:")
+	s, _, _ := strings.Cut(strings.TrimSpace(rest), "\r\n")
+	return grpcCode(s)
+}
+
+func restStatus(r *http.Response, _ []byte) string { return http.StatusText(r.StatusCode) }
+
+var surfaces = []surface{
+	{"connect", "/sms.NodeService/RegisterNode", "application/proto", "Content-Encoding", nil, connectCode},
+	{"grpc", "/sms.NodeService/RegisterNode", "application/grpc", "Grpc-Encoding", envelope, grpcStatus},
+	{"grpcweb", "/sms.NodeService/RegisterNode", "application/grpc-web+proto", "Grpc-Encoding", envelope, grpcWebStatus},
+	{"rest", "/api/v1/nodes", "application/json", "Content-Encoding", nil, restStatus},
+}
+
+// post sends body to e's server at s and returns the code of the answer
+// and how many bytes the process (server and client) allocated meanwhile.
+func (s surface) post(t *testing.T, e *env, body []byte, header http.Header) (code string, allocated uint64) {
+	t.Helper()
+	if s.frame != nil {
+		body = s.frame(body)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+s.path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", s.contentType)
+	req.Header.Set(s.encoding, "gzip")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	respBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	runtime.ReadMemStats(&after)
+	code = s.code(resp, respBody)
+	t.Logf("%s: HTTP %d, %s, %q; allocated %.2f MiB", s.name, resp.StatusCode, code, respBody, float64(after.TotalAlloc-before.TotalAlloc)/(1<<20))
+	return code, after.TotalAlloc - before.TotalAlloc
+}
+
+// A gzip bomb is refused on every surface with bounded memory: without the
+// token before a byte of it is read (unauthenticated, 401 on REST), with it
+// once inflating passes the limit (resource_exhausted, 413 on REST). What
+// the process allocates meanwhile (TotalAlloc: every allocation, the
+// client's included, so it bounds the peak) stays within a few MB, 1/32 of
+// what the bomb inflates to.
+func TestGzipBombOnEverySurface(t *testing.T) {
+	protoBomb, jsonBomb := gzipBombs(t)
+	t.Logf("gzip bombs: %d and %d bytes compressed, %d MiB inflated, limit %d MiB",
+		len(protoBomb), len(jsonBomb), bombSize>>20, bombLimit>>20)
+	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) {
+		c.AuthToken = "s3cret"
+		c.MaxRequestBytes = bombLimit
+	})
+	authorized := http.Header{"Authorization": {"Bearer s3cret"}}
+	for _, s := range surfaces {
+		body := protoBomb
+		wantAnon, wantAuthed := connect.CodeUnauthenticated.String(), connect.CodeResourceExhausted.String()
+		if s.name == "rest" {
+			body = jsonBomb
+			wantAnon, wantAuthed = http.StatusText(http.StatusUnauthorized), http.StatusText(http.StatusRequestEntityTooLarge)
+		}
+		t.Run(s.name+"/without token", func(t *testing.T) {
+			code, allocated := s.post(t, e, body, nil)
+			if code != wantAnon {
+				t.Errorf("code = %q, want %q", code, wantAnon)
+			}
+			if limit := uint64(2 << 20); allocated > limit {
+				t.Errorf("allocated %.1f MiB refusing an unauthenticated call, want < %d MiB", float64(allocated)/(1<<20), limit>>20)
+			}
+		})
+		t.Run(s.name+"/with token", func(t *testing.T) {
+			code, allocated := s.post(t, e, body, authorized)
+			if code != wantAuthed {
+				t.Errorf("code = %q, want %q", code, wantAuthed)
+			}
+			if limit := uint64(bombSize / 32); allocated > limit {
+				t.Errorf("allocated %.1f MiB refusing a bomb of %d MiB, want < %d MiB", float64(allocated)/(1<<20), bombSize>>20, limit>>20)
+			}
+		})
+	}
+}
+
+// rawPost sends body with contentType to path and returns the answer's
+// code read the way s reads it.
+func rawPost(t *testing.T, e *env, s surface, body []byte) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+s.path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", s.contentType)
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return s.code(resp, b)
+}
+
+// Truncated and malformed frames are the client's mistake:
+// invalid_argument, not internal, on every enveloped protocol.
+func TestMalformedFrames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	frames := map[string][]byte{
+		"prefix cut short":          {0, 0, 0},
+		"message cut short":         {0, 0, 0, 0, 100, 0x0a, 0x02},
+		"second prefix cut short":   {0, 0, 0, 0, 0, 0, 0},
+		"end-of-stream flag":        {0x80, 0, 0, 0, 0},
+		"reserved flag":             {0x04, 0, 0, 0, 0},
+		"compressed, no encoding":   {1, 0, 0, 0, 3, 1, 2, 3}, // no Grpc-Encoding header
+	}
+	streaming := surface{"connect streaming", "/sms.NodeService/WatchNodes", "application/connect+proto", "", nil,
+		func(_ *http.Response, b []byte) string {
+			_, rest, _ := strings.Cut(string(b), `"code":"`)
+			code, _, _ := strings.Cut(rest, `"`)
+			return code
+		}}
+	for _, s := range []surface{surfaces[1], surfaces[2], streaming} {
+		for name, body := range frames {
+			t.Run(s.name+"/"+name, func(t *testing.T) {
+				got := rawPost(t, e, s, body)
+				if want := connect.CodeInvalidArgument.String(); got != want {
+					t.Errorf("code = %q, want %q", got, want)
+				}
+			})
+		}
+	}
+}
+
+// Unauthenticated calls are logged at debug level only (a flood of them
+// must not fill the log), and a gRPC one makes net/http log nothing (a
+// WWW-Authenticate trailer would be "ignoring invalid trailer").
+func TestUnauthenticatedCallsLogQuietly(t *testing.T) {
+	t.Parallel()
+	store := openStore(t, "memory")
+	var logs syncBuffer
+	info := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv := httptest.NewUnstartedServer(service.NewHandler(service.Config{
+		Nodes: registry.NewNodeRegistry(store), Resources: registry.NewNodeResourceRegistry(store),
+		Store: store, Logger: info, AuthToken: "s3cret",
+	}))
+	srv.Config.ErrorLog = slog.NewLogLogger(info.Handler(), slog.LevelWarn)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	client := &http.Client{Transport: &http.Transport{Protocols: protos}}
+
+	for _, p := range protocols {
+		c := smspbconnect.NewNodeServiceClient(client, srv.URL, p.opts...)
+		for range 10 {
+			_, err := c.GetNode(t.Context(), &smspb.GetNodeRequest{Uuid: nodeA})
+			wantCode(t, err, connect.CodeUnauthenticated)
+		}
+	}
+	srv.Close() // flushes the server's connection logs
+	if logs.String() != "" {
+		t.Errorf("unauthenticated calls logged at info or above:\n%s", logs.String())
+	}
+}
