@@ -18,6 +18,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 )
@@ -212,12 +213,12 @@ func TestMalformedFrames(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, openStore(t, "memory"), nil, nil)
 	frames := map[string][]byte{
-		"prefix cut short":          {0, 0, 0},
-		"message cut short":         {0, 0, 0, 0, 100, 0x0a, 0x02},
-		"second prefix cut short":   {0, 0, 0, 0, 0, 0, 0},
-		"end-of-stream flag":        {0x80, 0, 0, 0, 0},
-		"reserved flag":             {0x04, 0, 0, 0, 0},
-		"compressed, no encoding":   {1, 0, 0, 0, 3, 1, 2, 3}, // no Grpc-Encoding header
+		"prefix cut short":        {0, 0, 0},
+		"message cut short":       {0, 0, 0, 0, 100, 0x0a, 0x02},
+		"second prefix cut short": {0, 0, 0, 0, 0, 0, 0},
+		"end-of-stream flag":      {0x80, 0, 0, 0, 0},
+		"reserved flag":           {0x04, 0, 0, 0, 0},
+		"compressed, no encoding": {1, 0, 0, 0, 3, 1, 2, 3}, // no Grpc-Encoding header
 	}
 	streaming := surface{"connect streaming", "/sms.NodeService/WatchNodes", "application/connect+proto", "", nil,
 		func(_ *http.Response, b []byte) string {
@@ -243,7 +244,7 @@ func TestMalformedFrames(t *testing.T) {
 func TestUnauthenticatedCallsLogQuietly(t *testing.T) {
 	t.Parallel()
 	store := openStore(t, "memory")
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	info := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv := httptest.NewUnstartedServer(service.NewHandler(service.Config{
 		Nodes: registry.NewNodeRegistry(store), Resources: registry.NewNodeResourceRegistry(store),
@@ -255,9 +256,7 @@ func TestUnauthenticatedCallsLogQuietly(t *testing.T) {
 	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	protos := new(http.Protocols)
-	protos.SetUnencryptedHTTP2(true)
-	client := &http.Client{Transport: &http.Transport{Protocols: protos}}
+	client := testutil.H2CClient()
 
 	for _, p := range protocols {
 		c := smspbconnect.NewNodeServiceClient(client, srv.URL, p.opts...)
