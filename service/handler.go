@@ -61,6 +61,15 @@ type Config struct {
 	// DefaultMaxRequestBytes.
 	MaxRequestBytes int64
 
+	// MaxWatchers bounds the WatchNodes streams open at once; beyond it a
+	// new one fails with resource_exhausted. Zero or less means
+	// DefaultMaxWatchers.
+	MaxWatchers int
+
+	// BodyReadTimeout, if positive, is how long a request body may take to
+	// arrive (see policy.Config).
+	BodyReadTimeout time.Duration
+
 	// CORSAllowOrigins lists the origins browsers may call from; empty
 	// refuses cross-origin calls (see policy.Config).
 	CORSAllowOrigins []string
@@ -120,6 +129,7 @@ func NewHandler(cfg Config) http.Handler {
 			AuthToken:        cfg.AuthToken,
 			MaxRequestBytes:  cfg.MaxRequestBytes,
 			CORSAllowOrigins: cfg.CORSAllowOrigins,
+			BodyReadTimeout:  cfg.BodyReadTimeout,
 			Metrics:          cfg.Metrics,
 			Logger:           logger,
 		})
@@ -147,6 +157,7 @@ func NewHandler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
+	svc.watchers = newWatcherLimit(cfg.MaxWatchers)
 	rpcPath, rpc := smspbconnect.NewNodeServiceHandler(svc, rpcOpts...)
 	mux.Handle(rpcPath, rpc)
 	rest, err := newREST(rpc)

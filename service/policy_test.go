@@ -1,18 +1,22 @@
 package service_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -268,5 +272,58 @@ func TestUnauthenticatedCallsLogQuietly(t *testing.T) {
 	srv.Close() // flushes the server's connection logs
 	if logs.String() != "" {
 		t.Errorf("unauthenticated calls logged at info or above:\n%s", logs.String())
+	}
+}
+
+// A client that sends its headers and then trickles its body is cut off
+// once --read-body-timeout passes: over a real TCP connection, the server
+// answers (deadline_exceeded, 408 on REST) and closes the connection
+// before the body is complete, on Connect and REST alike.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
+	addr := strings.TrimPrefix(e.url, "http://")
+	for _, path := range []string{"/sms.NodeService/RegisterNode", "/api/v1/nodes"} {
+		t.Run(path, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			const bodyLen = 1000
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: sms\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", path, bodyLen)
+			// Trickle one byte every 50 ms from another goroutine, until
+			// the server hangs up; all of it would take 50 s.
+			trickled := make(chan int)
+			go func() {
+				n := 1
+				for ; n < bodyLen; n++ {
+					time.Sleep(50 * time.Millisecond)
+					if _, err := conn.Write([]byte(" ")); err != nil {
+						break
+					}
+				}
+				trickled <- n
+			}()
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // a hung test, not an assertion
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no answer while trickling the body: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body) // ends when the server closes
+			t.Logf("answer: %s %q", resp.Status, body)
+			if !resp.Close {
+				t.Errorf("answer does not close the connection (Connection: close missing)")
+			}
+			if want := http.StatusRequestTimeout; path == "/api/v1/nodes" && resp.StatusCode != want {
+				t.Errorf("REST status %d, want %d", resp.StatusCode, want)
+			}
+			if want := `"code":"deadline_exceeded"`; path != "/api/v1/nodes" && !strings.Contains(string(body), want) {
+				t.Errorf("Connect answer %q, want %s", body, want)
+			}
+			if n := <-trickled; n >= bodyLen {
+				t.Errorf("the client sent its whole body (%d bytes): the server never hung up", n)
+			}
+		})
 	}
 }

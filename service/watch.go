@@ -3,12 +3,41 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 
 	"connectrpc.com/connect"
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/service/registry"
 )
+
+// DefaultMaxWatchers is the limit of concurrent WatchNodes streams when
+// Config.MaxWatchers is not positive.
+const DefaultMaxWatchers = 1024
+
+// watcherLimit counts the open WatchNodes streams against a limit.
+type watcherLimit struct {
+	max  int64
+	open atomic.Int64
+}
+
+func newWatcherLimit(n int) *watcherLimit {
+	if n <= 0 {
+		n = DefaultMaxWatchers
+	}
+	return &watcherLimit{max: int64(n)}
+}
+
+func (l *watcherLimit) acquire() bool {
+	if l.open.Add(1) > l.max {
+		l.open.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (l *watcherLimit) release() { l.open.Add(-1) }
 
 // errShuttingDown ends watch streams when the server shuts down.
 var errShuttingDown = errors.New("server shutting down; watch again")
@@ -20,6 +49,11 @@ var errShuttingDown = errors.New("server shutting down; watch again")
 // unavailable, unimplemented (the store cannot watch), and the store errors
 // of connectError.
 func (s *NodeService) WatchNodes(ctx context.Context, req *smspb.WatchNodesRequest, stream *connect.ServerStream[smspb.WatchNodesResponse]) error {
+	if !s.watchers.acquire() {
+		return connect.NewError(connect.CodeResourceExhausted,
+			fmt.Errorf("too many watchers: %d streams are open, the server's limit (--max-watchers); retry later", s.watchers.max))
+	}
+	defer s.watchers.release()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if s.stopWatches != nil {

@@ -19,6 +19,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -55,6 +56,12 @@ type Config struct {
 	// with 403.
 	CORSAllowOrigins []string
 
+	// BodyReadTimeout, if positive, is how long a request body may take to
+	// arrive, from the end of its headers to its end: a client trickling
+	// it fails (deadline_exceeded, 408 on REST) and its connection is
+	// closed. It ends with the body, so it does not limit a stream's life.
+	BodyReadTimeout time.Duration
+
 	// Metrics, if not nil, counts rejected calls and failed
 	// authentications.
 	Metrics *metrics.Metrics
@@ -71,6 +78,7 @@ type Policy struct {
 	want     [sha256.Size]byte
 	auth     bool
 	maxBytes int64
+	timeout  time.Duration
 	cors     *corsPolicy
 	metrics  *metrics.Metrics
 	logger   *slog.Logger
@@ -83,6 +91,7 @@ func New(cfg Config) *Policy {
 		auth:     cfg.AuthToken != "",
 		want:     sha256.Sum256([]byte(cfg.AuthToken)),
 		maxBytes: cfg.MaxRequestBytes,
+		timeout:  cfg.BodyReadTimeout,
 		metrics:  cfg.Metrics,
 		logger:   cfg.Logger,
 		errors:   connect.NewErrorWriter(),
@@ -150,10 +159,15 @@ func bearerToken(v string) (string, bool) {
 func (p *Policy) Handler(next http.Handler) http.Handler {
 	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind := classify(r)
+		// A reflection stream carries many messages, as slowly as its
+		// client likes; connect-go bounds each. Every other call has one
+		// request message, if any.
+		oneMessage := !strings.HasPrefix(r.URL.Path, "/grpc.reflection.")
+		if oneMessage && p.timeout > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = newTimedBody(w, r, p.timeout)
+		}
 		if kind == open {
-			if !strings.HasPrefix(r.URL.Path, "/grpc.reflection.") {
-				// A reflection stream carries many messages; connect-go
-				// bounds each. Every other open call has one, if any.
+			if oneMessage {
 				r.Body = http.MaxBytesReader(w, r.Body, p.maxBytes+envelopePrefix)
 			}
 			next.ServeHTTP(w, r)

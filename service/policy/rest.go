@@ -44,7 +44,10 @@ func (p *Policy) readREST(r *http.Request) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, gzip.ErrChecksum), errors.Is(err, gzip.ErrHeader):
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("request body: %w", err))
 	case err != nil:
-		// The client went away or was too slow (read timeout).
+		if ce := new(connect.Error); errors.As(err, &ce) {
+			return ce // the body's deadline passed
+		}
+		// The client went away.
 		return connect.NewError(connect.CodeCanceled, fmt.Errorf("read request body: %w", err))
 	}
 	r.Body.Close()
@@ -65,7 +68,7 @@ func restStatus(code connect.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case connect.CodeUnimplemented:
 		return http.StatusUnsupportedMediaType
-	case connect.CodeCanceled:
+	case connect.CodeCanceled, connect.CodeDeadlineExceeded:
 		return http.StatusRequestTimeout
 	default:
 		return http.StatusBadRequest
