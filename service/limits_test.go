@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,4 +49,48 @@ func grpcCode(s string) string {
 		return "grpc-status " + s
 	}
 	return connect.Code(n).String()
+}
+
+// Lists of uuids in a request are bounded (registry.MaxRequestUUIDs):
+// one more is invalid_argument, on ListNodeResources and WatchNodes.
+func TestRequestUUIDLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watchableStore(t, "memory"), nil, nil)
+	uuids := make([]string, registry.MaxRequestUUIDs+1)
+	for i := range uuids {
+		uuids[i] = nodeA
+	}
+	_, err := e.client.ListNodeResources(t.Context(), &smspb.ListNodeResourcesRequest{NodeUuids: uuids})
+	wantCode(t, err, connect.CodeInvalidArgument)
+	stream, err := e.client.WatchNodes(t.Context(), &smspb.WatchNodesRequest{Uuids: uuids})
+	if err == nil {
+		for stream.Receive() {
+		}
+		err = stream.Err()
+	}
+	wantCode(t, err, connect.CodeInvalidArgument)
+
+	// At the limit, both are served.
+	uuids = uuids[:registry.MaxRequestUUIDs]
+	if _, err := e.client.ListNodeResources(t.Context(), &smspb.ListNodeResourcesRequest{NodeUuids: uuids}); err != nil {
+		t.Fatalf("ListNodeResources with %d uuids: %v", len(uuids), err)
+	}
+}
+
+// Cluster sums saturate at the int64 limit instead of wrapping negative.
+func TestClusterStatsSaturate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	for range 2 {
+		id := e.register(t, "", "")
+		must(e.client.UpdateNodeResource(t.Context(), &smspb.UpdateNodeResourceRequest{Resource: &smspb.NodeResource{
+			NodeUuid: id, TotalMemoryBytes: math.MaxInt64, UsedMemoryBytes: math.MaxInt64}}))(t)
+	}
+	st := must(e.client.GetClusterStats(t.Context(), &smspb.GetClusterStatsRequest{}))(t)
+	if got := st.GetTotalMemoryBytes(); got != math.MaxInt64 {
+		t.Errorf("total_memory_bytes = %d, want %d (saturated)", got, int64(math.MaxInt64))
+	}
+	if got := st.GetUsedMemoryBytes(); got != math.MaxInt64 {
+		t.Errorf("used_memory_bytes = %d, want %d (saturated)", got, int64(math.MaxInt64))
+	}
 }
