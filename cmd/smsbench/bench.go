@@ -18,6 +18,8 @@ import (
 
 	sms "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
 // stats collects one RPC's latencies and errors, from many goroutines.
@@ -145,7 +147,11 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 			return err
 		}
 		defer store.Close()
-		u, stop, err := startServer(store)
+		if _, ok := store.(sqlkv.Watchable); !ok {
+			// As cmd/sms does, so that WatchNodes works.
+			store = watchstore.New(store)
+		}
+		u, stop, err := startServer(store, c.watchers)
 		if err != nil {
 			return err
 		}
@@ -182,6 +188,8 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		}()
 	}
 	switch c.workload {
+	case "watchers":
+		return watchersWorkload(ctx, c, url, ids, out)
 	case "fleet":
 		names, st = fleet(ctx, client, c, ids)
 	default:

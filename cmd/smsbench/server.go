@@ -56,11 +56,12 @@ func serve(h http.Handler) (string, func(), error) {
 }
 
 // startServer starts SMS in-process on store.
-func startServer(store sqlkv.Store) (string, func(), error) {
+func startServer(store sqlkv.Store, maxWatchers int) (string, func(), error) {
 	h := service.NewHandler(service.Config{
-		Nodes:     registry.NewNodeRegistry(store),
-		Resources: registry.NewNodeResourceRegistry(store),
-		Store:     store,
+		Nodes:       registry.NewNodeRegistry(store),
+		Resources:   registry.NewNodeResourceRegistry(store),
+		Store:       store,
+		MaxWatchers: maxWatchers,
 	})
 	return serve(h)
 }
