@@ -3,6 +3,10 @@
 // handler), gRPC health, gRPC server reflection and an HTTP readiness probe,
 // all on one http.Handler built by NewHandler.
 //
+// Every request passes the request policy (package policy) first:
+// authentication from the headers, body size and time limits, CORS, frame
+// checks, and the counting of rejected calls.
+//
 // Handlers are thin: they convert the request to domain types, call the
 // registry, and convert the result back. Every error leaves through one
 // function (connectError) that maps registry and store errors to Connect
@@ -94,8 +98,8 @@ type Config struct {
 	AuthToken string
 
 	// Metrics, if not nil, counts and times every sms.NodeService RPC (its
-	// Interceptor) and is served on GET /metrics, which, like /healthz,
-	// needs no token.
+	// Interceptor, and the policy for calls rejected before a handler ran)
+	// and is served on GET /metrics, which, like /healthz, needs no token.
 	Metrics *metrics.Metrics
 }
 

@@ -45,7 +45,8 @@ var errShuttingDown = errors.New("server shutting down; watch again")
 // WatchNodes streams the matching nodes, then their changes, until the
 // client goes away, falls behind (aborted) or the server shuts down
 // (unavailable); see registry.NodeRegistry.Watch.
-// Errors: invalid_argument, aborted ("watcher fell behind; watch again"),
+// Errors: resource_exhausted beyond Config.MaxWatchers open streams,
+// invalid_argument, aborted ("watcher fell behind; watch again"),
 // unavailable, unimplemented (the store cannot watch), and the store errors
 // of connectError.
 func (s *NodeService) WatchNodes(ctx context.Context, req *smspb.WatchNodesRequest, stream *connect.ServerStream[smspb.WatchNodesResponse]) error {

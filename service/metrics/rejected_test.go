@@ -40,7 +40,17 @@ func TestRejectedCallsAreCounted(t *testing.T) {
 	post("/sms.NoSuchService/X", "application/json", bearer, []byte(`{}`))
 	post("/api/v1/nodes", "application/json", "", []byte(`{}`))
 
+	// Probes, scrapes and the dashboard are not RPCs.
+	for _, path := range []string{"/healthz", "/", "/metrics"} {
+		if resp, err := http.Get(url + path); err == nil {
+			resp.Body.Close()
+		}
+	}
+
 	families := scrape(t, url)
+	if got, ok := value(families, "sms_rpc_requests_total", map[string]string{"code": "ok"}); ok {
+		t.Errorf("sms_rpc_requests_total{code=ok} = %v: probes or scrapes were counted as calls", got)
+	}
 	for _, tt := range []struct {
 		labels map[string]string
 		want   float64

@@ -157,22 +157,8 @@ func bearerToken(v string) (string, bool) {
 // or malformed frame is invalid_argument). Rejections are answered in the
 // caller's protocol and counted by Metrics.
 func (p *Policy) Handler(next http.Handler) http.Handler {
-	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind := classify(r)
-		// A reflection stream carries many messages, as slowly as its
-		// client likes; connect-go bounds each. Every other call has one
-		// request message, if any.
-		oneMessage := !strings.HasPrefix(r.URL.Path, "/grpc.reflection.")
-		if oneMessage && p.timeout > 0 && r.Body != nil && r.Body != http.NoBody {
-			r.Body = newTimedBody(w, r, p.timeout)
-		}
-		if kind == open {
-			if oneMessage {
-				r.Body = http.MaxBytesReader(w, r.Body, p.maxBytes+envelopePrefix)
-			}
-			next.ServeHTTP(w, r)
-			return
-		}
 		if err := p.Authenticate(r.Context(), procedureOf(r), r.Header.Get("Authorization")); err != nil {
 			p.reject(w, r, kind, err)
 			return
@@ -191,11 +177,29 @@ func (p *Policy) Handler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-	var h http.Handler = guarded
+	// Only protected calls count in sms_rpc_requests_total: not scrapes,
+	// probes and the dashboard's files.
+	var counted http.Handler = protected
 	if p.metrics != nil {
-		h = p.metrics.CountRejected(h, procedureOf)
+		counted = p.metrics.CountRejected(protected, procedureOf)
 	}
-	return p.cors.wrap(h)
+	return p.cors.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A reflection stream carries many messages, as slowly as its
+		// client likes; connect-go bounds each. Every other call has one
+		// request message, if any.
+		oneMessage := !strings.HasPrefix(r.URL.Path, "/grpc.reflection.")
+		if oneMessage && p.timeout > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = newTimedBody(w, r, p.timeout)
+		}
+		if classify(r) != open {
+			counted.ServeHTTP(w, r)
+			return
+		}
+		if oneMessage {
+			r.Body = http.MaxBytesReader(w, r.Body, p.maxBytes+envelopePrefix)
+		}
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // reject answers a call the policy refused: REST with an HTTP status and a
