@@ -94,7 +94,7 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		markCounted(ctx)
 		start := time.Now()
 		resp, err := next(ctx, req)
-		i.m.observeRPC(req.Spec().Procedure, err, time.Since(start))
+		i.m.ObserveRPC(req.Spec().Procedure, err, time.Since(start))
 		return resp, err
 	}
 }
@@ -108,12 +108,15 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 		markCounted(ctx)
 		start := time.Now()
 		err := next(ctx, conn)
-		i.m.observeRPC(conn.Spec().Procedure, err, time.Since(start))
+		i.m.ObserveRPC(conn.Spec().Procedure, err, time.Since(start))
 		return err
 	}
 }
 
-func (m *Metrics) observeRPC(procedure string, err error, d time.Duration) {
+// ObserveRPC counts and times one call of procedure that ended with err
+// (nil for ok, else its Connect code), for server stacks the Interceptor
+// does not wrap (grpc-go).
+func (m *Metrics) ObserveRPC(procedure string, err error, d time.Duration) {
 	code := "ok"
 	if err != nil {
 		code = connect.CodeOf(err).String()
