@@ -3,7 +3,6 @@ package service_test
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -42,33 +41,15 @@ var (
 // gzipBombs returns two gzip streams of about 135 KB (below bombLimit as
 // sent) that inflate to bombSize bytes: a RegisterNodeRequest (an unknown
 // bytes field full of zeros) and a REST registration (a metadata value full
-// of "a"). Each is a series of gzip members (RFC 1952 allows several, and
-// Go's reader reads them as one stream): a head, one member of 1 MiB
-// repeated, a tail; quick to build even under the race detector.
+// of "a").
 func gzipBombs(t *testing.T) (proto, json []byte) {
 	t.Helper()
 	bombOnce.Do(func() {
-		member := func(b []byte) []byte {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			zw.Write(b)
-			zw.Close()
-			return buf.Bytes()
-		}
-		const chunk = 1 << 20
-		build := func(head []byte, fill byte, tail []byte) []byte {
-			out := member(head)
-			m := member(bytes.Repeat([]byte{fill}, chunk))
-			for range bombSize / chunk {
-				out = append(out, m...)
-			}
-			return append(out, member(tail)...)
-		}
 		// Field 9999, wire type 2 (bytes), then its length.
 		head := binary.AppendUvarint(nil, 9999<<3|2)
 		head = binary.AppendUvarint(head, bombSize)
-		protoBomb = build(head, 0, nil)
-		jsonBomb = build([]byte(`{"ip_address":"10.0.0.1","port":1,"metadata":{"k":"`), 'a', []byte(`"}}`))
+		protoBomb = testutil.GzipBomb(head, 0, bombSize, nil)
+		jsonBomb = testutil.GzipBomb([]byte(`{"ip_address":"10.0.0.1","port":1,"metadata":{"k":"`), 'a', bombSize, []byte(`"}}`))
 	})
 	return protoBomb, jsonBomb
 }

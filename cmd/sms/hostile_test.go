@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spear-next/sms/internal/procstat"
 	"github.com/spear-next/sms/internal/testutil"
 )
 
@@ -38,25 +36,10 @@ func TestHostileReport(t *testing.T) {
 	p.waitHealthy(t, url)
 	client := testutil.H2CClient()
 
-	bomb := func(head, tail []byte, fill byte, size int) []byte {
-		member := func(b []byte) []byte {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			zw.Write(b)
-			zw.Close()
-			return buf.Bytes()
-		}
-		out := member(head)
-		m := member(bytes.Repeat([]byte{fill}, 1<<20))
-		for range size >> 20 {
-			out = append(out, m...)
-		}
-		return append(out, member(tail)...)
-	}
 	const gib = 1 << 30
 	protoHead := binary.AppendUvarint(binary.AppendUvarint(nil, 9999<<3|2), gib)
-	protoBomb := bomb(protoHead, nil, 0, gib)
-	jsonBomb := bomb([]byte(`{"ip_address":"10.0.0.1","port":1,"metadata":{"k":"`), []byte(`"}}`), 'a', gib)
+	protoBomb := testutil.GzipBomb(protoHead, 0, gib, nil)
+	jsonBomb := testutil.GzipBomb([]byte(`{"ip_address":"10.0.0.1","port":1,"metadata":{"k":"`), 'a', gib, []byte(`"}}`))
 	frame := func(flags byte, b []byte) []byte {
 		out := []byte{flags, 0, 0, 0, 0}
 		binary.BigEndian.PutUint32(out[1:], uint32(len(b)))
@@ -118,7 +101,7 @@ func TestHostileReport(t *testing.T) {
 	fmt.Println("| surface | input | answer | server RSS before → after | time |")
 	fmt.Println("|---|---|---|---|---|")
 	for _, in := range inputs {
-		before := processRSS(p.cmd.Process.Pid)
+		before := procstat.RSS(p.cmd.Process.Pid)
 		req, _ := http.NewRequest(http.MethodPost, url+in.path, bytes.NewReader(in.body))
 		req.Header.Set("Content-Type", in.ctype)
 		for k, v := range in.header {
@@ -136,7 +119,7 @@ func TestHostileReport(t *testing.T) {
 		}
 		took := time.Since(start)
 		fmt.Printf("| %s | %s | %s | %.0f → %.0f MB | %s |\n", in.surface, in.what, answer,
-			float64(before)/1e6, float64(processRSS(p.cmd.Process.Pid))/1e6, took.Round(time.Millisecond))
+			float64(before)/1e6, float64(procstat.RSS(p.cmd.Process.Pid))/1e6, took.Round(time.Millisecond))
 	}
 }
 
@@ -156,21 +139,4 @@ func describe(resp *http.Response, body []byte) string {
 		return fmt.Sprintf("HTTP %d %s", resp.StatusCode, c)
 	}
 	return fmt.Sprintf("HTTP %d", resp.StatusCode)
-}
-
-// processRSS reads a process's resident set from /proc, in bytes.
-func processRSS(pid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return -1
 }

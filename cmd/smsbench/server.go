@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -9,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -19,6 +16,7 @@ import (
 
 	sms "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/procstat"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
@@ -170,28 +168,7 @@ func sizeDetail(c config, path string) string {
 }
 
 // rss returns the resident set size of process pid (0: this one), or -1.
-func rss(pid int) int64 {
-	p := "/proc/self/status"
-	if pid > 0 {
-		p = "/proc/" + strconv.Itoa(pid) + "/status"
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return kb << 10
-		}
-	}
-	return -1
-}
+func rss(pid int) int64 { return procstat.RSS(pid) }
 
 func startProfile(path string) (func(), error) {
 	f, err := os.Create(path)
