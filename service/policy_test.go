@@ -309,3 +309,38 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 		})
 	}
 }
+
+// Without the token, a call is unauthenticated whatever its body or query
+// holds: the token is checked before either is parsed.
+func TestAuthBeforeDecode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.AuthToken = "s3cret" })
+	for _, tt := range []struct {
+		method, path, contentType, body string
+		want                            int
+	}{
+		{"POST", "/sms.NodeService/GetNode", "application/json", "{not json", http.StatusUnauthorized},
+		{"POST", "/sms.NodeService/GetNode", "application/proto", "\xff\xff\xff", http.StatusUnauthorized},
+		{"GET", "/api/v1/nodes?page_size=abc", "", "", http.StatusUnauthorized},
+		{"POST", "/api/v1/nodes", "application/json", "{not json", http.StatusUnauthorized},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), tt.method, e.url+tt.path, strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		resp, err := e.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s %q without a token: HTTP %d, want %d", tt.method, tt.path, tt.body, resp.StatusCode, tt.want)
+		}
+		if got := resp.Header.Get("WWW-Authenticate"); got == "" {
+			t.Errorf("%s %s: no WWW-Authenticate header", tt.method, tt.path)
+		}
+	}
+}
