@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -342,5 +343,59 @@ func TestAuthBeforeDecode(t *testing.T) {
 		if got := resp.Header.Get("WWW-Authenticate"); got == "" {
 			t.Errorf("%s %s: no WWW-Authenticate header", tt.method, tt.path)
 		}
+	}
+}
+
+// Over HTTP/2 the body deadline is the stream's: a gRPC call whose body
+// trickles fails with deadline_exceeded and its stream is reset, while the
+// connection keeps serving other calls.
+func TestSlowBodyIsCutOffOnHTTP2(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
+	pr, pw := io.Pipe()
+	trickled := make(chan int, 1)
+	go func() {
+		// A 1,000-byte message, announced, then one byte every 50 ms.
+		n := 0
+		if _, err := pw.Write([]byte{0, 0, 0, 3, 0xe8}); err == nil {
+			for ; n < 1000; n++ {
+				time.Sleep(50 * time.Millisecond)
+				if _, err := pw.Write([]byte{0}); err != nil {
+					break
+				}
+			}
+		}
+		trickled <- n
+	}()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.url+"/sms.NodeService/RegisterNode", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body) // to the answer's end; the body is still being sent
+	if got, want := grpcStatus(resp, nil), connect.CodeDeadlineExceeded.String(); got != want {
+		t.Errorf("code = %q, want %q", got, want)
+	}
+	// The server resets the stream, which stops the client's upload (the
+	// response body is left open until then: closing it would reset the
+	// stream from the client's side). The wait is a hang guard.
+	select {
+	case n := <-trickled:
+		if n >= 1000 {
+			t.Errorf("the client sent its whole body (%d bytes): the stream was never cut", n)
+		}
+	case <-time.After(20 * time.Second):
+		t.Errorf("the client was still sending its body 20 s after the answer: the stream was not reset")
+	}
+	resp.Body.Close()
+	pr.CloseWithError(errors.New("test done"))
+	// The connection still serves.
+	_, err = newClient(e, []connect.ClientOption{connect.WithGRPC()}).GetClusterStats(t.Context(), &smspb.GetClusterStatsRequest{})
+	if err != nil {
+		t.Errorf("GetClusterStats after a cut stream: %v", err)
 	}
 }
