@@ -198,6 +198,9 @@ func (p *Policy) Handler(next http.Handler) http.Handler {
 		if oneMessage {
 			r.Body = http.MaxBytesReader(w, r.Body, p.maxBytes+envelopePrefix)
 		}
+		if enveloped(r) {
+			r.Body = &frameReader{body: r.Body, compressed: namesEncoding(r)}
+		}
 		next.ServeHTTP(w, r)
 	}))
 }
@@ -252,15 +255,21 @@ func procedureOf(r *http.Request) string {
 
 // isGRPC reports whether r speaks gRPC over HTTP/2 (not gRPC-web).
 func isGRPC(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
+	ct := contentType(r)
 	return strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web")
 }
 
 // enveloped reports whether r's body is a stream of enveloped messages
 // (gRPC, gRPC-web, Connect streaming) rather than one bare message.
 func enveloped(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
+	ct := contentType(r)
 	return strings.HasPrefix(ct, "application/grpc") || strings.HasPrefix(ct, "application/connect+")
+}
+
+// contentType is r's media type in lower case, as connect-go compares it
+// (media types are case-insensitive, RFC 9110 section 8.3.1).
+func contentType(r *http.Request) string {
+	return strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type")))
 }
 
 // errTooLarge is the error of a body over the limit.
