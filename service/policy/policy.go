@@ -10,7 +10,6 @@
 package policy
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -119,7 +118,7 @@ var ErrUnauthenticated = errors.New("missing or invalid bearer token")
 // ErrUnauthenticated. A failure is logged at debug level (a flood of them
 // must not fill the log) and counted in sms_auth_failures_total; the
 // presented token is never logged.
-func (p *Policy) Authenticate(ctx context.Context, procedure, authorization string) error {
+func (p *Policy) Authenticate(authorization string) error {
 	if !p.auth {
 		return nil
 	}
@@ -130,7 +129,6 @@ func (p *Policy) Authenticate(ctx context.Context, procedure, authorization stri
 			return nil
 		}
 	}
-	p.logger.DebugContext(ctx, "rpc unauthenticated", "procedure", procedure, "token_present", ok)
 	if p.metrics != nil {
 		p.metrics.AuthFailed()
 	}
@@ -158,14 +156,15 @@ func bearerToken(v string) (string, bool) {
 // caller's protocol and counted by Metrics.
 func (p *Policy) Handler(next http.Handler) http.Handler {
 	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		kind := classify(r)
-		if err := p.Authenticate(r.Context(), procedureOf(r), r.Header.Get("Authorization")); err != nil {
-			p.reject(w, r, kind, err)
+		if err := p.Authenticate(r.Header.Get("Authorization")); err != nil {
+			p.reject(w, r, kind, err, start)
 			return
 		}
 		if kind == rest {
 			if err := p.readREST(r); err != nil {
-				p.reject(w, r, kind, err)
+				p.reject(w, r, kind, err, start)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -207,9 +206,20 @@ func (p *Policy) Handler(next http.Handler) http.Handler {
 
 // reject answers a call the policy refused: REST with an HTTP status and a
 // JSON body, RPCs in their own protocol.
-func (p *Policy) reject(w http.ResponseWriter, r *http.Request, kind callKind, err error) {
+//
+// It logs the call at debug level as the service's request log does (msg
+// "rpc": procedure, protocol, code, duration, peer), never a header or the
+// body.
+func (p *Policy) reject(w http.ResponseWriter, r *http.Request, kind callKind, err error, start time.Time) {
 	code := connect.CodeOf(err)
 	metrics.Rejected(r.Context(), code)
+	p.logger.LogAttrs(r.Context(), slog.LevelDebug, "rpc",
+		slog.String("procedure", procedureOf(r)),
+		slog.String("protocol", protocolOf(r, kind)),
+		slog.String("code", code.String()),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("peer", r.RemoteAddr),
+	)
 	if code == connect.CodeUnauthenticated && !isGRPC(r) {
 		// Not on gRPC: there it would be a trailer, which HTTP/2 forbids
 		// for this header (net/http logs "ignoring invalid trailer").
@@ -251,6 +261,21 @@ func procedureOf(r *http.Request) string {
 		return "rest"
 	}
 	return r.URL.Path
+}
+
+// protocolOf names r's protocol as connect.Peer.Protocol does, or "rest".
+func protocolOf(r *http.Request, kind callKind) string {
+	ct := contentType(r)
+	switch {
+	case kind == rest:
+		return "rest"
+	case strings.HasPrefix(ct, "application/grpc-web"):
+		return connect.ProtocolGRPCWeb
+	case strings.HasPrefix(ct, "application/grpc"):
+		return connect.ProtocolGRPC
+	default:
+		return connect.ProtocolConnect
+	}
 }
 
 // isGRPC reports whether r speaks gRPC over HTTP/2 (not gRPC-web).
