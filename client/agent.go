@@ -87,6 +87,9 @@ type AgentStats struct {
 	// LastHeartbeat is the server time of the last successful heartbeat
 	// or registration.
 	LastHeartbeat time.Time
+	// LastError is the error of the last failed call, nil before the
+	// first failure.
+	LastError error
 }
 
 // Agent keeps one node registered with SMS: it registers it, heartbeats
@@ -103,6 +106,7 @@ type Agent struct {
 	registrations, hbs, rep atomic.Int64
 	failures                atomic.Int64
 	lastHeartbeat           atomic.Int64 // Unix seconds
+	lastError               atomic.Pointer[error]
 	mu                      sync.Mutex   // serialises Run and Once
 }
 
@@ -146,6 +150,9 @@ func (a *Agent) Stats() AgentStats {
 	}
 	if t := a.lastHeartbeat.Load(); t != 0 {
 		s.LastHeartbeat = time.Unix(t, 0)
+	}
+	if err := a.lastError.Load(); err != nil {
+		s.LastError = *err
 	}
 	return s
 }
@@ -335,7 +342,7 @@ func (a *Agent) register(ctx context.Context) error {
 
 func (a *Agent) registerOnce(ctx context.Context) error {
 	if _, err := a.client.Register(ctx, a.cfg.Node); err != nil {
-		a.failures.Add(1)
+		a.recordFailure(err)
 		return err
 	}
 	a.registrations.Add(1)
@@ -348,7 +355,7 @@ func (a *Agent) registerOnce(ctx context.Context) error {
 func (a *Agent) heartbeat(ctx context.Context) error {
 	at, err := a.client.Heartbeat(ctx, a.cfg.Node.UUID, nil)
 	if err != nil {
-		a.failures.Add(1)
+		a.recordFailure(err)
 		return err
 	}
 	a.hbs.Add(1)
@@ -370,11 +377,17 @@ func (a *Agent) report(ctx context.Context) error {
 	r.NodeUUID = a.cfg.Node.UUID
 	err = a.client.ReportResource(ctx, r)
 	if err != nil {
-		a.failures.Add(1)
+		a.recordFailure(err)
 		return err
 	}
 	a.rep.Add(1)
 	return nil
+}
+
+// recordFailure counts a failed call.
+func (a *Agent) recordFailure(err error) {
+	a.failures.Add(1)
+	a.lastError.Store(&err)
 }
 
 // shutdown marks the node inactive, or deletes it, under a fresh deadline:
