@@ -107,7 +107,7 @@ type Agent struct {
 	failures                atomic.Int64
 	lastHeartbeat           atomic.Int64 // Unix seconds
 	lastError               atomic.Pointer[error]
-	mu                      sync.Mutex   // serialises Run and Once
+	mu                      sync.Mutex // serialises Run and Once
 }
 
 // NewAgent returns an Agent of c for cfg, with cfg's defaults filled in;

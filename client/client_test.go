@@ -263,9 +263,9 @@ func TestDialErrors(t *testing.T) {
 // flaky fails the first failures round trips as an unreachable server
 // would (connect reports them as unavailable), then passes them on.
 type flaky struct {
-	failures  int64
-	next      http.RoundTripper
-	attempts  atomic.Int64
+	failures int64
+	next     http.RoundTripper
+	attempts atomic.Int64
 }
 
 func (f *flaky) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -298,7 +298,10 @@ func TestRetries(t *testing.T) {
 		wantAfter connect.Code // the code once the failures are over (0 = success)
 	}{
 		{"GetNode", true, func(ctx context.Context, c *client.Client) error { _, err := c.GetNode(ctx, id); return err }, 0},
-		{"ListNodes", true, func(ctx context.Context, c *client.Client) error { _, err := c.ListNodes(ctx, client.ListOptions{}); return err }, 0},
+		{"ListNodes", true, func(ctx context.Context, c *client.Client) error {
+			_, err := c.ListNodes(ctx, client.ListOptions{})
+			return err
+		}, 0},
 		{"Heartbeat", true, func(ctx context.Context, c *client.Client) error { _, err := c.Heartbeat(ctx, id, nil); return err }, 0},
 		{"Update", true, func(ctx context.Context, c *client.Client) error { return c.Update(ctx, node) }, 0},
 		{"ReportResource", true, func(ctx context.Context, c *client.Client) error {
