@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/spear-next/sms/client"
+	"github.com/spear-next/sms/internal/testutil"
 )
 
 // These tests build sms-agent and sms and drive them as an operator would:
@@ -53,35 +53,17 @@ func cleanEnv() []string {
 	return env
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // process is a running binary.
 type process struct {
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *testutil.SyncBuffer
 	exited chan struct{}
 	err    error // cmd.Wait's result, once exited is closed
 }
 
 func start(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), output: &syncBuffer{}, exited: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin, args...), output: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Env = cleanEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	if err := p.cmd.Start(); err != nil {
@@ -371,7 +353,7 @@ func TestBadSettingsExit2(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, tt.args...)
 			cmd.Env = append(cleanEnv(), tt.env...)
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			var exit *exec.ExitError
