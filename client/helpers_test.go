@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"log/slog"
 	"math/big"
 	"net"
@@ -62,7 +64,8 @@ func startServer(t testing.TB, addr string, store sqlkv.Store, opts serverOption
 		Logger:    slog.New(slog.DiscardHandler),
 		AuthToken: opts.token,
 	}
-	srv := &http.Server{Handler: service.NewHandler(cfg), Protocols: new(http.Protocols), TLSConfig: opts.tls}
+	srv := &http.Server{Handler: service.NewHandler(cfg), Protocols: new(http.Protocols), TLSConfig: opts.tls,
+		ErrorLog: log.New(io.Discard, "", 0)} // refused handshakes are what TLS tests cause
 	srv.Protocols.SetHTTP1(true)
 	scheme := "http"
 	if opts.tls != nil {
