@@ -1,9 +1,7 @@
 package client_test
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/spear-next/sms/client"
 	"github.com/spear-next/sms/client/hostmetrics"
+	"github.com/spear-next/sms/internal/testutil"
 )
 
 // runAgent runs a in the background until the test ends or the returned
@@ -37,29 +36,6 @@ func runAgent(t *testing.T, a *client.Agent) (stop func() error) {
 	return stop
 }
 
-// memTotal returns MemTotal of /proc/meminfo, in bytes.
-func memTotal(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		t.Skipf("no /proc/meminfo: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// MemTotal:       16318412 kB
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("parse MemTotal %q: %v", rest, err)
-			}
-			return kb * 1024
-		}
-	}
-	t.Fatal("no MemTotal in /proc/meminfo")
-	return 0
-}
-
 func testNode() client.Node {
 	return client.Node{UUID: uuid.NewString(), Address: "127.0.0.1", Port: 50052, Metadata: map[string]string{"zone": "a"}}
 }
@@ -81,7 +57,7 @@ func TestAgentReportsTheMachine(t *testing.T) {
 	// Heartbeats advance the server's last_heartbeat (seconds) past the
 	// registration time.
 	var got client.Node
-	eventually(t, "the node's last heartbeat is after its registration", func() bool {
+	testutil.Eventually(t, "the node's last heartbeat is after its registration", func() bool {
 		var err error
 		got, err = c.GetNode(t.Context(), node.UUID)
 		return err == nil && got.LastHeartbeat.After(got.RegisteredAt)
@@ -97,7 +73,7 @@ func TestAgentReportsTheMachine(t *testing.T) {
 	if err != nil || !found {
 		t.Fatalf("GetResource = found %v, %v; want a report", found, err)
 	}
-	if got, want := r.MemoryTotal, memTotal(t); got != want {
+	if got, want := r.MemoryTotal, testutil.MemTotal(t); got != want {
 		t.Errorf("reported memory total = %d, want /proc/meminfo MemTotal %d", got, want)
 	}
 	if r.MemoryUsed <= 0 || r.MemoryAvailable <= 0 || r.MemoryPercent <= 0 || r.MemoryPercent > 100 {
@@ -124,14 +100,14 @@ func TestAgentSurvivesANewDatabase(t *testing.T) {
 		ReportInterval:    20 * time.Millisecond,
 	})
 	runAgent(t, a)
-	eventually(t, "the agent heartbeats", func() bool { return a.Stats().Heartbeats >= 2 })
+	testutil.Eventually(t, "the agent heartbeats", func() bool { return a.Stats().Heartbeats >= 2 })
 
 	first.stop()
-	eventually(t, "the agent notices the server is gone", func() bool { return a.Stats().Failures >= 1 })
+	testutil.Eventually(t, "the agent notices the server is gone", func() bool { return a.Stats().Failures >= 1 })
 
 	second := startServer(t, first.Addr, openSQLite(t), serverOptions{})
 	c := dial(t, second.URL)
-	eventually(t, "the node is registered on the new database", func() bool {
+	testutil.Eventually(t, "the node is registered on the new database", func() bool {
 		_, found, err := c.GetResource(t.Context(), node.UUID)
 		return err == nil && found
 	})
@@ -146,7 +122,7 @@ func TestAgentSurvivesANewDatabase(t *testing.T) {
 		t.Errorf("registrations = %d, want at least 2", s.Registrations)
 	}
 	beats := a.Stats().Heartbeats
-	eventually(t, "heartbeats go on", func() bool { return a.Stats().Heartbeats > beats })
+	testutil.Eventually(t, "heartbeats go on", func() bool { return a.Stats().Heartbeats > beats })
 }
 
 func TestAgentStop(t *testing.T) {
@@ -157,7 +133,7 @@ func TestAgentStop(t *testing.T) {
 			node := testNode()
 			a := c.NewAgent(client.AgentConfig{Node: node, HeartbeatInterval: 20 * time.Millisecond, DeregisterOnExit: deregister})
 			stop := runAgent(t, a)
-			eventually(t, "the agent heartbeats", func() bool { return a.Stats().Heartbeats >= 1 })
+			testutil.Eventually(t, "the agent heartbeats", func() bool { return a.Stats().Heartbeats >= 1 })
 			if err := stop(); err != nil {
 				t.Fatalf("Run = %v, want nil after a clean stop", err)
 			}
@@ -186,9 +162,9 @@ func TestAgentWaitsForTheServer(t *testing.T) {
 	node := testNode()
 	a := dial(t, "http://"+addr).NewAgent(client.AgentConfig{Node: node, HeartbeatInterval: 20 * time.Millisecond})
 	runAgent(t, a)
-	eventually(t, "registrations fail", func() bool { return a.Stats().Failures >= 2 })
+	testutil.Eventually(t, "registrations fail", func() bool { return a.Stats().Failures >= 2 })
 	srv := startServer(t, addr, openSQLite(t), serverOptions{})
-	eventually(t, "the agent registers", func() bool { return a.Stats().Registered })
+	testutil.Eventually(t, "the agent registers", func() bool { return a.Stats().Registered })
 	if _, err := dial(t, srv.URL).GetNode(t.Context(), node.UUID); err != nil {
 		t.Fatalf("GetNode: %v", err)
 	}

@@ -124,20 +124,6 @@ func wantCode(t *testing.T, err error, want connect.Code) {
 	}
 }
 
-// eventually polls cond every 10ms until it holds, failing the test with
-// what after 30 seconds: a bound for a broken test, not a timing
-// assertion.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // certFiles writes a self-signed certificate for 127.0.0.1, usable by a
 // server and a client, and its key, and returns their paths and the
 // certificate.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spear-next/sms/client"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 )
 
@@ -85,7 +86,7 @@ func TestThousandAgents(t *testing.T) {
 	t.Cleanup(stopAll)
 	var calls, failures int64
 	var lastErr error
-	eventually(t, "every agent heartbeated once and reported twice", func() bool {
+	testutil.Eventually(t, "every agent heartbeated once and reported twice", func() bool {
 		calls, failures = 0, 0
 		done := true
 		for _, a := range agents {

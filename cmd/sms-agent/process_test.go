@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -124,7 +121,7 @@ func freeAddr(t *testing.T) string {
 func startServer(t *testing.T, bin, addr, db string) *process {
 	t.Helper()
 	p := start(t, bin, "--addr", addr, "--kv-path", db)
-	eventually(t, "sms answers /healthz", func() bool {
+	testutil.Eventually(t, "sms answers /healthz", func() bool {
 		select {
 		case <-p.exited:
 			t.Fatalf("sms exited: %v\n%s", p.err, p.output)
@@ -138,40 +135,6 @@ func startServer(t *testing.T, bin, addr, db string) *process {
 		return resp.StatusCode == http.StatusOK
 	})
 	return p
-}
-
-// eventually polls cond until it holds, failing after 30 seconds: a bound
-// for a broken test, not a timing assertion.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// memTotal returns MemTotal of /proc/meminfo, in bytes.
-func memTotal(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		t.Skipf("no /proc/meminfo: %v", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("parse MemTotal %q: %v", rest, err)
-			}
-			return kb * 1024
-		}
-	}
-	t.Fatal("no MemTotal in /proc/meminfo")
-	return 0
 }
 
 func writeMachineID(t *testing.T, id string) string {
@@ -209,7 +172,7 @@ func TestAgentProcess(t *testing.T) {
 
 	t.Run("registers and reports the machine", func(t *testing.T) {
 		var node client.Node
-		eventually(t, "the node heartbeats after registering", func() bool {
+		testutil.Eventually(t, "the node heartbeats after registering", func() bool {
 			node, err = c.GetNode(ctx, wantUUID)
 			return err == nil && node.LastHeartbeat.After(node.RegisteredAt)
 		})
@@ -226,7 +189,7 @@ func TestAgentProcess(t *testing.T) {
 		if err != nil || !found {
 			t.Fatalf("GetResource = found %v, %v\n%s", found, err, agent.output)
 		}
-		if got, want := r.MemoryTotal, memTotal(t); got != want {
+		if got, want := r.MemoryTotal, testutil.MemTotal(t); got != want {
 			t.Errorf("memory total = %d, want /proc/meminfo MemTotal %d", got, want)
 		}
 		if r.Metadata["disk_path"] != dir || r.DiskTotal <= 0 {
@@ -250,7 +213,7 @@ func TestAgentProcess(t *testing.T) {
 		server.kill(t)
 		// Started for the whole test, not this subtest: the rest uses it.
 		server = startServer(top, smsBin, addr, filepath.Join(dir, "second.db"))
-		eventually(t, "the node is back", func() bool {
+		testutil.Eventually(t, "the node is back", func() bool {
 			_, found, err := c.GetResource(ctx, wantUUID)
 			return err == nil && found
 		})
@@ -294,7 +257,7 @@ func TestAgentProcess(t *testing.T) {
 	t.Run("deregister on exit", func(t *testing.T) {
 		id := "0b6f8a1e-3c2d-4e5f-8a9b-1c2d3e4f5a6b"
 		p := start(t, agentBin, "--addr", "http://"+addr, "--node-uuid", id, "--deregister-on-exit", "--heartbeat-interval", "100ms")
-		eventually(t, "the node is registered", func() bool { _, err := c.GetNode(ctx, id); return err == nil })
+		testutil.Eventually(t, "the node is registered", func() bool { _, err := c.GetNode(ctx, id); return err == nil })
 		p.stop(t, os.Interrupt)
 		_, err := c.GetNode(ctx, id)
 		if connect.CodeOf(err) != connect.CodeNotFound {
@@ -309,7 +272,7 @@ func TestAgentProcess(t *testing.T) {
 		os.WriteFile(tokenFile, []byte("right\n"), 0o600)
 		authAddr := freeAddr(t)
 		p := start(t, smsBin, "--addr", authAddr, "--kv-backend", "memory", "--auth-token-file", tokenFile)
-		eventually(t, "sms with a token is up", func() bool {
+		testutil.Eventually(t, "sms with a token is up", func() bool {
 			resp, err := http.Get("http://" + authAddr + "/healthz")
 			if err == nil {
 				resp.Body.Close()
