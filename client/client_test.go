@@ -181,8 +181,8 @@ func TestToken(t *testing.T) {
 }
 
 func TestMutualTLS(t *testing.T) {
-	serverCert, _, serverPair := certFiles(t, "server")
-	clientCert, clientKey, clientPair := certFiles(t, "client")
+	serverCert, _, serverPair := certFiles(t)
+	clientCert, clientKey, clientPair := certFiles(t)
 	clientCAs := x509.NewCertPool()
 	clientCAs.AddCert(clientPair.Leaf)
 	srv := startServer(t, "127.0.0.1:0", storetest.Open(t, "memory"), serverOptions{tls: &tls.Config{
@@ -222,7 +222,7 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestLoadTLSErrors(t *testing.T) {
-	cert, key, _ := certFiles(t, "x")
+	cert, key, _ := certFiles(t)
 	for _, tt := range []struct {
 		files client.TLSFiles
 		want  string

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/spear-next/sms/client"
+	"github.com/spear-next/sms/internal/buildinfo"
 )
 
 // option is one setting: its flag, the environment variable it falls back
@@ -156,7 +157,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (c
 		return config{}, &usageError{err.Error() + "; see sms-agent --help"}
 	}
 	if *version {
-		fmt.Fprintln(stdout, versionLine())
+		fmt.Fprintln(stdout, buildinfo.String("sms-agent"))
 		return config{}, errVersion
 	}
 	if fs.NArg() > 0 {

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -152,31 +151,6 @@ func routeAddr(serverURL string) (string, error) {
 	}
 	defer conn.Close()
 	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
-}
-
-// versionLine describes the binary from its build information.
-func versionLine() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "sms-agent (unknown version)"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "sms-agent %s", info.Main.Version)
-	settings := map[string]string{}
-	for _, s := range info.Settings {
-		settings[s.Key] = s.Value
-	}
-	if rev := settings["vcs.revision"]; rev != "" {
-		fmt.Fprintf(&b, " revision %s", rev[:min(len(rev), 12)])
-		if settings["vcs.modified"] == "true" {
-			b.WriteString(" (modified)")
-		}
-		if at := settings["vcs.time"]; at != "" {
-			fmt.Fprintf(&b, " of %s", at)
-		}
-	}
-	fmt.Fprintf(&b, ", %s %s/%s", info.GoVersion, runtime.GOOS, runtime.GOARCH)
-	return b.String()
 }
 
 // serveMetrics serves the agent's metrics on GET /metrics at addr until
