@@ -1,7 +1,10 @@
 // Package service exposes the node and resource registries over the network:
 // Connect handlers for sms.NodeService (Connect, gRPC and gRPC-web on one
 // handler), gRPC health, gRPC server reflection and an HTTP readiness probe,
-// all on one http.Handler built by NewHandler.
+// all on one http.Handler built by NewHandler; and the same sms.NodeService
+// handlers, health and reflection on grpc-go's own server, built by
+// NewGRPCServer, with the same policy (token, size limit, panics, error
+// codes, metrics).
 //
 // Handlers are thin: they convert the request to domain types, call the
 // registry, and convert the result back. Every error leaves through one
@@ -99,18 +102,10 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Nodes == nil || cfg.Resources == nil || cfg.Store == nil {
 		panic("service.NewHandler: Config.Nodes, Config.Resources and Config.Store are required")
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	maxBytes := cfg.MaxRequestBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxRequestBytes
-	}
-	maxBytes = min(maxBytes, math.MaxInt) // for 32-bit platforms
+	logger, maxBytes := cfg.logger(), cfg.maxRequestBytes()
 
 	common := []connect.HandlerOption{
-		connect.WithReadMaxBytes(int(maxBytes)),
+		connect.WithReadMaxBytes(maxBytes),
 		connect.WithRecover(recoverPanic(logger)),
 		// Connect compresses every response a client accepts gzip for by
 		// default; for the hot path's tiny answers (a heartbeat's is ~30
@@ -128,7 +123,7 @@ func NewHandler(cfg Config) http.Handler {
 	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(requestLog{logger}))
 	if cfg.AuthToken != "" {
 		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
-			connect.WithInterceptors(newBearerAuth(cfg.AuthToken, logger)))
+			connect.WithInterceptors(bearerAuth{newTokenCheck(cfg.AuthToken, logger)}))
 	}
 
 	mux := http.NewServeMux()
@@ -153,6 +148,22 @@ func NewHandler(cfg Config) http.Handler {
 	mux.Handle("GET /{$}", dashboard)
 	mux.Handle("GET "+web.AssetsPrefix, dashboard)
 	return mux
+}
+
+// logger is Config.Logger, or one that discards logs.
+func (cfg Config) logger() *slog.Logger {
+	if cfg.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return cfg.Logger
+}
+
+// maxRequestBytes is Config.MaxRequestBytes or its default, as an int.
+func (cfg Config) maxRequestBytes() int {
+	if cfg.MaxRequestBytes <= 0 {
+		return DefaultMaxRequestBytes
+	}
+	return int(min(cfg.MaxRequestBytes, math.MaxInt)) // for 32-bit platforms
 }
 
 // recoverPanic turns a handler panic into a logged, bare internal error

@@ -26,7 +26,7 @@ func TestMetadataLimitsOnTheWire(t *testing.T) {
 	for _, p := range protocols {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, openStore(t, "memory"), p.opts, nil)
+			e := newEnv(t, openStore(t, "memory"), p, nil)
 			id := e.register(t, nodeA, "")
 			tooMany := map[string]string{}
 			for i := range registry.MaxMetadataEntries + 1 {
@@ -88,13 +88,13 @@ func gzipBomb(t *testing.T) []byte {
 
 // A compressed request whose message inflates past MaxRequestBytes is
 // resource_exhausted on every protocol: the limit applies after
-// decompression (connect.WithReadMaxBytes), and the server stops inflating
-// at the limit, so serving it allocates a small multiple of the limit, not
-// the inflated size.
+// decompression (connect.WithReadMaxBytes, grpc.MaxRecvMsgSize), and the
+// server stops inflating at the limit, so serving it allocates a small
+// multiple of the limit, not the inflated size.
 func TestCompressedRequestBomb(t *testing.T) {
 	body := gzipBomb(t)
 	t.Logf("gzip bomb: %d bytes compressed, %d MiB inflated, limit 4 MiB", len(body), (bombSize+8)>>20)
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	envelope := func(b []byte) []byte {
 		out := []byte{1, 0, 0, 0, 0} // flag 1: compressed
 		binary.BigEndian.PutUint32(out[1:], uint32(len(b)))
@@ -102,20 +102,20 @@ func TestCompressedRequestBomb(t *testing.T) {
 	}
 	requests := []struct {
 		name        string
+		url         string
 		contentType string
 		encoding    string // header naming the compression
 		body        []byte
 		code        func(resp *http.Response, body []byte) string
 	}{
-		{"connect", "application/proto", "Content-Encoding", body, func(_ *http.Response, b []byte) string {
+		{"connect", e.url, "application/proto", "Content-Encoding", body, func(_ *http.Response, b []byte) string {
 			var e struct{ Code string }
 			json.Unmarshal(b, &e)
 			return e.Code
 		}},
-		{"grpc", "application/grpc", "Grpc-Encoding", envelope(body), func(r *http.Response, _ []byte) string {
-			return grpcCode(r.Header.Get("Grpc-Status") + r.Trailer.Get("Grpc-Status"))
-		}},
-		{"grpcweb", "application/grpc-web+proto", "Grpc-Encoding", envelope(body), func(r *http.Response, b []byte) string {
+		{"grpc", e.url, "application/grpc", "Grpc-Encoding", envelope(body), trailerCode},
+		{"grpc-go", e.grpcURL, "application/grpc", "Grpc-Encoding", envelope(body), trailerCode},
+		{"grpcweb", e.url, "application/grpc-web+proto", "Grpc-Encoding", envelope(body), func(r *http.Response, b []byte) string {
 			if s := r.Header.Get("Grpc-Status"); s != "" {
 				return grpcCode(s)
 			}
@@ -131,7 +131,7 @@ func TestCompressedRequestBomb(t *testing.T) {
 			runtime.GC()
 			runtime.ReadMemStats(&before)
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
-				e.url+"/sms.NodeService/RegisterNode", bytes.NewReader(r.body))
+				r.url+"/sms.NodeService/RegisterNode", bytes.NewReader(r.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,6 +156,12 @@ func TestCompressedRequestBomb(t *testing.T) {
 			}
 		})
 	}
+}
+
+// trailerCode is the code of a gRPC response, from its headers
+// (trailers-only) or trailers.
+func trailerCode(r *http.Response, _ []byte) string {
+	return grpcCode(r.Header.Get("Grpc-Status") + r.Trailer.Get("Grpc-Status"))
 }
 
 // grpcCode names a numeric grpc-status the way Connect does.

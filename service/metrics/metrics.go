@@ -88,7 +88,7 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		start := time.Now()
 		resp, err := next(ctx, req)
-		i.m.observeRPC(req.Spec().Procedure, err, time.Since(start))
+		i.m.ObserveRPC(req.Spec().Procedure, connectCode(err), time.Since(start))
 		return resp, err
 	}
 }
@@ -101,18 +101,29 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		start := time.Now()
 		err := next(ctx, conn)
-		i.m.observeRPC(conn.Spec().Procedure, err, time.Since(start))
+		i.m.ObserveRPC(conn.Spec().Procedure, connectCode(err), time.Since(start))
 		return err
 	}
 }
 
-func (m *Metrics) observeRPC(procedure string, err error, d time.Duration) {
-	code := "ok"
-	if err != nil {
-		code = connect.CodeOf(err).String()
+// connectCode is the code of a Connect handler's error: 0 (ok) for nil.
+func connectCode(err error) connect.Code {
+	if err == nil {
+		return 0
 	}
-	m.rpcs.WithLabelValues(procedure, code).Inc()
-	m.rpcSeconds.WithLabelValues(procedure, code).Observe(d.Seconds())
+	return connect.CodeOf(err)
+}
+
+// ObserveRPC counts one RPC of procedure ("/sms.NodeService/GetNode") that
+// ended with code (0 = ok) after d. The interceptors call it; so does
+// whatever rejects a call before an interceptor runs (grpc-go's tap handle).
+func (m *Metrics) ObserveRPC(procedure string, code connect.Code, d time.Duration) {
+	label := "ok"
+	if code != 0 {
+		label = code.String()
+	}
+	m.rpcs.WithLabelValues(procedure, label).Inc()
+	m.rpcSeconds.WithLabelValues(procedure, label).Observe(d.Seconds())
 }
 
 // PoolStats is implemented by the SQL stores: the database/sql statistics
