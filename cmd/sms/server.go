@@ -15,6 +15,7 @@ import (
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
+	"github.com/spear-next/sms/sqlkv/postgres"
 )
 
 const (
@@ -44,13 +45,13 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 	}
 	if err != nil {
 		// A driver may quote the DSN, password included.
-		return redactError(fmt.Errorf("open %s store: %w", cfg.store.Backend, err), dsnSecrets(cfg.store.DSN)...)
+		return postgres.RedactError(fmt.Errorf("open %s store: %w", cfg.store.Backend, err), cfg.store.DSN)
 	}
 	// Deferred first, so it runs last: after the server and the sweeper
 	// stopped using the store.
 	defer func() {
 		if cerr := store.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close store: %w", redactError(cerr, dsnSecrets(cfg.store.DSN)...))
+			err = fmt.Errorf("close store: %w", postgres.RedactError(cerr, cfg.store.DSN))
 		}
 		if err == nil {
 			logger.Info("stopped")
