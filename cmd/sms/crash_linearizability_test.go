@@ -72,7 +72,7 @@ func (s *crashServer) generation() int {
 
 func runCrashHistory(t *testing.T, bin string, opsPerClient int, storeArgs ...string) {
 	const clients, kills = 6, 2
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	baseURL := "http://" + addr
 	args := append([]string{"--addr", addr, "--heartbeat-timeout", "24h", "--cleanup-interval", "1h"}, storeArgs...)
 

@@ -88,7 +88,7 @@ type crashStats struct {
 
 func runCrashRounds(t *testing.T, bin string, rounds int, cfg kvstore.Config, sqlitePath string, storeArgs ...string) {
 	const workers, nodesPerWorker = 8, 4
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	baseURL := "http://" + addr
 	// Long liveness settings: the sweeper must not remove the resource
 	// records the test checks, however long the run.

@@ -19,7 +19,7 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	bin := buildBinary(t)
 	dsn := storetest.PostgresDSN(t)
 	start := func() (smspbconnect.NodeServiceClient, *process) {
-		addr := freeAddr(t)
+		addr := holdPort(t)
 		p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn,
 			"--heartbeat-timeout", "1s", "--cleanup-interval", "100ms")
 		p.waitHealthy(t, "http://"+addr)
