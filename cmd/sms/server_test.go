@@ -125,12 +125,7 @@ func (p protocol) addr(rpcAddr, httpAddr string) string {
 }
 
 // nodeClient is a NodeService client speaking p over hc to scheme://addr.
-// grpc-go's server speaks only HTTP/2, so in cleartext its clients use
-// prior-knowledge HTTP/2 whatever hc is.
 func nodeClient(p protocol, hc *http.Client, scheme, rpcAddr, httpAddr string, extra ...connect.ClientOption) smspbconnect.NodeServiceClient {
-	if p.grpcGo && scheme == "http" {
-		hc = testutil.H2CClient()
-	}
 	opts := append(slices.Clone(p.opts), extra...)
 	return smspbconnect.NewNodeServiceClient(hc, scheme+"://"+p.addr(rpcAddr, httpAddr), opts...)
 }
@@ -157,7 +152,7 @@ func TestRunCleartextEveryProtocol(t *testing.T) {
 	layouts(t, nil, []string{"--kv-backend", "memory"}, func(t *testing.T, rpcAddr, httpAddr string, logs *testutil.SyncBuffer) {
 		for _, p := range protocols {
 			t.Run(p.name, func(t *testing.T) {
-				registerAndGet(t, nodeClient(p, h2cClient(), "http", rpcAddr, httpAddr))
+				registerAndGet(t, nodeClient(p, cleartextClient(p), "http", rpcAddr, httpAddr))
 			})
 		}
 		if !strings.Contains(logs.String(), "http/1.1,h2c") {
@@ -167,6 +162,15 @@ func TestRunCleartextEveryProtocol(t *testing.T) {
 			t.Errorf("startup line does not name both addresses:\n%s", logs)
 		}
 	})
+}
+
+// cleartextClient is an HTTP client for p in cleartext: h2cClient, or
+// testutil.H2CClient for grpc-go's server, which speaks only HTTP/2.
+func cleartextClient(p protocol) *http.Client {
+	if p.grpcGo {
+		return testutil.H2CClient()
+	}
+	return h2cClient()
 }
 
 func TestRunHTTP2PriorKnowledge(t *testing.T) {
@@ -186,7 +190,7 @@ func TestRunMaxRequestBytes(t *testing.T) {
 	layouts(t, nil, []string{"--kv-backend", "memory", "--max-request-bytes", "200"}, func(t *testing.T, rpcAddr, httpAddr string, _ *testutil.SyncBuffer) {
 		for _, p := range protocols {
 			t.Run(p.name, func(t *testing.T) {
-				c := nodeClient(p, h2cClient(), "http", rpcAddr, httpAddr)
+				c := nodeClient(p, cleartextClient(p), "http", rpcAddr, httpAddr)
 				_, err := c.RegisterNode(context.Background(), &smspb.RegisterNodeRequest{Node: &smspb.Node{
 					IpAddress: "10.0.0.7", Port: 8080, Metadata: map[string]string{"big": strings.Repeat("x", 500)},
 				}})
@@ -205,11 +209,11 @@ func TestRunAuthToken(t *testing.T) {
 	layouts(t, environ, []string{"--kv-backend", "memory", "--log-level", "debug"}, func(t *testing.T, rpcAddr, httpAddr string, logs *testutil.SyncBuffer) {
 		for _, p := range protocols {
 			t.Run(p.name, func(t *testing.T) {
-				_, err := nodeClient(p, h2cClient(), "http", rpcAddr, httpAddr).ListNodes(context.Background(), &smspb.ListNodesRequest{})
+				_, err := nodeClient(p, cleartextClient(p), "http", rpcAddr, httpAddr).ListNodes(context.Background(), &smspb.ListNodesRequest{})
 				if got, want := connect.CodeOf(err), connect.CodeUnauthenticated; got != want {
 					t.Errorf("ListNodes without a token: code %v, want %v", got, want)
 				}
-				registerAndGet(t, nodeClient(p, h2cClient(), "http", rpcAddr, httpAddr,
+				registerAndGet(t, nodeClient(p, cleartextClient(p), "http", rpcAddr, httpAddr,
 					connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 						return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 							req.Header().Set("Authorization", "Bearer "+token)
@@ -281,7 +285,7 @@ func TestRunTLSClientCerts(t *testing.T) {
 				}
 			})
 			t.Run("cleartext", func(t *testing.T) {
-				c := nodeClient(protocols[1], h2cClient(), "http", addr, addr)
+				c := nodeClient(protocols[1], cleartextClient(protocols[1]), "http", addr, addr)
 				if _, err := c.ListNodes(context.Background(), &smspb.ListNodesRequest{}); err == nil {
 					t.Fatalf("cleartext gRPC to the TLS port %s succeeded, want a failure", addr)
 				}
@@ -517,7 +521,7 @@ func TestRunShutdownEndsWatches(t *testing.T) {
 
 	var ends []func() error
 	for _, p := range protocols {
-		c := nodeClient(p, h2cClient(), "http", ls.grpc.Addr().String(), ls.http.Addr().String())
+		c := nodeClient(p, cleartextClient(p), "http", ls.grpc.Addr().String(), ls.http.Addr().String())
 		events, streamErr := openWatch(t, c)
 		ends = append(ends, func() error {
 			for range events {
