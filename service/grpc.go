@@ -61,38 +61,8 @@ func NewGRPCServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 	if cfg.Nodes == nil || cfg.Resources == nil || cfg.Store == nil {
 		panic("service.NewGRPCServer: Config.Nodes, Config.Resources and Config.Store are required")
 	}
-	logger, maxBytes := cfg.logger(), cfg.maxRequestBytes()
-
-	unary := []grpc.UnaryServerInterceptor{}
-	stream := []grpc.StreamServerInterceptor{}
-	if cfg.Metrics != nil {
-		unary = append(unary, skipPublicUnary(cfg.Metrics.UnaryServerInterceptor()))
-		stream = append(stream, skipPublicStream(cfg.Metrics.StreamServerInterceptor()))
-	}
-	unary = append(unary, grpcUnaryErrors(logger))
-	stream = append(stream, grpcStreamErrors(logger))
-
-	// Filled in once the services are registered, before the server can
-	// serve: rejected calls count only for procedures that exist, so a
-	// client cannot grow the metrics with made-up names.
-	known := map[string]bool{}
-	opts = append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(maxBytes),
-		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(stream...),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             GRPCMinPingInterval,
-			PermitWithoutStream: true,
-		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:    GRPCKeepaliveTime,
-			Timeout: GRPCKeepaliveTimeout,
-		}),
-	}, opts...)
-	if cfg.AuthToken != "" {
-		opts = append(opts, grpc.InTapHandle(grpcAuth(newTokenCheck(cfg.AuthToken, logger), cfg.Metrics, known)))
-	}
-	srv := grpc.NewServer(opts...)
+	logger := cfg.logger()
+	srv := grpc.NewServer(append(GRPCServerOptions(cfg), opts...)...)
 
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
@@ -111,13 +81,57 @@ func NewGRPCServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 	}
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
-
-	for name, info := range srv.GetServiceInfo() {
-		for _, m := range info.Methods {
-			known["/"+name+"/"+m.Name] = true
-		}
-	}
 	return srv
+}
+
+// grpcServices are the services NewGRPCServer serves behind the token; a
+// later service (sms.PlacementService) is added here and registered in
+// NewGRPCServer.
+var grpcServices = []*grpc.ServiceDesc{&smspb.NodeService_ServiceDesc}
+
+// GRPCServerOptions returns the policy NewGRPCServer installs, from cfg's
+// Logger, MaxRequestBytes, AuthToken and Metrics: interceptors (metrics,
+// panic recovery, Connect errors to statuses), the token's tap handle, the
+// message size limit and keepalive. It is exported for benchmarks that
+// measure the policy around a handler of their own.
+func GRPCServerOptions(cfg Config) []grpc.ServerOption {
+	logger := cfg.logger()
+	unary := []grpc.UnaryServerInterceptor{}
+	stream := []grpc.StreamServerInterceptor{}
+	if cfg.Metrics != nil {
+		unary = append(unary, skipPublicUnary(cfg.Metrics.UnaryServerInterceptor()))
+		stream = append(stream, skipPublicStream(cfg.Metrics.StreamServerInterceptor()))
+	}
+	unary = append(unary, grpcUnaryErrors(logger))
+	stream = append(stream, grpcStreamErrors(logger))
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.maxRequestBytes()),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             GRPCMinPingInterval,
+			PermitWithoutStream: true,
+		}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time:    GRPCKeepaliveTime,
+			Timeout: GRPCKeepaliveTimeout,
+		}),
+	}
+	if cfg.AuthToken != "" {
+		// Rejected calls count only for procedures that exist, so a
+		// client cannot grow the metrics with made-up names.
+		known := map[string]bool{}
+		for _, sd := range grpcServices {
+			for _, m := range sd.Methods {
+				known["/"+sd.ServiceName+"/"+m.MethodName] = true
+			}
+			for _, st := range sd.Streams {
+				known["/"+sd.ServiceName+"/"+st.StreamName] = true
+			}
+		}
+		opts = append(opts, grpc.InTapHandle(grpcAuth(newTokenCheck(cfg.AuthToken, logger), cfg.Metrics, known)))
+	}
+	return opts
 }
 
 // grpcNodeService is NodeService as grpc-go's smspb.NodeServiceServer. The
