@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpcreflect"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -80,8 +81,19 @@ func NewGRPCServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 		}()
 	}
 	healthpb.RegisterHealthServer(srv, hs)
-	reflection.Register(srv)
+	reflection.Register(reflected{srv})
 	return srv
+}
+
+// reflected is the server as reflection sees it: every service but
+// reflection itself, the list Connect's static reflector gives.
+type reflected struct{ *grpc.Server }
+
+func (r reflected) GetServiceInfo() map[string]grpc.ServiceInfo {
+	info := r.Server.GetServiceInfo()
+	delete(info, grpcreflect.ReflectV1ServiceName)
+	delete(info, grpcreflect.ReflectV1AlphaServiceName)
+	return info
 }
 
 // grpcServices are the services NewGRPCServer serves behind the token; a

@@ -339,7 +339,7 @@ func (c *config) loadAddrs(v values) error {
 	if err := checkAddr("http-addr", c.httpAddr); err != nil {
 		return err
 	}
-	if c.grpcAddr == c.httpAddr {
+	if _, port, _ := net.SplitHostPort(c.grpcAddr); c.grpcAddr == c.httpAddr && port != "0" {
 		return bad("http-addr", fmt.Sprintf("%q is also --grpc-addr", c.httpAddr), "two different addresses, or --addr for one port")
 	}
 	return nil
