@@ -84,7 +84,8 @@ func listenerNote(c config) string {
 
 // newClient returns a NodeService client for url speaking protocol, with
 // the transports smsctl uses: Connect and gRPC-web over HTTP/1.1 with a
-// pool of conns connections; gRPC with grpc-go's client over one HTTP/2
+// pool of conns connections (connect-h2c: Connect over one prior-knowledge
+// HTTP/2 connection); gRPC with grpc-go's client over one HTTP/2
 // connection.
 func newClient(url, protocol string, conns int) (nodeClient, error) {
 	if protocol == "grpc" {
@@ -97,6 +98,8 @@ func newClient(url, protocol string, conns int) (nodeClient, error) {
 	case "grpcweb":
 		opts = append(opts, connect.WithGRPCWeb())
 		protocols.SetHTTP1(true)
+	case "connect-h2c":
+		protocols.SetUnencryptedHTTP2(true)
 	default:
 		protocols.SetHTTP1(true)
 	}
