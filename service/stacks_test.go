@@ -2,10 +2,12 @@ package service_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/common/expfmt"
@@ -196,5 +198,33 @@ func bearerHeader(value string) connect.UnaryInterceptorFunc {
 			req.Header().Set("Authorization", value)
 			return next(ctx, req)
 		}
+	}
+}
+
+// TestGRPCGoAuthBeforeBody: grpc-go's server refuses a call without the
+// token on its headers alone: the answer comes while the request body has
+// not sent a byte (and never will).
+func TestGRPCGoAuthBeforeBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.AuthToken = "tok" })
+	body, w := io.Pipe()
+	defer w.Close()
+	// A bound, not a timing assertion: a server that waited for the body
+	// would never answer.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.grpcURL+"/sms.NodeService/ListNodes", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	resp, err := testutil.H2CClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if got, want := resp.Header.Get("Grpc-Status"), "16"; got != want { // unauthenticated, trailers-only
+		t.Errorf("grpc-status = %q, want %q (unauthenticated) before any body byte", got, want)
 	}
 }
