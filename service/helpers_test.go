@@ -25,24 +25,11 @@ func openStore(t testing.TB, backend string) sqlkv.Store {
 	return storetest.Open(t, backend)
 }
 
-// protocol is one way a client reaches the service: a wire protocol, and
-// the server stack it talks to.
-type protocol struct {
-	name string
-	opts []connect.ClientOption
-	// grpcGo means the client talks to grpc-go's server (NewGRPCServer)
-	// rather than the http.Handler of NewHandler.
-	grpcGo bool
-}
+// protocol is one way a client reaches the service (see testutil.Protocol).
+type protocol = testutil.Protocol
 
-// protocols are the wire protocols a client can speak to the handler, plus
-// gRPC against grpc-go's server.
-var protocols = []protocol{
-	{name: "connect"},
-	{name: "grpc", opts: []connect.ClientOption{connect.WithGRPC()}},
-	{name: "grpcweb", opts: []connect.ClientOption{connect.WithGRPCWeb()}},
-	{name: "grpc-go", opts: []connect.ClientOption{connect.WithGRPC()}, grpcGo: true},
-}
+// protocols are every protocol, against both stacks.
+var protocols = testutil.Protocols
 
 // connectHTTP is the protocol of tests about the HTTP surface as a whole.
 var connectHTTP = protocols[0]
@@ -99,7 +86,7 @@ func newEnv(t *testing.T, store sqlkv.Store, p protocol, edit func(*service.Conf
 		url:     url,
 		grpcURL: startGRPCServer(t, cfg),
 		http:    client,
-		opts:    p.opts,
+		opts:    p.Opts,
 	}
 	e.rpcURL = e.target(p)
 	e.client = newClient(e, p)
@@ -108,7 +95,7 @@ func newEnv(t *testing.T, store sqlkv.Store, p protocol, edit func(*service.Conf
 
 // target is the URL of the server p's clients talk to.
 func (e *env) target(p protocol) string {
-	if p.grpcGo {
+	if p.GRPCGo {
 		return e.grpcURL
 	}
 	return e.url
@@ -134,7 +121,7 @@ func eachWire(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
 	for _, backend := range storetest.Backends {
 		for _, p := range protocols {
-			t.Run(backend+"/"+p.name, func(t *testing.T) {
+			t.Run(backend+"/"+p.Name, func(t *testing.T) {
 				t.Parallel()
 				fn(t, newEnv(t, openStore(t, backend), p, nil))
 			})
@@ -165,7 +152,7 @@ func must[T any](v T, err error) func(t *testing.T) T {
 
 // newClient returns another NodeService client of e's servers, speaking p.
 func newClient(e *env, p protocol) smspbconnect.NodeServiceClient {
-	return smspbconnect.NewNodeServiceClient(e.http, e.target(p), p.opts...)
+	return smspbconnect.NewNodeServiceClient(e.http, e.target(p), p.Opts...)
 }
 
 // slogTo returns a logger writing text records to w.

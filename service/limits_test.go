@@ -24,7 +24,7 @@ import (
 func TestMetadataLimitsOnTheWire(t *testing.T) {
 	t.Parallel()
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, openStore(t, "memory"), p, nil)
 			id := e.register(t, nodeA, "")

@@ -93,7 +93,7 @@ func (failingStore) Apply(context.Context, ...sqlkv.Op) ([]sqlkv.OpResult, error
 func TestUnknownErrorIsBareInternal(t *testing.T) {
 	t.Parallel()
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, failingStore{memory.New()}, p, nil)
 			calls := map[string]func() error{
@@ -245,7 +245,7 @@ func TestAuth(t *testing.T) {
 		}))
 	}
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
 			var logs testutil.SyncBuffer
 			e := newEnv(t, openStore(t, "memory"), p, func(c *service.Config) {
@@ -255,7 +255,7 @@ func TestAuth(t *testing.T) {
 			client := func(header string) func() error {
 				p := p
 				if header != "" {
-					p.opts = append(slices.Clone(p.opts), withToken(header))
+					p.Opts = append(slices.Clone(p.Opts), withToken(header))
 				}
 				c := newClient(e, p)
 				return func() error {
@@ -276,11 +276,11 @@ func TestAuth(t *testing.T) {
 			}
 
 			// Health, reflection and /healthz stay open.
-			health := grpchealth.NewClient(e.http, e.rpcURL, p.opts...)
+			health := grpchealth.NewClient(e.http, e.rpcURL, p.Opts...)
 			if _, err := health.Check(t.Context(), &grpchealth.CheckRequest{}); err != nil {
 				t.Errorf("health check without a token: %v", err)
 			}
-			stream := grpcreflect.NewClient(e.http, e.rpcURL, p.opts...).NewStream(t.Context())
+			stream := grpcreflect.NewClient(e.http, e.rpcURL, p.Opts...).NewStream(t.Context())
 			if _, err := stream.ListServices(); err != nil {
 				t.Errorf("reflection without a token: %v", err)
 			}

@@ -125,7 +125,7 @@ func (panickingStore) Get(context.Context, []byte) (sqlkv.Entry, error)         
 func TestPanicRecovered(t *testing.T) {
 	t.Parallel()
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
 			var logs testutil.SyncBuffer
 			e := newEnv(t, panickingStore{memory.New()}, p, func(c *service.Config) { c.Logger = slogTo(&logs) })
@@ -149,7 +149,7 @@ func TestPanicRecovered(t *testing.T) {
 func TestMetricsOnBothStacks(t *testing.T) {
 	t.Parallel()
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, openStore(t, "memory"), p, func(c *service.Config) {
 				c.Metrics = metrics.New()
@@ -158,7 +158,7 @@ func TestMetricsOnBothStacks(t *testing.T) {
 			_, err := e.client.ListNodes(t.Context(), &smspb.ListNodesRequest{})
 			wantCode(t, err, connect.CodeUnauthenticated)
 			authed := p
-			authed.opts = append(authed.opts[:len(authed.opts):len(authed.opts)], connect.WithInterceptors(bearerHeader("Bearer tok")))
+			authed.Opts = append(authed.Opts[:len(authed.Opts):len(authed.Opts)], connect.WithInterceptors(bearerHeader("Bearer tok")))
 			_, err = newClient(e, authed).GetNode(t.Context(), &smspb.GetNodeRequest{Uuid: nodeA})
 			wantCode(t, err, connect.CodeNotFound)
 

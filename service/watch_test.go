@@ -38,7 +38,7 @@ func TestWatchNodes(t *testing.T) {
 	t.Parallel()
 	for _, backend := range storetest.Backends {
 		for _, p := range protocols {
-			t.Run(backend+"/"+p.name, func(t *testing.T) {
+			t.Run(backend+"/"+p.Name, func(t *testing.T) {
 				t.Parallel()
 				stop := make(chan struct{})
 				e := newEnv(t, watchableStore(t, backend), p, func(c *service.Config) { c.StopWatches = stop })

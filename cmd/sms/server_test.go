@@ -98,27 +98,16 @@ func h2cClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Protocols: &p}}
 }
 
-// protocol is one way a client reaches the server: a wire protocol, and
-// which listener it goes to.
-type protocol struct {
-	name string
-	opts []connect.ClientOption
-	// grpcGo marks gRPC to grpc-go's server, on the gRPC address of
-	// SPEAR's layout; the others go to the HTTP address.
-	grpcGo bool
-}
+// protocol is one way a client reaches the server (see testutil.Protocol):
+// in SPEAR's layout, grpc-go's goes to the gRPC address.
+type protocol = testutil.Protocol
 
-var protocols = []protocol{
-	{name: "connect"},
-	{name: "grpc", opts: []connect.ClientOption{connect.WithGRPC()}},
-	{name: "grpcweb", opts: []connect.ClientOption{connect.WithGRPCWeb()}},
-	{name: "grpc-go", opts: []connect.ClientOption{connect.WithGRPC()}, grpcGo: true},
-}
+var protocols = testutil.Protocols
 
-// addr is where p's client goes: rpcAddr for gRPC to grpc-go's server,
+// addrOf is where p's client goes: rpcAddr for gRPC to grpc-go's server,
 // httpAddr for the others. In the one-port layout both are the one port.
-func (p protocol) addr(rpcAddr, httpAddr string) string {
-	if p.grpcGo {
+func addrOf(p protocol, rpcAddr, httpAddr string) string {
+	if p.GRPCGo {
 		return rpcAddr
 	}
 	return httpAddr
@@ -126,8 +115,8 @@ func (p protocol) addr(rpcAddr, httpAddr string) string {
 
 // nodeClient is a NodeService client speaking p over hc to scheme://addr.
 func nodeClient(p protocol, hc *http.Client, scheme, rpcAddr, httpAddr string, extra ...connect.ClientOption) smspbconnect.NodeServiceClient {
-	opts := append(slices.Clone(p.opts), extra...)
-	return smspbconnect.NewNodeServiceClient(hc, scheme+"://"+p.addr(rpcAddr, httpAddr), opts...)
+	opts := append(slices.Clone(p.Opts), extra...)
+	return smspbconnect.NewNodeServiceClient(hc, scheme+"://"+addrOf(p, rpcAddr, httpAddr), opts...)
 }
 
 // registerAndGet registers a node through c and reads it back.
@@ -151,7 +140,7 @@ func registerAndGet(t *testing.T, c smspbconnect.NodeServiceClient) *smspb.Node 
 func TestRunCleartextEveryProtocol(t *testing.T) {
 	layouts(t, nil, []string{"--kv-backend", "memory"}, func(t *testing.T, rpcAddr, httpAddr string, logs *testutil.SyncBuffer) {
 		for _, p := range protocols {
-			t.Run(p.name, func(t *testing.T) {
+			t.Run(p.Name, func(t *testing.T) {
 				registerAndGet(t, nodeClient(p, cleartextClient(p), "http", rpcAddr, httpAddr))
 			})
 		}
@@ -167,7 +156,7 @@ func TestRunCleartextEveryProtocol(t *testing.T) {
 // cleartextClient is an HTTP client for p in cleartext: h2cClient, or
 // testutil.H2CClient for grpc-go's server, which speaks only HTTP/2.
 func cleartextClient(p protocol) *http.Client {
-	if p.grpcGo {
+	if p.GRPCGo {
 		return testutil.H2CClient()
 	}
 	return h2cClient()
@@ -189,7 +178,7 @@ func TestRunHTTP2PriorKnowledge(t *testing.T) {
 func TestRunMaxRequestBytes(t *testing.T) {
 	layouts(t, nil, []string{"--kv-backend", "memory", "--max-request-bytes", "200"}, func(t *testing.T, rpcAddr, httpAddr string, _ *testutil.SyncBuffer) {
 		for _, p := range protocols {
-			t.Run(p.name, func(t *testing.T) {
+			t.Run(p.Name, func(t *testing.T) {
 				c := nodeClient(p, cleartextClient(p), "http", rpcAddr, httpAddr)
 				_, err := c.RegisterNode(context.Background(), &smspb.RegisterNodeRequest{Node: &smspb.Node{
 					IpAddress: "10.0.0.7", Port: 8080, Metadata: map[string]string{"big": strings.Repeat("x", 500)},
@@ -208,7 +197,7 @@ func TestRunAuthToken(t *testing.T) {
 	environ := map[string]string{"SMS_AUTH_TOKEN_FILE": file}
 	layouts(t, environ, []string{"--kv-backend", "memory", "--log-level", "debug"}, func(t *testing.T, rpcAddr, httpAddr string, logs *testutil.SyncBuffer) {
 		for _, p := range protocols {
-			t.Run(p.name, func(t *testing.T) {
+			t.Run(p.Name, func(t *testing.T) {
 				_, err := nodeClient(p, cleartextClient(p), "http", rpcAddr, httpAddr).ListNodes(context.Background(), &smspb.ListNodesRequest{})
 				if got, want := connect.CodeOf(err), connect.CodeUnauthenticated; got != want {
 					t.Errorf("ListNodes without a token: code %v, want %v", got, want)
@@ -260,7 +249,7 @@ func TestRunTLSClientCerts(t *testing.T) {
 	layouts(t, nil, args, func(t *testing.T, rpcAddr, httpAddr string, logs *testutil.SyncBuffer) {
 		t.Run("with a client certificate", func(t *testing.T) {
 			for _, p := range protocols {
-				t.Run(p.name, func(t *testing.T) {
+				t.Run(p.Name, func(t *testing.T) {
 					registerAndGet(t, nodeClient(p, tlsClient(clientCert), "https", rpcAddr, httpAddr))
 				})
 			}
@@ -533,7 +522,7 @@ func TestRunShutdownEndsWatches(t *testing.T) {
 	for i, end := range ends {
 		err := end()
 		if got, want := connect.CodeOf(err), connect.CodeUnavailable; got != want || !strings.Contains(err.Error(), "watch again") {
-			t.Errorf("%s: watch ended with %v, want %v \"... watch again\"", protocols[i].name, err, want)
+			t.Errorf("%s: watch ended with %v, want %v \"... watch again\"", protocols[i].Name, err, want)
 		}
 	}
 	if err := <-done; err != nil {
