@@ -27,14 +27,16 @@ import (
 // Keepalive of the grpc-go server. Agents keep one connection open and may
 // be idle between heartbeats for minutes, so the server never closes an
 // idle connection (no MaxConnectionIdle) and lets clients ping as often as
-// every GRPCMinPingInterval, with or without a call in flight (tonic's and
-// grpc-go's client keepalive settings are commonly 10-30 s; grpc-go's
-// default policy would answer them with GOAWAY "too_many_pings"). The server
-// itself pings a connection silent for GRPCKeepaliveTime and closes it if
-// no answer comes within GRPCKeepaliveTimeout, so a vanished agent does not
-// hold a connection (and its watch streams) forever.
+// every GRPCMinPingInterval, with or without a call in flight: grpc-go's
+// client pings at most every 10 s, and tonic's and grpc-go's keepalive
+// settings are commonly 10-30 s, which grpc-go's default policy (5 minutes)
+// would answer with GOAWAY "too_many_pings"; 5 s leaves such clients a
+// margin. The server itself pings a connection silent for
+// GRPCKeepaliveTime and closes it if no answer comes within
+// GRPCKeepaliveTimeout, so a vanished agent does not hold a connection (and
+// its watch streams) forever.
 const (
-	GRPCMinPingInterval  = 10 * time.Second
+	GRPCMinPingInterval  = 5 * time.Second
 	GRPCKeepaliveTime    = 2 * time.Minute
 	GRPCKeepaliveTimeout = 20 * time.Second
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,8 +15,10 @@ import (
 	"github.com/prometheus/common/model"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
@@ -226,5 +229,45 @@ func TestGRPCGoAuthBeforeBody(t *testing.T) {
 	defer resp.Body.Close()
 	if got, want := resp.Header.Get("Grpc-Status"), "16"; got != want { // unauthenticated, trailers-only
 		t.Errorf("grpc-status = %q, want %q (unauthenticated) before any body byte", got, want)
+	}
+}
+
+// envKeepaliveTest runs TestGRPCGoKeepaliveIdleAgent, which idles for 35 s.
+const envKeepaliveTest = "SMS_KEEPALIVE_TEST"
+
+// TestGRPCGoKeepaliveIdleAgent: an agent whose client pings every 10 s
+// (grpc-go's shortest) keeps its connection through 35 s without a call:
+// no GOAWAY "too_many_pings", and the next call goes out on the same
+// connection. Slow, so it runs only with SMS_KEEPALIVE_TEST=1.
+func TestGRPCGoKeepaliveIdleAgent(t *testing.T) {
+	if os.Getenv(envKeepaliveTest) == "" {
+		t.Skip("idles for 35 s; set " + envKeepaliveTest + "=1 to run it")
+	}
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
+	conn, err := grpc.NewClient(strings.TrimPrefix(e.grpcURL, "http://"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := smspb.NewNodeServiceClient(conn)
+	if _, err := c.ListNodes(t.Context(), &smspb.ListNodesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan connectivity.State, 16)
+	go func() {
+		for st := conn.GetState(); conn.WaitForStateChange(t.Context(), st); st = conn.GetState() {
+			changed <- conn.GetState()
+		}
+	}()
+	time.Sleep(35 * time.Second)
+	select {
+	case st := <-changed:
+		t.Errorf("the idle connection changed state to %v, want it kept READY", st)
+	default:
+	}
+	if _, err := c.ListNodes(t.Context(), &smspb.ListNodesRequest{}); err != nil {
+		t.Errorf("call after 35 s idle: %v", err)
 	}
 }
