@@ -271,3 +271,23 @@ func TestGRPCGoKeepaliveIdleAgent(t *testing.T) {
 		t.Errorf("call after 35 s idle: %v", err)
 	}
 }
+
+// TestGRPCGoHealthWatch: grpc-go's health Watch (which the Connect stack
+// does not implement) reports SERVING, then NOT_SERVING once shutdown
+// begins (Config.StopWatches closed).
+func TestGRPCGoHealthWatch(t *testing.T) {
+	t.Parallel()
+	stop := make(chan struct{})
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.StopWatches = stop })
+	watch, err := healthpb.NewHealthClient(grpcGoConn(t, e.grpcURL)).Watch(t.Context(), &healthpb.HealthCheckRequest{Service: "sms.NodeService"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := watch.Recv(); err != nil || got.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first Watch answer = %v, %v; want SERVING", got, err)
+	}
+	close(stop)
+	if got, err := watch.Recv(); err != nil || got.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("Watch answer after shutdown began = %v, %v; want NOT_SERVING", got, err)
+	}
+}
