@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
@@ -116,8 +117,9 @@ func GRPCServerOptions(cfg Config) []grpc.ServerOption {
 		unary = append(unary, skipPublicUnary(cfg.Metrics.UnaryServerInterceptor()))
 		stream = append(stream, skipPublicStream(cfg.Metrics.StreamServerInterceptor()))
 	}
-	unary = append(unary, grpcUnaryErrors(logger))
-	stream = append(stream, grpcStreamErrors(logger))
+	// The debug-level request log, as the Connect stack's (requestLog).
+	unary = append(unary, skipPublicUnary(grpcUnaryLog(logger)), grpcUnaryErrors(logger))
+	stream = append(stream, skipPublicStream(grpcStreamLog(logger)), grpcStreamErrors(logger))
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.maxRequestBytes()),
 		grpc.ChainUnaryInterceptor(unary...),
@@ -193,11 +195,15 @@ func grpcAuth(check *tokenCheck, m *metrics.Metrics, known map[string]bool) tap.
 		if v := info.Header.Get("authorization"); len(v) > 0 {
 			authorization = v[0]
 		}
+		start := time.Now()
 		if check.allow(ctx, info.FullMethodName, authorization) {
 			return ctx, nil
 		}
 		if m != nil && known[info.FullMethodName] {
 			m.ObserveRPC(info.FullMethodName, connect.CodeUnauthenticated, 0)
+		}
+		if check.logger.Enabled(ctx, slog.LevelDebug) {
+			logRPC(ctx, check.logger, info.FullMethodName, "grpc", connect.CodeUnauthenticated, start, peerAddr(ctx))
 		}
 		return nil, grpcstatus.Error(codes.Unauthenticated, errUnauthenticated.Error())
 	}
@@ -248,6 +254,41 @@ func grpcStreamErrors(logger *slog.Logger) grpc.StreamServerInterceptor {
 func grpcPanic(ctx context.Context, logger *slog.Logger, procedure string, p any) error {
 	logger.ErrorContext(ctx, "rpc panic", "procedure", procedure, "panic", p)
 	return grpcstatus.Error(codes.Internal, errInternal.Error())
+}
+
+// grpcUnaryLog logs every unary call at debug level when it ends (logRPC).
+func grpcUnaryLog(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !logger.Enabled(ctx, slog.LevelDebug) {
+			return handler(ctx, req)
+		}
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		logRPC(ctx, logger, info.FullMethod, "grpc", connect.Code(grpcstatus.Code(err)), start, peerAddr(ctx))
+		return resp, err
+	}
+}
+
+// grpcStreamLog is grpcUnaryLog for streaming calls.
+func grpcStreamLog(logger *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx := ss.Context()
+		if !logger.Enabled(ctx, slog.LevelDebug) {
+			return handler(srv, ss)
+		}
+		start := time.Now()
+		err := handler(srv, ss)
+		logRPC(ctx, logger, info.FullMethod, "grpc", connect.Code(grpcstatus.Code(err)), start, peerAddr(ctx))
+		return err
+	}
+}
+
+// peerAddr is the client's address of a grpc-go call, "" if unknown.
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
 }
 
 // skipPublicUnary runs next for every procedure but health and reflection,

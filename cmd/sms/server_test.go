@@ -37,8 +37,8 @@ func loopback(t *testing.T) net.Listener {
 
 // startRun runs the server in-process with args in the one-port layout, on
 // a listener of its own, and stops it when the test ends, requiring a clean
-// shutdown. It returns the address and the server's log output. Calls may
-// start at once: the port is bound, so they wait until the server serves.
+// shutdown. It returns the address and the server's log output once the
+// server serves.
 func startRun(t *testing.T, environ map[string]string, args ...string) (string, *testutil.SyncBuffer) {
 	t.Helper()
 	ls := listeners{one: loopback(t)}
@@ -74,6 +74,16 @@ func startListeners(t *testing.T, ls listeners, environ map[string]string, args 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, env(environ), logs, ls) }()
+	// Once the server answers anything (a cleartext request to a TLS port
+	// gets a 400), it serves and its start line is written; the port is
+	// bound, so the request waits for that instead of failing.
+	httpLn := ls.http
+	if ls.one != nil {
+		httpLn = ls.one
+	}
+	if resp, err := http.Get("http://" + httpLn.Addr().String() + "/healthz"); err == nil {
+		resp.Body.Close()
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {
