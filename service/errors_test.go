@@ -99,26 +99,3 @@ func TestUnixSeconds(t *testing.T) {
 		t.Errorf("zero time = %d, want 0", got)
 	}
 }
-
-func TestBearerToken(t *testing.T) {
-	tests := []struct {
-		header string
-		token  string
-		ok     bool
-	}{
-		{"Bearer abc", "abc", true},
-		{"bearer abc", "abc", true},
-		{"BEARER  abc ", "abc", true},
-		{"Bearer ", "", false},
-		{"Bearer", "", false},
-		{"Basic abc", "", false},
-		{"", "", false},
-		{"abc", "", false},
-	}
-	for _, tt := range tests {
-		token, ok := bearerToken(tt.header)
-		if token != tt.token || ok != tt.ok {
-			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.header, token, ok, tt.token, tt.ok)
-		}
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -23,6 +24,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/service/metrics"
+	"github.com/spear-next/sms/service/policy"
 )
 
 // Keepalive of the grpc-go server. Agents keep one connection open and may
@@ -70,6 +72,7 @@ func NewGRPCServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
+	svc.watchers = newWatcherLimit(cfg.MaxWatchers)
 	smspb.RegisterNodeServiceServer(srv, grpcNodeService{svc})
 
 	hs := &grpcHealth{Server: health.NewServer(), checker: &storeChecker{store: cfg.Store, logger: logger}}
@@ -111,6 +114,7 @@ var grpcServices = []*grpc.ServiceDesc{&smspb.NodeService_ServiceDesc}
 // measure the policy around a handler of their own.
 func GRPCServerOptions(cfg Config) []grpc.ServerOption {
 	logger := cfg.logger()
+	pol := cfg.policy(logger)
 	unary := []grpc.UnaryServerInterceptor{}
 	stream := []grpc.StreamServerInterceptor{}
 	if cfg.Metrics != nil {
@@ -120,10 +124,22 @@ func GRPCServerOptions(cfg Config) []grpc.ServerOption {
 	// The debug-level request log, as the Connect stack's (requestLog).
 	unary = append(unary, skipPublicUnary(grpcUnaryLog(logger)), grpcUnaryErrors(logger))
 	stream = append(stream, skipPublicStream(grpcStreamLog(logger)), grpcStreamErrors(logger))
-	opts := []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(cfg.maxRequestBytes()),
+	// Rejected calls count only for procedures that exist, so a client
+	// cannot grow the metrics with made-up names.
+	known := map[string]bool{}
+	for _, sd := range grpcServices {
+		for _, m := range sd.Methods {
+			known["/"+sd.ServiceName+"/"+m.MethodName] = true
+		}
+		for _, st := range sd.Streams {
+			known["/"+sd.ServiceName+"/"+st.StreamName] = true
+		}
+	}
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(pol.MaxRequestBytes())),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
+		grpc.InTapHandle(grpcAuth(pol, cfg.Metrics, logger, known)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             GRPCMinPingInterval,
 			PermitWithoutStream: true,
@@ -133,21 +149,41 @@ func GRPCServerOptions(cfg Config) []grpc.ServerOption {
 			Timeout: GRPCKeepaliveTimeout,
 		}),
 	}
-	if cfg.AuthToken != "" {
-		// Rejected calls count only for procedures that exist, so a
-		// client cannot grow the metrics with made-up names.
-		known := map[string]bool{}
-		for _, sd := range grpcServices {
-			for _, m := range sd.Methods {
-				known["/"+sd.ServiceName+"/"+m.MethodName] = true
-			}
-			for _, st := range sd.Streams {
-				known["/"+sd.ServiceName+"/"+st.StreamName] = true
-			}
-		}
-		opts = append(opts, grpc.InTapHandle(grpcAuth(newTokenCheck(cfg.AuthToken, logger), cfg.Metrics, known)))
+}
+
+// logger is Config.Logger, or one that discards logs.
+func (cfg Config) logger() *slog.Logger {
+	if cfg.Logger == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	return opts
+	return cfg.Logger
+}
+
+// policy is Config.Policy, or the one its fields describe.
+func (cfg Config) policy(logger *slog.Logger) *policy.Policy {
+	if cfg.Policy != nil {
+		return cfg.Policy
+	}
+	return policy.New(policy.Config{
+		AuthToken:        cfg.AuthToken,
+		MaxRequestBytes:  cfg.MaxRequestBytes,
+		CORSAllowOrigins: cfg.CORSAllowOrigins,
+		BodyReadTimeout:  cfg.BodyReadTimeout,
+		Metrics:          cfg.Metrics,
+		Logger:           logger,
+	})
+}
+
+// public reports whether procedure is open to every caller and left out of
+// the RPC metrics: gRPC health and server reflection, as on the Connect
+// stack.
+func public(procedure string) bool {
+	for _, svc := range []string{healthpb.Health_ServiceDesc.ServiceName, grpcreflect.ReflectV1ServiceName, grpcreflect.ReflectV1AlphaServiceName} {
+		if rest, ok := strings.CutPrefix(procedure, "/"+svc+"/"); ok && rest != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // grpcNodeService is NodeService as grpc-go's smspb.NodeServiceServer. The
@@ -182,11 +218,11 @@ func (h *grpcHealth) Check(ctx context.Context, req *healthpb.HealthCheckRequest
 	return &healthpb.HealthCheckResponse{Status: st}, nil
 }
 
-// grpcAuth is the tap handle of tokenCheck. grpc-go runs it on the request
-// headers, before creating the stream, so a refused call's body is never
-// read. Refusals are counted like the Connect stack's, whose interceptor
-// sees them.
-func grpcAuth(check *tokenCheck, m *metrics.Metrics, known map[string]bool) tap.ServerInHandle {
+// grpcAuth is the tap handle of the policy's token check. grpc-go runs it
+// on the request headers, before creating the stream, so a refused call's
+// body is never read. Refusals are counted and logged like the Connect
+// stack's.
+func grpcAuth(pol *policy.Policy, m *metrics.Metrics, logger *slog.Logger, known map[string]bool) tap.ServerInHandle {
 	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
 		if public(info.FullMethodName) {
 			return ctx, nil
@@ -196,16 +232,21 @@ func grpcAuth(check *tokenCheck, m *metrics.Metrics, known map[string]bool) tap.
 			authorization = v[0]
 		}
 		start := time.Now()
-		if check.allow(ctx, info.FullMethodName, authorization) {
+		err := pol.Authenticate(authorization)
+		if err == nil {
 			return ctx, nil
 		}
-		if m != nil && known[info.FullMethodName] {
-			m.ObserveRPC(info.FullMethodName, connect.CodeUnauthenticated, 0)
+		procedure := info.FullMethodName
+		if !known[procedure] {
+			procedure = "unknown"
 		}
-		if check.logger.Enabled(ctx, slog.LevelDebug) {
-			logRPC(ctx, check.logger, info.FullMethodName, "grpc", connect.CodeUnauthenticated, start, peerAddr(ctx))
+		if m != nil {
+			m.ObserveRPC(procedure, err, time.Since(start))
 		}
-		return nil, grpcstatus.Error(codes.Unauthenticated, errUnauthenticated.Error())
+		if logger.Enabled(ctx, slog.LevelDebug) {
+			logRPC(ctx, logger, procedure, "grpc", connect.CodeUnauthenticated, start, peerAddr(ctx))
+		}
+		return nil, grpcError(err)
 	}
 }
 

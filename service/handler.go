@@ -1,10 +1,11 @@
 // Package service exposes the node and resource registries over the network:
 // Connect handlers for sms.NodeService (Connect, gRPC and gRPC-web on one
 // handler), gRPC health, gRPC server reflection and an HTTP readiness probe,
-// all on one http.Handler built by NewHandler; and the same sms.NodeService
-// handlers, health and reflection on grpc-go's own server, built by
-// NewGRPCServer, with the same policy (token, size limit, panics, error
-// codes, metrics).
+// all on one http.Handler built by NewHandler.
+//
+// Every request passes the request policy (package policy) first:
+// authentication from the headers, body size and time limits, CORS, frame
+// checks, and the counting of rejected calls.
 //
 // Handlers are thin: they convert the request to domain types, call the
 // registry, and convert the result back. Every error leaves through one
@@ -16,7 +17,6 @@ package service
 import (
 	"context"
 	"log/slog"
-	"math"
 	"net/http"
 	"time"
 
@@ -26,6 +26,7 @@ import (
 
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/service/metrics"
+	"github.com/spear-next/sms/service/policy"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/service/web"
 	"github.com/spear-next/sms/sqlkv"
@@ -33,7 +34,7 @@ import (
 
 // DefaultMaxRequestBytes is the request size limit used when
 // Config.MaxRequestBytes is not positive (4 MiB).
-const DefaultMaxRequestBytes = 4 << 20
+const DefaultMaxRequestBytes = policy.DefaultMaxRequestBytes
 
 // CompressMinBytes is the smallest response that is compressed (when the
 // client accepts it): below it gzip costs more CPU than it saves bytes.
@@ -58,10 +59,29 @@ type Config struct {
 	// readiness failures. Nil discards logs.
 	Logger *slog.Logger
 
-	// MaxRequestBytes is the largest request message accepted, in bytes;
-	// larger requests fail with resource_exhausted. Zero or less means
+	// MaxRequestBytes is the largest request message accepted, in bytes,
+	// as sent and as inflated; larger requests fail with
+	// resource_exhausted (413 on REST). Zero or less means
 	// DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+
+	// MaxWatchers bounds the WatchNodes streams open at once; beyond it a
+	// new one fails with resource_exhausted. Zero or less means
+	// DefaultMaxWatchers.
+	MaxWatchers int
+
+	// BodyReadTimeout, if positive, is how long a request body may take to
+	// arrive (see policy.Config).
+	BodyReadTimeout time.Duration
+
+	// CORSAllowOrigins lists the origins browsers may call from; empty
+	// refuses cross-origin calls (see policy.Config).
+	CORSAllowOrigins []string
+
+	// Policy, if not nil, is the request policy to serve behind, shared
+	// with another server stack; it then replaces AuthToken,
+	// MaxRequestBytes and CORSAllowOrigins.
+	Policy *policy.Policy
 
 	// StopWatches, if not nil, ends every WatchNodes stream with
 	// unavailable ("server shutting down; watch again") when it is closed.
@@ -71,14 +91,15 @@ type Config struct {
 	StopWatches <-chan struct{}
 
 	// AuthToken, if not empty, is the bearer token every sms.NodeService RPC
-	// must carry (Authorization: Bearer <token>); others fail with
-	// unauthenticated. Health, reflection and /healthz stay open. The token
-	// is never logged.
+	// and REST call must carry (Authorization: Bearer <token>), checked
+	// before any byte of the body is read; others fail with
+	// unauthenticated (401 on REST). Health, reflection and /healthz stay
+	// open. The token is never logged.
 	AuthToken string
 
 	// Metrics, if not nil, counts and times every sms.NodeService RPC (its
-	// Interceptor) and is served on GET /metrics, which, like /healthz,
-	// needs no token.
+	// Interceptor, and the policy for calls rejected before a handler ran)
+	// and is served on GET /metrics, which, like /healthz, needs no token.
 	Metrics *metrics.Metrics
 }
 
@@ -102,33 +123,45 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Nodes == nil || cfg.Resources == nil || cfg.Store == nil {
 		panic("service.NewHandler: Config.Nodes, Config.Resources and Config.Store are required")
 	}
-	logger, maxBytes := cfg.logger(), cfg.maxRequestBytes()
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pol := cfg.Policy
+	if pol == nil {
+		pol = policy.New(policy.Config{
+			AuthToken:        cfg.AuthToken,
+			MaxRequestBytes:  cfg.MaxRequestBytes,
+			CORSAllowOrigins: cfg.CORSAllowOrigins,
+			BodyReadTimeout:  cfg.BodyReadTimeout,
+			Metrics:          cfg.Metrics,
+			Logger:           logger,
+		})
+	}
 
-	common := []connect.HandlerOption{
-		connect.WithReadMaxBytes(maxBytes),
+	common := append(pol.HandlerOptions(),
 		connect.WithRecover(recoverPanic(logger)),
 		// Connect compresses every response a client accepts gzip for by
 		// default; for the hot path's tiny answers (a heartbeat's is ~30
 		// bytes) that was 13 % of the CPU of a heartbeat run, mostly
 		// resetting the compressor (BENCHMARKS.md).
 		connect.WithCompressMinBytes(CompressMinBytes),
-	}
+	)
 	rpcOpts := common
 	if cfg.Metrics != nil {
-		// Outermost, so that rejected calls (unauthenticated) count too.
+		// Calls rejected before they reach it (by the policy, or because
+		// their request does not decode) are counted by the policy.
 		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
 			connect.WithInterceptors(cfg.Metrics.Interceptor()))
 	}
-	// Debug-level request log, outside auth so rejected calls are logged.
+	// Debug-level request log of the calls that reach a handler; the
+	// policy logs the ones it rejects (unauthenticated) at debug too.
 	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(requestLog{logger}))
-	if cfg.AuthToken != "" {
-		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
-			connect.WithInterceptors(bearerAuth{newTokenCheck(cfg.AuthToken, logger)}))
-	}
 
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
+	svc.watchers = newWatcherLimit(cfg.MaxWatchers)
 	rpcPath, rpc := smspbconnect.NewNodeServiceHandler(svc, rpcOpts...)
 	mux.Handle(rpcPath, rpc)
 	rest, err := newREST(rpc)
@@ -147,23 +180,7 @@ func NewHandler(cfg Config) http.Handler {
 	dashboard := web.Handler()
 	mux.Handle("GET /{$}", dashboard)
 	mux.Handle("GET "+web.AssetsPrefix, dashboard)
-	return mux
-}
-
-// logger is Config.Logger, or one that discards logs.
-func (cfg Config) logger() *slog.Logger {
-	if cfg.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return cfg.Logger
-}
-
-// maxRequestBytes is Config.MaxRequestBytes or its default, as an int.
-func (cfg Config) maxRequestBytes() int {
-	if cfg.MaxRequestBytes <= 0 {
-		return DefaultMaxRequestBytes
-	}
-	return int(min(cfg.MaxRequestBytes, math.MaxInt)) // for 32-bit platforms
+	return pol.Handler(mux)
 }
 
 // recoverPanic turns a handler panic into a logged, bare internal error

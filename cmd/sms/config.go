@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -40,7 +41,11 @@ var options = []option{
 	{"heartbeat-timeout", "SMS_HEARTBEAT_TIMEOUT", "90s", "duration", "an active node silent for longer is marked unhealthy (> 0)"},
 	{"cleanup-interval", "SMS_CLEANUP_INTERVAL", "30s", "duration", "how often the liveness sweeper runs (> 0)"},
 	{"node-ttl", "SMS_NODE_TTL", "0", "duration", "delete nodes silent for longer; 0 = never, otherwise >= the heartbeat timeout"},
-	{"max-request-bytes", "SMS_MAX_REQUEST_BYTES", "4194304", "bytes", "largest request message accepted (> 0); larger ones get resource_exhausted"},
+	{"max-request-bytes", "SMS_MAX_REQUEST_BYTES", "4194304", "bytes", "largest request message accepted (> 0), as sent and as inflated; larger ones get resource_exhausted (413 on REST)"},
+	{"max-watchers", "SMS_MAX_WATCHERS", "1024", "count", "most WatchNodes streams open at once (> 0); more get resource_exhausted"},
+	{"read-header-timeout", "SMS_READ_HEADER_TIMEOUT", "10s", "duration", "close a connection whose request headers take longer to arrive (> 0)"},
+	{"read-body-timeout", "SMS_READ_BODY_TIMEOUT", "30s", "duration", "fail a call whose request body takes longer to arrive, and close its connection (> 0); streams are not limited once their request is in"},
+	{"cors-allow-origin", "SMS_CORS_ALLOW_ORIGIN", "", listArg, "let browser pages from this origin (scheme://host[:port], or * for any) call SMS; repeatable, the variable comma-separated; none = cross-origin calls refused"},
 	{"tls-cert", "SMS_TLS_CERT", "", "file", "PEM server certificate; with --tls-key serves TLS instead of cleartext"},
 	{"tls-key", "SMS_TLS_KEY", "", "file", "PEM private key of --tls-cert"},
 	{"tls-client-ca", "SMS_TLS_CLIENT_CA", "", "file", "PEM CA certificates; if set, clients must present a certificate they signed (needs TLS)"},
@@ -54,6 +59,23 @@ var options = []option{
 // boolArg is the placeholder of a boolean option: its flag may be given
 // alone (--skip-migrations) or with a value (--skip-migrations=false).
 const boolArg = "[=true|false]"
+
+// listArg is the placeholder of a repeatable option: each flag adds to the
+// list, and its variable holds the list comma-separated.
+const listArg = "origin"
+
+// listFlag is a repeatable flag kept as its values joined with commas, so
+// that it is parsed like its environment variable.
+type listFlag string
+
+func (l *listFlag) String() string { return string(*l) }
+func (l *listFlag) Set(s string) error {
+	if *l != "" {
+		s = string(*l) + "," + s
+	}
+	*l = listFlag(s)
+	return nil
+}
 
 // boolFlag is a boolean flag kept as the string given, so that it is
 // validated like the environment variable it falls back to.
@@ -69,16 +91,20 @@ type config struct {
 	// addr is the one port of the one-port layout; "" in SPEAR's layout,
 	// where grpcAddr and httpAddr are both set. An address is host:port, or
 	// fd:N for a listening socket inherited as file descriptor N.
-	addr             string
-	grpcAddr         string
-	httpAddr         string
-	store            kvstore.Config // validated; its DSN is a secret
-	metrics          bool
-	metricsMaxAge    time.Duration
-	heartbeatTimeout time.Duration
-	cleanupInterval  time.Duration
-	nodeTTL          time.Duration // 0 = never
-	maxRequestBytes  int
+	addr              string
+	grpcAddr          string
+	httpAddr          string
+	store             kvstore.Config // validated; its DSN is a secret
+	metrics           bool
+	metricsMaxAge     time.Duration
+	heartbeatTimeout  time.Duration
+	cleanupInterval   time.Duration
+	nodeTTL           time.Duration // 0 = never
+	maxRequestBytes   int
+	maxWatchers       int
+	readHeaderTimeout time.Duration
+	readBodyTimeout   time.Duration
+	corsOrigins       []string // empty = cross-origin calls refused
 
 	// tlsCert is nil for cleartext.
 	tlsCert *tls.Certificate
@@ -124,6 +150,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		if o.arg == boolArg {
 			*p = o.def
 			fs.Var((*boolFlag)(p), o.name, o.usage)
+		} else if o.arg == listArg {
+			fs.Var((*listFlag)(p), o.name, o.usage)
 		} else {
 			fs.StringVar(p, o.name, o.def, o.usage)
 		}
@@ -267,6 +295,21 @@ func (v values) config() (config, error) {
 	}
 	c.maxRequestBytes = int(n)
 
+	raw = v.get("max-watchers")
+	if n, err = strconv.ParseInt(raw, 10, 0); err != nil || n <= 0 {
+		return c, bad("max-watchers", fmt.Sprintf("%q is not an integer > 0", raw), "a count > 0 such as 1024")
+	}
+	c.maxWatchers = int(n)
+	if c.readHeaderTimeout, err = positiveDuration(v, "read-header-timeout", "a Go duration > 0 such as 10s"); err != nil {
+		return c, err
+	}
+	if c.readBodyTimeout, err = positiveDuration(v, "read-body-timeout", "a Go duration > 0 such as 30s"); err != nil {
+		return c, err
+	}
+	if c.corsOrigins, err = parseOrigins(v.get("cors-allow-origin")); err != nil {
+		return c, err
+	}
+
 	if err := c.loadTLS(v); err != nil {
 		return c, err
 	}
@@ -357,6 +400,27 @@ func checkAddr(name, addr string) error {
 		return bad(name, fmt.Sprintf("%q is not host:port", addr), "host:port such as 127.0.0.1:50051 or :50051, or fd:N")
 	}
 	return nil
+}
+
+// parseOrigins parses the comma-separated origins of --cors-allow-origin:
+// each "*" or scheme://host[:port] with nothing after.
+func parseOrigins(raw string) ([]string, error) {
+	var origins []string
+	for o := range strings.SplitSeq(raw, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				return nil, bad("cors-allow-origin", fmt.Sprintf("%q is not an origin", o), "scheme://host[:port] such as https://dashboard.example.com, or *")
+			}
+			o = u.Scheme + "://" + u.Host // a browser's Origin has no trailing slash
+		}
+		origins = append(origins, o)
+	}
+	return origins, nil
 }
 
 func positiveDuration(v values, name, want string) (time.Duration, error) {

@@ -60,6 +60,10 @@ func TestParseConfigDefaults(t *testing.T) {
 		{"cleanupInterval", c.cleanupInterval, 30 * time.Second},
 		{"nodeTTL", c.nodeTTL, time.Duration(0)},
 		{"maxRequestBytes", c.maxRequestBytes, 4194304},
+		{"maxWatchers", c.maxWatchers, 1024},
+		{"readHeaderTimeout", c.readHeaderTimeout, 10 * time.Second},
+		{"readBodyTimeout", c.readBodyTimeout, 30 * time.Second},
+		{"corsOrigins", len(c.corsOrigins), 0},
 		{"tls", c.tlsCert == nil && c.clientCAs == nil, true},
 		{"authToken", c.authToken, ""},
 		{"logLevel", c.logLevel, slog.LevelInfo},
@@ -88,6 +92,23 @@ func TestParseConfigFromEnv(t *testing.T) {
 		c.cleanupInterval != 5*time.Second || c.nodeTTL != time.Hour || c.maxRequestBytes != 1024 ||
 		c.logLevel != slog.LevelDebug || c.logFormat != "json" {
 		t.Errorf("config from env = %+v, want every env value applied", c)
+	}
+}
+
+// --cors-allow-origin is repeatable; its variable is comma-separated; a
+// flag replaces the variable's whole list.
+func TestParseConfigCORSOrigins(t *testing.T) {
+	c := mustParse(t, []string{"--cors-allow-origin", "https://a.example", "--cors-allow-origin=http://127.0.0.1:8080/"}, nil)
+	if got, want := strings.Join(c.corsOrigins, " "), "https://a.example http://127.0.0.1:8080"; got != want {
+		t.Errorf("origins from flags = %q, want %q", got, want)
+	}
+	c = mustParse(t, nil, map[string]string{"SMS_CORS_ALLOW_ORIGIN": "https://a.example, https://b.example"})
+	if got, want := strings.Join(c.corsOrigins, " "), "https://a.example https://b.example"; got != want {
+		t.Errorf("origins from env = %q, want %q", got, want)
+	}
+	c = mustParse(t, []string{"--cors-allow-origin", "*"}, map[string]string{"SMS_CORS_ALLOW_ORIGIN": "https://a.example"})
+	if got, want := strings.Join(c.corsOrigins, " "), "*"; got != want {
+		t.Errorf("origins from flag and env = %q, want %q", got, want)
 	}
 }
 
@@ -168,6 +189,14 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{"--kv-path (KV_PATH)", "empty"}},
 		{"postgres without dsn", []string{"--kv-backend", "postgres"}, nil,
 			[]string{"--kv-dsn (KV_DSN)", "missing", "postgres"}},
+		{"zero watchers", []string{"--max-watchers", "0"}, nil,
+			[]string{"--max-watchers (SMS_MAX_WATCHERS)", `"0"`, "a count > 0"}},
+		{"bad body timeout", nil, map[string]string{"SMS_READ_BODY_TIMEOUT": "soon"},
+			[]string{"--read-body-timeout (SMS_READ_BODY_TIMEOUT)", `"soon"`, "duration"}},
+		{"origin with a path", []string{"--cors-allow-origin", "https://a.example/app"}, nil,
+			[]string{"--cors-allow-origin (SMS_CORS_ALLOW_ORIGIN)", `"https://a.example/app"`, "scheme://host[:port]"}},
+		{"origin without scheme", nil, map[string]string{"SMS_CORS_ALLOW_ORIGIN": "a.example"},
+			[]string{"--cors-allow-origin (SMS_CORS_ALLOW_ORIGIN)", `"a.example"`}},
 		{"bad synchronous", []string{"--sqlite-synchronous", "off"}, nil,
 			[]string{"--sqlite-synchronous (KV_SQLITE_SYNCHRONOUS)", `"off"`, "full or normal"}},
 		{"synchronous with postgres", []string{"--kv-backend", "postgres", "--kv-dsn", "postgres://db/x", "--sqlite-synchronous", "normal"}, nil,

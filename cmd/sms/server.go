@@ -25,9 +25,6 @@ import (
 )
 
 const (
-	// readHeaderTimeout bounds how long a client may take to send request
-	// headers, against slowloris-style connection hoarding.
-	readHeaderTimeout = 10 * time.Second
 	// idleTimeout closes keep-alive connections that carry no requests.
 	idleTimeout = 2 * time.Minute
 	// shutdownTimeout is how long in-flight calls get to finish after
@@ -130,14 +127,17 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 	// that they do not hold it up.
 	stopWatches := make(chan struct{})
 	svc := service.Config{
-		Nodes:           nodes,
-		Resources:       resources,
-		Store:           store,
-		Metrics:         m,
-		Logger:          logger,
-		MaxRequestBytes: int64(cfg.maxRequestBytes),
-		AuthToken:       cfg.authToken,
-		StopWatches:     stopWatches,
+		Nodes:            nodes,
+		Resources:        resources,
+		Store:            store,
+		Metrics:          m,
+		Logger:           logger,
+		MaxRequestBytes:  int64(cfg.maxRequestBytes),
+		MaxWatchers:      cfg.maxWatchers,
+		BodyReadTimeout:  cfg.readBodyTimeout,
+		CORSAllowOrigins: cfg.corsOrigins,
+		AuthToken:        cfg.authToken,
+		StopWatches:      stopWatches,
 	}
 	srv := newHTTPServer(cfg, service.NewHandler(svc), logger)
 	var grpcSrv *grpc.Server
@@ -265,13 +265,14 @@ func newHTTPServer(cfg config, handler http.Handler, logger *slog.Logger) *http.
 	srv := &http.Server{
 		Handler:           handler,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		// No ReadTimeout or WriteTimeout: they bound a whole request or
 		// response, so they would cut long-lived streaming calls (gRPC
 		// server streams, health Watch) and large answers to slow clients
-		// mid-stream. Request size is bounded by MaxRequestBytes instead,
-		// and idle connections by IdleTimeout.
+		// mid-stream. The request body is bounded in size and time by
+		// the service's policy (--max-request-bytes, --read-body-timeout)
+		// instead, and idle connections by IdleTimeout.
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.TLSConfig = tlsConfig(cfg)

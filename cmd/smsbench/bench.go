@@ -17,6 +17,8 @@ import (
 	"github.com/google/uuid"
 
 	sms "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
 // stats collects one RPC's latencies and errors, from many goroutines.
@@ -144,7 +146,11 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 			return err
 		}
 		defer store.Close()
-		u, stop, err := startServer(store, c.protocol == "grpc" && c.listener == "grpc")
+		if _, ok := store.(sqlkv.Watchable); !ok {
+			// As cmd/sms does, so that WatchNodes works.
+			store = watchstore.New(store)
+		}
+		u, stop, err := startServer(store, c.watchers, c.protocol == "grpc" && c.listener == "grpc")
 		if err != nil {
 			return err
 		}
@@ -184,6 +190,8 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		}()
 	}
 	switch c.workload {
+	case "watchers":
+		return watchersWorkload(ctx, c, url, ids, out)
 	case "fleet":
 		names, st = fleet(ctx, client, c, ids)
 	default:

@@ -5,6 +5,9 @@
 // p50/p99/p99.9 latency, errors by code and the database size before and
 // after.
 //
+// With --workload watchers it measures GetNode with and without --watchers
+// WatchNodes streams open, and the memory they take and give back.
+//
 // With --workload heartbeat, get or list it runs one RPC in a closed loop
 // from --concurrency clients and, in the same run, its baselines: the same
 // writes or reads as plain SQL through the same driver and pool settings
@@ -36,6 +39,7 @@ type config struct {
 	interval    time.Duration
 	rate        float64
 	workload    string
+	watchers    int
 	pageSize    int
 	baselines   bool
 	repeat      int
@@ -68,7 +72,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.nodes, "nodes", 1000, "nodes in the fleet")
 	fs.DurationVar(&c.interval, "interval", 0, "fleet: each node heartbeats and reports resources every interval; 0 = as fast as possible")
 	fs.Float64Var(&c.rate, "rate", 0, "single-RPC workloads: total calls per second (open loop); 0 = as fast as possible")
-	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get or list")
+	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get, list or watchers")
+	fs.IntVar(&c.watchers, "watchers", 2000, "watchers workload: WatchNodes streams to open (an in-process server admits them all; start a remote one with --max-watchers)")
 	fs.IntVar(&c.pageSize, "page-size", 500, "ListNodes page size")
 	fs.BoolVar(&c.baselines, "baselines", true, "single-RPC workloads: also measure the storage and RPC limits")
 	fs.IntVar(&c.repeat, "repeat", 3, "single-RPC workloads: rounds of service, storage and RPC phases, interleaved")
@@ -94,9 +99,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("--listener %q: want grpc or http", c.listener)
 	}
 	switch c.workload {
-	case "fleet", "heartbeat", "get", "list":
+	case "fleet", "heartbeat", "get", "list", "watchers":
 	default:
-		return fmt.Errorf("--workload %q: want fleet, heartbeat, get or list", c.workload)
+		return fmt.Errorf("--workload %q: want fleet, heartbeat, get, list or watchers", c.workload)
 	}
 	if c.concurrency < 1 || c.nodes < 1 || c.duration <= 0 || c.repeat < 1 {
 		return errors.New("--concurrency, --nodes, --duration and --repeat must be positive")

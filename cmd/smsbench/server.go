@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -9,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -19,6 +16,7 @@ import (
 
 	sms "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/procstat"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
@@ -57,11 +55,12 @@ func serve(h http.Handler) (string, func(), error) {
 
 // startServer starts SMS in-process on store: its HTTP server, or with
 // grpcGo its grpc-go server (the --grpc-addr listener of SPEAR's layout).
-func startServer(store sqlkv.Store, grpcGo bool) (string, func(), error) {
+func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, func(), error) {
 	cfg := service.Config{
-		Nodes:     registry.NewNodeRegistry(store),
-		Resources: registry.NewNodeResourceRegistry(store),
-		Store:     store,
+		Nodes:       registry.NewNodeRegistry(store),
+		Resources:   registry.NewNodeResourceRegistry(store),
+		Store:       store,
+		MaxWatchers: maxWatchers,
 	}
 	if grpcGo {
 		return serveGRPC(service.NewGRPCServer(cfg))
@@ -80,6 +79,14 @@ func listenerNote(c config) string {
 		return " (grpc-go client, grpc-go server: the --grpc-addr listener)"
 	}
 	return " (grpc-go client, connect-go server: the --addr / --http-addr listener)"
+}
+
+// connectGRPCClient is connect-go's gRPC client of url, over one
+// prior-knowledge HTTP/2 connection: the watchers workload's streams.
+func connectGRPCClient(url string) smspbconnect.NodeServiceClient {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: &http.Transport{Protocols: protocols}}, url, connect.WithGRPC())
 }
 
 // newClient returns a NodeService client for url speaking protocol, with
@@ -190,28 +197,7 @@ func sizeDetail(c config, path string) string {
 }
 
 // rss returns the resident set size of process pid (0: this one), or -1.
-func rss(pid int) int64 {
-	p := "/proc/self/status"
-	if pid > 0 {
-		p = "/proc/" + strconv.Itoa(pid) + "/status"
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return kb << 10
-		}
-	}
-	return -1
-}
+func rss(pid int) int64 { return procstat.RSS(pid) }
 
 func startProfile(path string) (func(), error) {
 	f, err := os.Create(path)

@@ -16,7 +16,7 @@ func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		resp, err := handler(ctx, req)
-		m.ObserveRPC(info.FullMethod, grpcCode(err), time.Since(start))
+		m.ObserveRPC(info.FullMethod, asConnect(err), time.Since(start))
 		return resp, err
 	}
 }
@@ -27,13 +27,16 @@ func (m *Metrics) StreamServerInterceptor() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		start := time.Now()
 		err := handler(srv, ss)
-		m.ObserveRPC(info.FullMethod, grpcCode(err), time.Since(start))
+		m.ObserveRPC(info.FullMethod, asConnect(err), time.Since(start))
 		return err
 	}
 }
 
-// grpcCode is the Connect code of a grpc-go handler's error, whose numbers
-// are gRPC's: 0 (ok) for nil.
-func grpcCode(err error) connect.Code {
-	return connect.Code(status.Code(err))
+// asConnect is a grpc-go handler's error as a Connect error of the same
+// code (the numbers are gRPC's on both stacks), nil for nil.
+func asConnect(err error) error {
+	if err == nil {
+		return nil
+	}
+	return connect.NewError(connect.Code(status.Code(err)), err)
 }

@@ -35,6 +35,7 @@ type Metrics struct {
 	rpcSeconds    *prometheus.HistogramVec
 	storeSeconds  *prometheus.HistogramVec
 	storeFailures *prometheus.CounterVec
+	authFailures  prometheus.Counter
 }
 
 // New returns a Metrics with the RPC and store metrics registered.
@@ -43,7 +44,7 @@ func New() *Metrics {
 		registry: prometheus.NewRegistry(),
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "rpc_requests_total",
-			Help: "RPCs handled, by procedure and Connect code (ok for success); streams count when they end.",
+			Help: "Calls that reached the server, by procedure and Connect code (ok for success), rejected ones included (unauthenticated, oversized, undecodable; procedure \"unknown\" for a path that names none, \"rest\" for REST routes rejected before their handler); streams count when they end.",
 		}, []string{"procedure", "code"}),
 		rpcSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "rpc_duration_seconds",
@@ -59,11 +60,15 @@ func New() *Metrics {
 			Namespace: namespace, Name: "store_operation_errors_total",
 			Help: "Store operations that returned an error other than not-found or a failed condition, by backend and operation.",
 		}, []string{"backend", "operation"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "auth_failures_total",
+			Help: "Calls rejected for a missing or wrong bearer token.",
+		}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.rpcs, m.rpcSeconds, m.storeSeconds, m.storeFailures,
+		m.rpcs, m.rpcSeconds, m.storeSeconds, m.storeFailures, m.authFailures,
 	)
 	return m
 }
@@ -86,9 +91,10 @@ type interceptor struct{ m *Metrics }
 
 func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		markCounted(ctx)
 		start := time.Now()
 		resp, err := next(ctx, req)
-		i.m.ObserveRPC(req.Spec().Procedure, connectCode(err), time.Since(start))
+		i.m.ObserveRPC(req.Spec().Procedure, err, time.Since(start))
 		return resp, err
 	}
 }
@@ -99,31 +105,28 @@ func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conne
 
 func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		markCounted(ctx)
 		start := time.Now()
 		err := next(ctx, conn)
-		i.m.ObserveRPC(conn.Spec().Procedure, connectCode(err), time.Since(start))
+		i.m.ObserveRPC(conn.Spec().Procedure, err, time.Since(start))
 		return err
 	}
 }
 
-// connectCode is the code of a Connect handler's error: 0 (ok) for nil.
-func connectCode(err error) connect.Code {
-	if err == nil {
-		return 0
+// ObserveRPC counts and times one call of procedure that ended with err
+// (nil for ok, else its Connect code), for server stacks the Interceptor
+// does not wrap (grpc-go).
+func (m *Metrics) ObserveRPC(procedure string, err error, d time.Duration) {
+	code := "ok"
+	if err != nil {
+		code = connect.CodeOf(err).String()
 	}
-	return connect.CodeOf(err)
+	m.observe(procedure, code, d)
 }
 
-// ObserveRPC counts one RPC of procedure ("/sms.NodeService/GetNode") that
-// ended with code (0 = ok) after d. The interceptors call it; so does
-// whatever rejects a call before an interceptor runs (grpc-go's tap handle).
-func (m *Metrics) ObserveRPC(procedure string, code connect.Code, d time.Duration) {
-	label := "ok"
-	if code != 0 {
-		label = code.String()
-	}
-	m.rpcs.WithLabelValues(procedure, label).Inc()
-	m.rpcSeconds.WithLabelValues(procedure, label).Observe(d.Seconds())
+func (m *Metrics) observe(procedure, code string, d time.Duration) {
+	m.rpcs.WithLabelValues(procedure, code).Inc()
+	m.rpcSeconds.WithLabelValues(procedure, code).Observe(d.Seconds())
 }
 
 // PoolStats is implemented by the SQL stores: the database/sql statistics

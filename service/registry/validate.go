@@ -74,6 +74,19 @@ const (
 	MaxMetadataValueBytes = 4096
 )
 
+// MaxRequestUUIDs is the most uuids one request may list (ListNodeResources'
+// node_uuids, WatchNodes' uuids); more is a *ValidationError. Each costs a
+// parse and a read, so without a bound one 4 MiB request could list 100,000.
+const MaxRequestUUIDs = 10_000
+
+// checkUUIDCount fails when a list of n uuids, field, is over MaxRequestUUIDs.
+func checkUUIDCount(field string, n int) error {
+	if n > MaxRequestUUIDs {
+		return invalid(field, fmt.Sprintf("lists %d uuids; the most one request may list is %d", n, MaxRequestUUIDs))
+	}
+	return nil
+}
+
 // validateMap checks m against the metadata limits; field names the map in
 // the error.
 func validateMap(field string, m map[string]string) error {
