@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -26,32 +27,46 @@ func baselines(ctx context.Context, c config, dir string, out io.Writer, service
 		return fmt.Errorf("storage baseline: %w", err)
 	}
 	defer closeStorage()
-	rpc, closeRPC, err := rpcLimit(ctx, c)
+	rpcs, err := rpcLimits(ctx, c)
+	for _, r := range rpcs {
+		defer r.close()
+	}
 	if err != nil {
 		return fmt.Errorf("rpc baseline: %w", err)
 	}
-	defer closeRPC()
-	var svc, sto, rp, comb, ratio []float64
+	var svc, sto, comb, ratio []float64
+	rp := make([][]float64, len(rpcs))
 	for round := range c.repeat {
 		s, err := storage()
 		if err != nil {
 			return fmt.Errorf("storage baseline: %w", err)
 		}
-		r, err := rpc()
-		if err != nil {
-			return fmt.Errorf("rpc baseline: %w", err)
+		var rates []string
+		for i, lim := range rpcs {
+			r, err := lim.measure()
+			if err != nil {
+				return fmt.Errorf("rpc baseline %s: %w", lim.name, err)
+			}
+			rp[i] = append(rp[i], r)
+			rates = append(rates, fmt.Sprintf("%s %s/s", lim.name, fmtRate(r)))
 		}
 		v := service()
-		cb := 1 / (1/s + 1/r)
-		svc, sto, rp, comb, ratio = append(svc, v), append(sto, s), append(rp, r), append(comb, cb), append(ratio, v/cb)
-		fmt.Fprintf(out, "round %d: service %s/s, storage %s/s, rpc %s/s, combined %s/s, service/combined %.2f\n",
-			round+1, fmtRate(v), fmtRate(s), fmtRate(r), fmtRate(cb), v/cb)
+		cb := 1 / (1/s + 1/rp[0][round])
+		svc, sto, comb, ratio = append(svc, v), append(sto, s), append(comb, cb), append(ratio, v/cb)
+		fmt.Fprintf(out, "round %d: service %s/s, storage %s/s, %s, combined %s/s, service/combined %.2f\n",
+			round+1, fmtRate(v), fmtRate(s), strings.Join(rates, ", "), fmtRate(cb), v/cb)
 	}
 	fmt.Fprintf(out, "\n%s, %d clients, median of %d rounds [min-max]:\n", c.workload, c.concurrency, c.repeat)
 	fmt.Fprintf(out, "  service                     %s\n", spread(svc))
 	fmt.Fprintf(out, "  storage limit (raw SQL)     %s   service/storage %.2f\n", spread(sto), median(svc)/median(sto))
-	fmt.Fprintf(out, "  rpc limit (no-op handler)   %s   service/rpc %.2f\n", spread(rp), median(svc)/median(rp))
-	fmt.Fprintf(out, "  combined 1/(1/s+1/r)        %s\n", spread(comb))
+	for i, lim := range rpcs {
+		fmt.Fprintf(out, "  %-27s %s   service/rpc %.2f", lim.name, spread(rp[i]), median(svc)/median(rp[i]))
+		if i > 0 {
+			fmt.Fprintf(out, "   %s/%s %.2f", lim.short, rpcs[0].short, median(rp[i])/median(rp[0]))
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintf(out, "  combined 1/(1/s+1/r)        %s   (r: %s)\n", spread(comb), rpcs[0].name)
 	fmt.Fprintf(out, "  service/combined            %.2f [%.2f-%.2f]\n", median(ratio), slices.Min(ratio), slices.Max(ratio))
 	return nil
 }
@@ -152,45 +167,82 @@ func (k kvRaw) Range(ctx context.Context, lo, hi []byte, limit int) (int, error)
 	return len(e), err
 }
 
-// rpcLimit starts a no-op handler in-process and returns a function that
-// measures one round of the workload's RPC against it.
-func rpcLimit(ctx context.Context, c config) (func() (float64, error), func(), error) {
-	path, h := newNoopHandler(c.pageSize)
-	mux := http.NewServeMux()
-	mux.Handle(path, h)
-	url, stop, err := serve(mux)
-	if err != nil {
-		return nil, nil, err
+// rpcLimit is one RPC baseline: a no-op handler behind one server.
+type rpcLimit struct {
+	name, short string
+	measure     func() (float64, error)
+	close       func()
+}
+
+// rpcLimits starts the no-op servers of c's protocol in-process; the first
+// is the RPC limit the service is combined with. For gRPC: grpc-go's bare
+// server (the limit), the same behind SMS's grpc-go policy (what the
+// --grpc-addr listener adds), and connect-go's (the --addr listener's
+// transport); for Connect and gRPC-web: connect-go's.
+func rpcLimits(ctx context.Context, c config) ([]rpcLimit, error) {
+	type server struct {
+		name, short string
+		start       func() (string, func(), error)
 	}
-	client := newClient(url, c.protocol, c.concurrency)
-	name := c.workload
-	return func() (float64, error) {
-		st := phase(ctx, c.duration, c.concurrency, []string{name}, func(ctx context.Context, w int, rec map[string]*recorder) {
-			r := rec[name]
-			id := uuid.NewString()
-			for ctx.Err() == nil {
-				switch name {
-				case "heartbeat":
-					r.call(func() error {
-						_, err := client.Heartbeat(ctx, &sms.HeartbeatRequest{Uuid: id, HealthInfo: health})
-						return err
-					})
-				case "get":
-					r.call(func() error {
-						_, err := client.GetNode(ctx, &sms.GetNodeRequest{Uuid: id})
-						return err
-					})
-				case "list":
-					r.call(func() error {
-						_, err := client.ListNodes(ctx, &sms.ListNodesRequest{PageSize: int32(c.pageSize)})
-						return err
-					})
-				}
-			}
-		})
-		if n := len(st[name].errs); n > 0 {
-			return 0, fmt.Errorf("errors: %v", st[name].errs)
+	connectNoop := func() (string, func(), error) {
+		path, h := newNoopHandler(c.pageSize)
+		mux := http.NewServeMux()
+		mux.Handle(path, h)
+		return serve(mux)
+	}
+	servers := []server{{"rpc limit (no-op handler)", "connect-go", connectNoop}}
+	if c.protocol == "grpc" {
+		servers = []server{
+			{"grpc-go no-op (bare)", "bare", func() (string, func(), error) { return serveGRPC(noopGRPCServer(c.pageSize, false)) }},
+			{"grpc-go no-op + SMS policy", "policy", func() (string, func(), error) { return serveGRPC(noopGRPCServer(c.pageSize, true)) }},
+			{"connect-go no-op", "connect-go", connectNoop},
 		}
-		return st[name].rate(), nil
-	}, stop, nil
+	}
+	var limits []rpcLimit
+	for _, s := range servers {
+		url, stop, err := s.start()
+		if err != nil {
+			return limits, err
+		}
+		client, err := newClient(url, c.protocol, c.concurrency)
+		if err != nil {
+			stop()
+			return limits, err
+		}
+		limits = append(limits, rpcLimit{name: s.name, short: s.short, measure: func() (float64, error) { return rpcRound(ctx, c, client) }, close: stop})
+	}
+	return limits, nil
+}
+
+// rpcRound measures one round of the workload's RPC against a no-op
+// server.
+func rpcRound(ctx context.Context, c config, client nodeClient) (float64, error) {
+	name := c.workload
+	st := phase(ctx, c.duration, c.concurrency, []string{name}, func(ctx context.Context, w int, rec map[string]*recorder) {
+		r := rec[name]
+		id := uuid.NewString()
+		for ctx.Err() == nil {
+			switch name {
+			case "heartbeat":
+				r.call(func() error {
+					_, err := client.Heartbeat(ctx, &sms.HeartbeatRequest{Uuid: id, HealthInfo: health})
+					return err
+				})
+			case "get":
+				r.call(func() error {
+					_, err := client.GetNode(ctx, &sms.GetNodeRequest{Uuid: id})
+					return err
+				})
+			case "list":
+				r.call(func() error {
+					_, err := client.ListNodes(ctx, &sms.ListNodesRequest{PageSize: int32(c.pageSize)})
+					return err
+				})
+			}
+		}
+	})
+	if n := len(st[name].errs); n > 0 {
+		return 0, fmt.Errorf("errors: %v", st[name].errs)
+	}
+	return st[name].rate(), nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/google/uuid"
 
 	sms "github.com/spear-next/sms/gen/sms"
-	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/watchstore"
 )
@@ -67,7 +66,7 @@ func (r *recorder) call(fn func() error) {
 		if r.errs == nil {
 			r.errs = map[string]int{}
 		}
-		r.errs[connect.CodeOf(err).String()]++
+		r.errs[errCode(err).String()]++
 		return
 	}
 	r.lat = append(r.lat, time.Since(start))
@@ -151,16 +150,19 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 			// As cmd/sms does, so that WatchNodes works.
 			store = watchstore.New(store)
 		}
-		u, stop, err := startServer(store, c.watchers)
+		u, stop, err := startServer(store, c.watchers, c.protocol == "grpc" && c.listener == "grpc")
 		if err != nil {
 			return err
 		}
 		defer stop()
 		url = u
 	}
-	client := newClient(url, c.protocol, c.concurrency+c.readers)
-	fmt.Fprintf(out, "smsbench: %s workload, protocol %s, backend %s (sync %s), %d nodes, %d clients, %d readers, %s per phase\n",
-		c.workload, c.protocol, c.backend, c.sync, c.nodes, c.concurrency, c.readers, c.duration)
+	client, err := newClient(url, c.protocol, c.concurrency+c.readers)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "smsbench: %s workload, protocol %s%s, backend %s (sync %s), %d nodes, %d clients, %d readers, %s per phase\n",
+		c.workload, c.protocol, listenerNote(c), c.backend, c.sync, c.nodes, c.concurrency, c.readers, c.duration)
 
 	sizeBefore := dbSize(ctx, c, path)
 	ids, err := register(ctx, client, c)
@@ -226,7 +228,7 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 
 // register registers c.nodes nodes, each with a resource report, from
 // c.concurrency clients.
-func register(ctx context.Context, client smspbconnect.NodeServiceClient, c config) ([]string, error) {
+func register(ctx context.Context, client nodeClient, c config) ([]string, error) {
 	ids := make([]string, c.nodes)
 	for i := range ids {
 		ids[i] = uuid.NewString()
@@ -277,7 +279,7 @@ var health = map[string]string{"disk": "ok", "agent": "1.4.2"}
 
 // single is one client of a single-RPC workload: closed loop, or paced to
 // its share of c.rate.
-func single(ctx context.Context, client smspbconnect.NodeServiceClient, c config, ids []string, w int, rec *recorder) {
+func single(ctx context.Context, client nodeClient, c config, ids []string, w int, rec *recorder) {
 	rng := rand.New(rand.NewPCG(uint64(w), 1))
 	var tick <-chan time.Time
 	if c.rate > 0 {
@@ -322,7 +324,7 @@ var (
 )
 
 // pageTokens returns the tokens of every page of the node list ("" first).
-func pageTokens(ctx context.Context, client smspbconnect.NodeServiceClient, c config) []string {
+func pageTokens(ctx context.Context, client nodeClient, c config) []string {
 	tokensOnce.Do(func() {
 		tokens = []string{""}
 		for {
@@ -339,7 +341,7 @@ func pageTokens(ctx context.Context, client smspbconnect.NodeServiceClient, c co
 // fleet runs the fleet: writers heartbeat and report resources for their
 // share of the nodes, every c.interval or as fast as they can, while
 // readers mix GetNode, ListNodes pages and GetNodeWithResource.
-func fleet(ctx context.Context, client smspbconnect.NodeServiceClient, c config, ids []string) ([]string, map[string]*stats) {
+func fleet(ctx context.Context, client nodeClient, c config, ids []string) ([]string, map[string]*stats) {
 	names := []string{"Heartbeat", "UpdateNodeResource", "GetNode", "ListNodes", "GetNodeWithResource"}
 	pageTokens(ctx, client, c)
 	st := phase(ctx, c.duration, c.concurrency+c.readers, names, func(ctx context.Context, w int, rec map[string]*recorder) {

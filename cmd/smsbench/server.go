@@ -53,36 +53,65 @@ func serve(h http.Handler) (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
-// startServer starts SMS in-process on store.
-func startServer(store sqlkv.Store, maxWatchers int) (string, func(), error) {
-	h := service.NewHandler(service.Config{
+// startServer starts SMS in-process on store: its HTTP server, or with
+// grpcGo its grpc-go server (the --grpc-addr listener of SPEAR's layout).
+func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, func(), error) {
+	cfg := service.Config{
 		Nodes:       registry.NewNodeRegistry(store),
 		Resources:   registry.NewNodeResourceRegistry(store),
 		Store:       store,
 		MaxWatchers: maxWatchers,
-	})
-	return serve(h)
+	}
+	if grpcGo {
+		return serveGRPC(service.NewGRPCServer(cfg))
+	}
+	return serve(service.NewHandler(cfg))
+}
+
+// listenerNote names the in-process listener gRPC calls go to.
+func listenerNote(c config) string {
+	switch {
+	case c.protocol != "grpc":
+		return ""
+	case c.addr != "":
+		return " (grpc-go client)"
+	case c.listener == "grpc":
+		return " (grpc-go client, grpc-go server: the --grpc-addr listener)"
+	}
+	return " (grpc-go client, connect-go server: the --addr / --http-addr listener)"
+}
+
+// connectGRPCClient is connect-go's gRPC client of url, over one
+// prior-knowledge HTTP/2 connection: the watchers workload's streams.
+func connectGRPCClient(url string) smspbconnect.NodeServiceClient {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: &http.Transport{Protocols: protocols}}, url, connect.WithGRPC())
 }
 
 // newClient returns a NodeService client for url speaking protocol, with
 // the transports smsctl uses: Connect and gRPC-web over HTTP/1.1 with a
-// pool of conns connections, gRPC over prior-knowledge h2c.
-func newClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
+// pool of conns connections (connect-h2c: Connect over one prior-knowledge
+// HTTP/2 connection); gRPC with grpc-go's client over one HTTP/2
+// connection.
+func newClient(url, protocol string, conns int) (nodeClient, error) {
+	if protocol == "grpc" {
+		return newGRPCGoClient(url)
+	}
 	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: 0}
 	protocols := new(http.Protocols)
 	var opts []connect.ClientOption
 	switch protocol {
-	case "grpc":
-		opts = append(opts, connect.WithGRPC())
-		protocols.SetUnencryptedHTTP2(true)
 	case "grpcweb":
 		opts = append(opts, connect.WithGRPCWeb())
 		protocols.SetHTTP1(true)
+	case "connect-h2c":
+		protocols.SetUnencryptedHTTP2(true)
 	default:
 		protocols.SetHTTP1(true)
 	}
 	transport.Protocols = protocols
-	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: transport}, url, opts...)
+	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: transport}, url, opts...), nil
 }
 
 // noop answers Heartbeat, GetNode and ListNodes with canned responses of the
