@@ -36,7 +36,7 @@ var (
 //	context.DeadlineExceeded                     deadline_exceeded
 //	sqlkv.ErrKeyTooLarge, sqlkv.ErrValueTooLarge resource_exhausted
 //	sqlkv.ErrUnavailable, sqlkv.ErrClosed        unavailable
-//	sqlkv.ErrConflict (retries exhausted)        aborted
+//	sqlkv.ErrConflict (never from the registries) aborted
 //	anything else                                internal, "internal error"
 //
 // Only registry errors keep their text; for store and unknown errors the

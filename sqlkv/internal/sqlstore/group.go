@@ -44,7 +44,8 @@ const maxGroup = 128
 type request struct {
 	ctx context.Context
 	// alone runs the request in its own transaction (or statement), with
-	// the caller's context, and translates nothing.
+	// the caller's context, and translates nothing. It must be re-runnable:
+	// Store.retrying runs it again after a serialization failure.
 	alone func(ctx context.Context) error
 	// inGroup runs the request's statements bound by in; it must be
 	// re-runnable (results reset) and return a *errConditionFailed for a
@@ -81,7 +82,7 @@ func newCommitter(lanes int) *committer {
 func (s *Store) write(r *request) error {
 	c := s.commit
 	if c.off || r.inGroup == nil {
-		return r.alone(r.ctx)
+		return s.retrying(r.ctx, r.alone)
 	}
 	r.done = make(chan struct{})
 	c.mu.Lock()
@@ -144,7 +145,7 @@ func (s *Store) runGroup(group []*request) {
 		live = append(live, r)
 	}
 	if len(live) == 1 {
-		live[0].err = live[0].alone(live[0].ctx)
+		live[0].err = s.retrying(live[0].ctx, live[0].alone)
 		return
 	}
 	if len(live) == 0 {
@@ -163,7 +164,7 @@ func (s *Store) runGroup(group []*request) {
 		// Nothing of the group was committed: run each on its own, so that
 		// each gets the outcome (and retries) it would have had anyway.
 		for _, r := range live {
-			r.err = r.alone(r.ctx)
+			r.err = s.retrying(r.ctx, r.alone)
 		}
 	}
 }
