@@ -98,7 +98,7 @@ func (ls listeners) closeAll() {
 func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err error) {
 	defer ls.closeAll() // a no-op after the servers closed them
 	logger := newLogger(cfg, stderr)
-	m, store, err := openStore(ctx, cfg)
+	m, store, raw, err := openStore(ctx, cfg)
 	if errors.Is(err, migrations.ErrPending) {
 		err = fmt.Errorf("%w; run \"sms migrate up\" first, or start without --skip-migrations", err)
 	}
@@ -117,8 +117,10 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 		}
 	}()
 
-	nodes := registry.NewNodeRegistry(store)
-	resources := registry.NewNodeResourceRegistry(store)
+	clockOpts, stopClock := databaseClock(ctx, raw, cfg.heartbeatTimeout, logger)
+	defer stopClock()
+	nodes := registry.NewNodeRegistry(store, clockOpts...)
+	resources := registry.NewNodeResourceRegistry(store, clockOpts...)
 	if m != nil {
 		m.RegisterState(nodes, resources, cfg.metricsMaxAge, logger)
 	}
