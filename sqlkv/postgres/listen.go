@@ -144,7 +144,10 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	var channel string
-	err = conn.QueryRow(ctx, `SELECT 'sms_kv_' || left(md5(current_schema()), 16)`).Scan(&channel)
+	err = checkDirect(ctx, conn)
+	if err == nil {
+		err = conn.QueryRow(ctx, `SELECT 'sms_kv_' || left(md5(current_schema()), 16)`).Scan(&channel)
+	}
 	if err == nil {
 		_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize())
 	}

@@ -30,9 +30,17 @@ func open(t testing.TB, dsn string) *postgres.Store {
 	return s
 }
 
+// TestStore runs the conformance suite; with KV_TEST_POSTGRES_POOLED_DSN
+// set (as .ci/run does once) it runs through PgBouncer in transaction mode.
 func TestStore(t *testing.T) {
 	kvtest.TestStore(t, func(t *testing.T) sqlkv.Store {
-		return open(t, storetest.PostgresDSN(t))
+		dsn, listen := storetest.Postgres(t)
+		s, err := postgres.OpenWithOptions(t.Context(), dsn, postgres.Options{ListenDSN: listen})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
 	})
 }
 
