@@ -80,6 +80,12 @@ func newCommitter(lanes int) *committer {
 // write runs r through s's committer and returns its error once the
 // transaction holding it has committed (or failed).
 func (s *Store) write(r *request) error {
+	err := s.writeOnce(r)
+	s.noteWrite(err)
+	return err
+}
+
+func (s *Store) writeOnce(r *request) error {
 	c := s.commit
 	if c.off || r.inGroup == nil {
 		return s.retrying(r.ctx, r.alone)

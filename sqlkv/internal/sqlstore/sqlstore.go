@@ -24,6 +24,7 @@ type Store struct {
 	reader *sql.DB
 	writer *sql.DB
 	closed atomic.Bool
+	full   atomic.Bool // the last write failed with sqlkv.ErrStorageFull
 	commit *committer
 
 	// Prepared statements, on the reader for reads and on the writer for
@@ -114,6 +115,27 @@ func (s *Store) Close() error {
 	}
 	if err != nil {
 		return fmt.Errorf("close: %w", s.d.Translate(err))
+	}
+	return nil
+}
+
+// noteWrite records whether the storage is full, from a write's outcome: a
+// write that fails with ErrStorageFull sets it, one that succeeds clears it.
+func (s *Store) noteWrite(err error) {
+	switch {
+	case err == nil:
+		s.full.Store(false)
+	case errors.Is(s.translate(err), sqlkv.ErrStorageFull):
+		s.full.Store(true)
+	}
+}
+
+// Degraded returns an error wrapping sqlkv.ErrStorageFull while the last
+// write failed because the storage is full, and nil otherwise: the store
+// still serves reads, and the next write that fits clears it.
+func (s *Store) Degraded() error {
+	if s.full.Load() {
+		return fmt.Errorf("writes fail: %w", sqlkv.ErrStorageFull)
 	}
 	return nil
 }
