@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,6 +82,10 @@ func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*Store, err
 		if direct, err = pgx.ParseConfig(opts.ListenDSN); err != nil {
 			return nil, fmt.Errorf("postgres: cannot parse the listen DSN %s", RedactDSN(opts.ListenDSN))
 		}
+	}
+	withKeepAlive(cfg)
+	if direct != cfg {
+		withKeepAlive(direct)
 	}
 	var db *sql.DB
 	if unprepared(cfg) {
@@ -177,6 +182,24 @@ var dialect = sqlstore.Dialect{
 	// lock (BENCHMARKS.md). One lane leaves the database idle while a group
 	// commits, four gained nothing over two.
 	GroupLanes: 2,
+}
+
+// TCP keepalive of every connection: an idle connection (the LISTEN one
+// above all, which waits for notifications for hours) whose peer went
+// silent is found dead after keepAliveIdle + keepAliveCount ×
+// keepAliveInterval, 30 s, instead of pgx's default of 5 minutes before the
+// first probe. Busy connections are bounded by their callers' deadlines.
+const (
+	keepAliveIdle     = 15 * time.Second
+	keepAliveInterval = 5 * time.Second
+	keepAliveCount    = 3
+)
+
+func withKeepAlive(cfg *pgx.ConnConfig) {
+	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: keepAliveIdle, Interval: keepAliveInterval, Count: keepAliveCount,
+	}}
+	cfg.DialFunc = d.DialContext
 }
 
 // errorsAsPg is errors.As for the Postgres server's errors.

@@ -104,8 +104,9 @@ func (s *Store) writeOnce(r *request) error {
 			// caller; if not, runGroup will skip it unwritten.
 			return r.ctx.Err()
 		case c.lanes <- struct{}{}:
-			// This caller commits the pending requests, which may or may
-			// not include its own (another lane may have taken it).
+			// This caller commits the pending requests, which include its
+			// own unless another lane took it first; either way it is
+			// taken now, and the caller waits for its answer.
 			c.mu.Lock()
 			n := min(len(c.pending), maxGroup)
 			group := c.pending[:n:n]
@@ -114,22 +115,24 @@ func (s *Store) writeOnce(r *request) error {
 				g.taken = true
 			}
 			c.mu.Unlock()
-			if len(group) > 0 {
-				s.runGroup(group)
+			if len(group) == 0 {
+				<-c.lanes
+			} else {
+				// The group runs on its own goroutine, so that this
+				// caller, like every other in the group, gives up at its
+				// own deadline: the group runs to the latest of theirs
+				// (see tryGroup), and a database that stopped answering
+				// must not hold this caller past its own.
+				go func() {
+					defer func() { <-c.lanes }()
+					s.runGroup(group)
+				}()
 			}
-			<-c.lanes
-			c.mu.Lock()
-			taken := r.taken
-			c.mu.Unlock()
-			if taken {
-				// Some lane has it: wait for that lane instead of
-				// spinning on empty groups.
-				select {
-				case <-r.done:
-					return r.err
-				case <-r.ctx.Done():
-					return r.ctx.Err()
-				}
+			select {
+			case <-r.done:
+				return r.err
+			case <-r.ctx.Done():
+				return r.ctx.Err()
 			}
 		}
 	}
