@@ -201,9 +201,17 @@ func TestTerminatedConnections(t *testing.T) {
 	}
 }
 
+// BenchmarkStore measures the store; with KV_TEST_POSTGRES_POOLED_DSN set,
+// through PgBouncer (RELIABILITY.md compares the two).
 func BenchmarkStore(b *testing.B) {
 	kvtest.BenchmarkStore(b, func(b *testing.B) sqlkv.Store {
-		return open(b, storetest.PostgresDSN(b))
+		dsn, listen := storetest.Postgres(b)
+		s, err := postgres.OpenWithOptions(b.Context(), dsn, postgres.Options{ListenDSN: listen})
+		if err != nil {
+			b.Fatalf("Open: %v", err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
 	})
 }
 
