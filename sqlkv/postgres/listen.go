@@ -158,10 +158,35 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// receive publishes notifications until the connection fails or ctx ends.
+// After listenIdle without a notification the listener pings the server,
+// and gives the connection up if the ping is not answered within
+// listenProbeTimeout: a network that went silent with the connection open
+// (which TCP keepalive cannot see when something in between still answers
+// TCP) is found within listenIdle + listenProbeTimeout, and the watchers
+// are told to resync. Variables for the tests.
+var (
+	listenIdle         = 10 * time.Second
+	listenProbeTimeout = 5 * time.Second
+)
+
+// receive publishes notifications until the connection fails, stops
+// answering, or ctx ends.
 func (l *listener) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, listenIdle)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// Idle; pgx keeps the connection usable after a timed-out
+			// wait, and buffers notifications that arrive during the ping.
+			pctx, cancel := context.WithTimeout(ctx, listenProbeTimeout)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("listening connection does not answer: %w", err)
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
