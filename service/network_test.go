@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"runtime"
 	"slices"
 	"sync"
@@ -29,17 +28,12 @@ const giveUp = time.Minute
 // pile up; and once the network heals, calls succeed and /healthz is 200
 // again without a restart. Then with latency injected, no call fails.
 func TestSilentNetworkToPostgres(t *testing.T) {
-	u, err := url.Parse(storetest.PostgresDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.Start(u.Host)
+	proxy, dsn, err := faultproxy.StartURL(storetest.PostgresDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	u.Host = proxy.Addr()
-	store, err := kvstore.Open(t.Context(), kvstore.Postgres(u.String()))
+	store, err := kvstore.Open(t.Context(), kvstore.Postgres(dsn))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ package faultproxy
 
 import (
 	"net"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -39,6 +40,21 @@ func Start(upstream string) (*Proxy, error) {
 	p.cond = sync.NewCond(&p.mu)
 	p.wg.Go(p.accept)
 	return p, nil
+}
+
+// StartURL starts a proxy to the host of the URL dsn (a postgres:// DSN, say)
+// and returns it with dsn pointing at the proxy instead.
+func StartURL(dsn string) (*Proxy, string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := Start(u.Host)
+	if err != nil {
+		return nil, "", err
+	}
+	u.Host = p.Addr()
+	return p, u.String(), nil
 }
 
 // Addr is the proxy's host:port.

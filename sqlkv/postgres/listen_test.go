@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -121,17 +120,12 @@ func TestWatch(t *testing.T) {
 // heals changes are heard again.
 func TestWatchResyncsWhenTheNetworkGoesSilent(t *testing.T) {
 	postgres.SetListenProbe(t, 200*time.Millisecond, 300*time.Millisecond)
-	u, err := url.Parse(storetest.PostgresDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := faultproxy.Start(u.Host)
+	proxy, dsn, err := faultproxy.StartURL(storetest.PostgresDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	u.Host = proxy.Addr()
-	s := open(t, u.String())
+	s := open(t, dsn)
 	ctx := t.Context()
 	sub, err := s.Watch(ctx, nil)
 	if err != nil {
