@@ -23,7 +23,7 @@ func TestDiskFullThroughTheWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := newEnv(t, store, nil, nil)
+	e := newEnv(t, store, connectHTTP, nil)
 	big := map[string]string{}
 	for i := range 60 {
 		big[string(rune('a'+i%26))+strings.Repeat("k", i)] = strings.Repeat("v", 4000)

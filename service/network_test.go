@@ -38,7 +38,7 @@ func TestSilentNetworkToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	e := newEnv(t, store, nil, nil)
+	e := newEnv(t, store, connectHTTP, nil)
 	node := must(e.client.RegisterNode(t.Context(), &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.0.0.1", Port: 1}}))(t).GetNodeUuid()
 	call := func(ctx context.Context, i int) error {
 		if i%2 == 0 {

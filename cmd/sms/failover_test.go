@@ -135,7 +135,7 @@ func TestPostgresFailover(t *testing.T) {
 	})
 	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write&connect_timeout=2&search_path=%s",
 		failoverClusters[0].port, failoverClusters[1].port, schema)
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	baseURL := "http://" + addr
 	proc := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
 	proc.waitHealthy(t, baseURL)
