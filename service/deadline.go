@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc"
 )
 
 // DefaultCallTimeout bounds a unary call whose client set no deadline, so
@@ -30,20 +31,35 @@ const maxReserve = 250 * time.Millisecond
 func callDeadline(logger *slog.Logger) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			inner, cancel := handlerDeadline(ctx)
-			defer cancel()
-			resp, err := next(inner, req)
-			// Not inner.Err(): the driver may see the deadline (through
-			// the connection's I/O deadline) an instant before the context
-			// reports it. The client's deadline has not passed, so the one
-			// that did is the handler's.
-			if err != nil && ctx.Err() == nil && connect.CodeOf(err) == connect.CodeDeadlineExceeded {
-				logger.WarnContext(ctx, "rpc failed: the store did not answer before the call's deadline", procedureAttr(ctx), "err", err)
-				return nil, connect.NewError(connect.CodeUnavailable, errUnavailable)
-			}
-			return resp, err
+			return withCallDeadline(ctx, logger, func(ctx context.Context) (connect.AnyResponse, error) { return next(ctx, req) })
 		}
 	}
+}
+
+// grpcCallDeadline is callDeadline for grpc-go's stack. It runs inside
+// grpcUnaryErrors, which turns its Connect error into a status.
+func grpcCallDeadline(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return withCallDeadline(ctx, logger, func(ctx context.Context) (any, error) { return handler(ctx, req) })
+	}
+}
+
+// withCallDeadline runs a unary handler under the handler's deadline and
+// answers unavailable when that deadline, not the client's, ended it.
+func withCallDeadline[T any](ctx context.Context, logger *slog.Logger, handle func(context.Context) (T, error)) (T, error) {
+	inner, cancel := handlerDeadline(ctx)
+	defer cancel()
+	resp, err := handle(inner)
+	// Not inner.Err(): the driver may see the deadline (through the
+	// connection's I/O deadline) an instant before the context reports it.
+	// The client's deadline has not passed, so the one that did is the
+	// handler's.
+	if err != nil && ctx.Err() == nil && connect.CodeOf(err) == connect.CodeDeadlineExceeded {
+		logger.WarnContext(ctx, "rpc failed: the store did not answer before the call's deadline", procedureAttr(ctx), "err", err)
+		var zero T
+		return zero, connect.NewError(connect.CodeUnavailable, errUnavailable)
+	}
+	return resp, err
 }
 
 // handlerDeadline returns ctx with the handler's deadline (see

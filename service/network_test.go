@@ -14,6 +14,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/internal/faultproxy"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
@@ -28,6 +29,13 @@ const giveUp = time.Minute
 // pile up; and once the network heals, calls succeed and /healthz is 200
 // again without a restart. Then with latency injected, no call fails.
 func TestSilentNetworkToPostgres(t *testing.T) {
+	// Both server stacks: connect-go's (one port) and grpc-go's.
+	for _, p := range []testutil.Protocol{connectHTTP, grpcGo} {
+		t.Run(p.Name, func(t *testing.T) { testSilentNetwork(t, p) })
+	}
+}
+
+func testSilentNetwork(t *testing.T, p testutil.Protocol) {
 	proxy, dsn, err := faultproxy.StartURL(storetest.PostgresDSN(t))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +46,7 @@ func TestSilentNetworkToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	e := newEnv(t, store, connectHTTP, nil)
+	e := newEnv(t, store, p, nil)
 	node := must(e.client.RegisterNode(t.Context(), &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.0.0.1", Port: 1}}))(t).GetNodeUuid()
 	call := func(ctx context.Context, i int) error {
 		if i%2 == 0 {
