@@ -72,7 +72,7 @@ func NewGRPCServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
-	svc.watchers = newWatcherLimit(cfg.MaxWatchers)
+	svc.watchers = cfg.watcherLimit()
 	smspb.RegisterNodeServiceServer(srv, grpcNodeService{svc})
 
 	hs := &grpcHealth{Server: health.NewServer(), checker: &storeChecker{store: cfg.Store, logger: logger}}

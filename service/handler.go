@@ -70,6 +70,12 @@ type Config struct {
 	// DefaultMaxWatchers.
 	MaxWatchers int
 
+	// Watchers, if not nil, is the limit that every stack built with this
+	// Config (NewHandler, NewGRPCServer) counts its WatchNodes streams
+	// against, so that the two together stay within it; nil gives each
+	// stack a limit of MaxWatchers of its own.
+	Watchers *WatcherLimit
+
 	// BodyReadTimeout, if positive, is how long a request body may take to
 	// arrive (see policy.Config).
 	BodyReadTimeout time.Duration
@@ -154,7 +160,7 @@ func NewHandler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
-	svc.watchers = newWatcherLimit(cfg.MaxWatchers)
+	svc.watchers = cfg.watcherLimit()
 	rpcPath, rpc := smspbconnect.NewNodeServiceHandler(svc, rpcOpts...)
 	mux.Handle(rpcPath, rpc)
 	rest, err := newREST(rpc)

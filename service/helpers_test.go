@@ -84,6 +84,9 @@ func newEnv(t *testing.T, store sqlkv.Store, p protocol, edit func(*service.Conf
 	if edit != nil {
 		edit(&cfg)
 	}
+	if cfg.Watchers == nil { // as cmd/sms: one limit for both stacks
+		cfg.Watchers = service.NewWatcherLimit(cfg.MaxWatchers)
+	}
 	url, client := startServer(t, cfg)
 	e := &env{
 		store:   store,

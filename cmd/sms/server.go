@@ -141,7 +141,7 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 		Metrics:          m,
 		Logger:           logger,
 		MaxRequestBytes:  int64(cfg.maxRequestBytes),
-		MaxWatchers:      cfg.maxWatchers,
+		Watchers:         service.NewWatcherLimit(cfg.maxWatchers), // both servers together
 		BodyReadTimeout:  cfg.readBodyTimeout,
 		CORSAllowOrigins: cfg.corsOrigins,
 		AuthToken:        cfg.authToken,
