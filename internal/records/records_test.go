@@ -34,7 +34,9 @@ const (
 )
 
 func TestRoundTrip(t *testing.T) {
-	t.Run("node", func(t *testing.T) { roundTrip(t, node, (*records.Node).AppendProto, (*records.Node).AppendJSON, records.DecodeNode) })
+	t.Run("node", func(t *testing.T) {
+		roundTrip(t, node, (*records.Node).AppendProto, (*records.Node).AppendJSON, records.DecodeNode)
+	})
 	t.Run("heartbeat", func(t *testing.T) {
 		roundTrip(t, heartbeat, (*records.Heartbeat).AppendProto, (*records.Heartbeat).AppendJSON, records.DecodeHeartbeat)
 	})
