@@ -15,6 +15,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"golang.org/x/term"
 
+	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 )
 
@@ -145,7 +146,7 @@ func migrate(ctx context.Context, command string, sc kvstore.Config, confirm fun
 	case "up":
 		results, err := p.Up(ctx)
 		for _, r := range results {
-			fmt.Fprintf(w, "applied %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+			fmt.Fprintf(w, "applied %s (%s)\n", migrations.Name(r.Source), r.Duration.Round(time.Millisecond))
 		}
 		if err != nil {
 			return fmt.Errorf("migrate up: %w", err)
@@ -165,7 +166,7 @@ func migrate(ctx context.Context, command string, sc kvstore.Config, confirm fun
 		if err != nil {
 			return fmt.Errorf("migrate down: %w", err)
 		}
-		fmt.Fprintf(w, "rolled back %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+		fmt.Fprintf(w, "rolled back %s (%s)\n", migrations.Name(r.Source), r.Duration.Round(time.Millisecond))
 	case "status":
 		statuses, err := p.Status(ctx)
 		if err != nil {
@@ -178,7 +179,7 @@ func migrate(ctx context.Context, command string, sc kvstore.Config, confirm fun
 			if s.State == goose.StateApplied {
 				at = s.AppliedAt.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, at, s.Source.Path)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, at, migrations.Name(s.Source))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -44,14 +44,14 @@ func TestMigrateCommand(t *testing.T) {
 	backends := []struct {
 		name   string
 		store  func(t *testing.T) []string
-		latest string // the last migration file
+		latest string // the last migration
 	}{
 		{"sqlite", func(t *testing.T) []string {
 			return []string{"--kv-path", filepath.Join(t.TempDir(), "sms.db")}
-		}, "00001_kv.sql"},
+		}, "00010_records.go"},
 		{"postgres", func(t *testing.T) []string {
 			return []string{"--kv-backend", "postgres", "--kv-dsn", storetest.PostgresDSN(t)}
-		}, "00002_notify.sql"},
+		}, "00010_records.go"},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
