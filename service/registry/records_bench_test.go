@@ -19,8 +19,12 @@ func BenchmarkRecordFormat(b *testing.B) {
 		name   string
 		encode func(n *records.Node, h *records.Heartbeat) ([]byte, []byte)
 	}{
-		{"json", func(n *records.Node, h *records.Heartbeat) ([]byte, []byte) { return n.AppendJSON(nil), h.AppendJSON(nil) }},
-		{"proto", func(n *records.Node, h *records.Heartbeat) ([]byte, []byte) { return n.AppendProto(nil), h.AppendProto(nil) }},
+		{"json", func(n *records.Node, h *records.Heartbeat) ([]byte, []byte) {
+			return n.AppendJSON(nil), h.AppendJSON(nil)
+		}},
+		{"proto", func(n *records.Node, h *records.Heartbeat) ([]byte, []byte) {
+			return n.AppendProto(nil), h.AppendProto(nil)
+		}},
 	}
 	const nodes = 10_000
 	for _, backend := range []string{"memory", "sqlite"} {
