@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
 	sms "github.com/spear-next/sms/gen/sms"
+	"github.com/spear-next/sms/internal/records"
 	"github.com/spear-next/sms/sqlkv"
 )
 
@@ -20,7 +21,10 @@ import (
 // interleaved with the service in c.repeat rounds (the machine's speed
 // drifts), and prints the medians and the service's rate as a ratio of each
 // and of their combination.
-func baselines(ctx context.Context, c config, dir string, out io.Writer, service func() float64) error {
+func baselines(ctx context.Context, c config, dir string, out io.Writer, service func() *stats) error {
+	if c.workload == "stats" {
+		return latencyBaseline(ctx, c, out, service)
+	}
 	storage, closeStorage, err := storageLimit(ctx, c, dir)
 	if err != nil {
 		return fmt.Errorf("storage baseline: %w", err)
@@ -31,19 +35,21 @@ func baselines(ctx context.Context, c config, dir string, out io.Writer, service
 		return fmt.Errorf("rpc baseline: %w", err)
 	}
 	defer closeRPC()
-	var svc, sto, rp, comb, ratio []float64
+	var svc, sto, rp, comb, ratio, perRPC []float64
 	for round := range c.repeat {
 		s, err := storage()
 		if err != nil {
 			return fmt.Errorf("storage baseline: %w", err)
 		}
-		r, err := rpc()
+		rs, err := rpc()
 		if err != nil {
 			return fmt.Errorf("rpc baseline: %w", err)
 		}
-		v := service()
+		r := rs.rate()
+		v := service().rate()
 		cb := 1 / (1/s + 1/r)
 		svc, sto, rp, comb, ratio = append(svc, v), append(sto, s), append(rp, r), append(comb, cb), append(ratio, v/cb)
+		perRPC = append(perRPC, v/r)
 		fmt.Fprintf(out, "round %d: service %s/s, storage %s/s, rpc %s/s, combined %s/s, service/combined %.2f\n",
 			round+1, fmtRate(v), fmtRate(s), fmtRate(r), fmtRate(cb), v/cb)
 	}
@@ -53,6 +59,9 @@ func baselines(ctx context.Context, c config, dir string, out io.Writer, service
 	fmt.Fprintf(out, "  rpc limit (no-op handler)   %s   service/rpc %.2f\n", spread(rp), median(svc)/median(rp))
 	fmt.Fprintf(out, "  combined 1/(1/s+1/r)        %s\n", spread(comb))
 	fmt.Fprintf(out, "  service/combined            %.2f [%.2f-%.2f]\n", median(ratio), slices.Min(ratio), slices.Max(ratio))
+	// The ratio within each round is steadier than the ratio of medians
+	// when the machine's speed changes between rounds.
+	fmt.Fprintf(out, "  service/rpc, per round      %.2f [%.2f-%.2f]\n", median(perRPC), slices.Min(perRPC), slices.Max(perRPC))
 	return nil
 }
 
@@ -80,13 +89,18 @@ func storageLimit(ctx context.Context, c config, dir string) (func() (float64, e
 		}
 		closeStore = func() { store.Close() }
 	}
-	ids := make([]string, c.nodes)
+	n := c.nodes
+	if c.storageNodes > 0 {
+		n = c.storageNodes
+	}
+	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = uuid.NewString()
 	}
 	slices.Sort(ids)
-	node := []byte(`{"ip":"10.0.0.1","p":8080,"hp":8081,"s":"active","r":1764000000000000000,"m":{"rack":"r1","zone":"a"}}`)
-	hb := []byte(`{"t":1764000000000000000,"h":{"agent":"1.4.2","disk":"ok"}}`)
+	// Values of the size and format the registry stores.
+	node := (&records.Node{IP: "10.0.0.1", Port: 8080, HTTPPort: 8081, Status: "active", RegisteredAt: 1764000000000000000, Metadata: map[string]string{"rack": "r1", "zone": "a"}}).AppendProto(nil)
+	hb := (&records.Heartbeat{LastHeartbeat: 1764000000000000000, HealthInfo: health}).AppendProto(nil)
 	var batch []sqlkv.Entry
 	for _, id := range ids {
 		batch = append(batch, sqlkv.Entry{Key: []byte("node:" + id), Value: node}, sqlkv.Entry{Key: []byte("heartbeat:" + id), Value: hb})
@@ -152,19 +166,43 @@ func (k kvRaw) Range(ctx context.Context, lo, hi []byte, limit int) (int, error)
 	return len(e), err
 }
 
+// latencyBaseline is the baseline of a workload whose target is a latency
+// (GetClusterStats p99): the service and the no-op handler in c.repeat
+// interleaved rounds, their p50 and p99.
+func latencyBaseline(ctx context.Context, c config, out io.Writer, service func() *stats) error {
+	rpc, closeRPC, err := rpcLimit(ctx, c)
+	if err != nil {
+		return fmt.Errorf("rpc baseline: %w", err)
+	}
+	defer closeRPC()
+	var svc99, rpc99 []float64
+	for round := range c.repeat {
+		rs, err := rpc()
+		if err != nil {
+			return fmt.Errorf("rpc baseline: %w", err)
+		}
+		s := service()
+		svc99, rpc99 = append(svc99, ms(s.pct(0.99))), append(rpc99, ms(rs.pct(0.99)))
+		fmt.Fprintf(out, "round %d: service %s/s p50 %s p99 %s; no-op %s/s p50 %s p99 %s\n", round+1,
+			fmtRate(s.rate()), fmtDur(s.pct(0.5)), fmtDur(s.pct(0.99)), fmtRate(rs.rate()), fmtDur(rs.pct(0.5)), fmtDur(rs.pct(0.99)))
+	}
+	fmt.Fprintf(out, "\n%s, %d clients, p99 median of %d rounds [min-max]: service %.2fms [%.2f-%.2f], no-op %.2fms [%.2f-%.2f]\n",
+		c.workload, c.concurrency, c.repeat, median(svc99), slices.Min(svc99), slices.Max(svc99), median(rpc99), slices.Min(rpc99), slices.Max(rpc99))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 // rpcLimit starts a no-op handler in-process and returns a function that
 // measures one round of the workload's RPC against it.
-func rpcLimit(ctx context.Context, c config) (func() (float64, error), func(), error) {
-	path, h := newNoopHandler(c.pageSize)
-	mux := http.NewServeMux()
-	mux.Handle(path, h)
-	url, stop, err := serve(mux)
+func rpcLimit(ctx context.Context, c config) (func() (*stats, error), func(), error) {
+	url, stop, err := serveOne(newNoopHandler(c.pageSize, 0))
 	if err != nil {
 		return nil, nil, err
 	}
 	client := newClient(url, c.protocol, c.concurrency)
 	name := c.workload
-	return func() (float64, error) {
+	return func() (*stats, error) {
 		st := phase(ctx, c.duration, c.concurrency, []string{name}, func(ctx context.Context, w int, rec map[string]*recorder) {
 			r := rec[name]
 			id := uuid.NewString()
@@ -185,12 +223,14 @@ func rpcLimit(ctx context.Context, c config) (func() (float64, error), func(), e
 						_, err := client.ListNodes(ctx, &sms.ListNodesRequest{PageSize: int32(c.pageSize)})
 						return err
 					})
+				case "stats":
+					r.call(func() error { return statsCall(ctx, client) })
 				}
 			}
 		})
 		if n := len(st[name].errs); n > 0 {
-			return 0, fmt.Errorf("errors: %v", st[name].errs)
+			return nil, fmt.Errorf("errors: %v", st[name].errs)
 		}
-		return st[name].rate(), nil
+		return st[name], nil
 	}, stop, nil
 }
