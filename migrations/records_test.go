@@ -4,18 +4,14 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"github.com/spear-next/sms/internal/records"
 	"github.com/spear-next/sms/migrations"
-	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
 // storedRow is a kv row as the test wrote it before the records migration.
@@ -168,30 +164,12 @@ func readRows(t *testing.T, db *sql.DB) []storedRow {
 }
 
 func TestSQLiteRecordsMigration(t *testing.T) {
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "kv.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	p, err := migrations.NewSQLiteProvider(db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, db := openSQLite(t)
 	testRecordsMigration(t, p, db, `INSERT INTO kv (key, value, version, updated_at) VALUES (?1, ?2, ?3, ?4)`)
 }
 
 func TestPostgresRecordsMigration(t *testing.T) {
-	cfg, err := pgx.ParseConfig(storetest.PostgresDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	p, err := migrations.NewPostgresProvider(t.Context(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, db := openPostgres(t)
 	testRecordsMigration(t, p, db, `INSERT INTO kv (key, value, version, updated_at) VALUES ($1, $2, $3, $4)`)
 	// The rewrite disabled the change-notification trigger for itself only.
 	var enabled string

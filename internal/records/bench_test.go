@@ -1,7 +1,6 @@
 package records_test
 
 import (
-	"encoding/json"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -68,8 +67,7 @@ func BenchmarkEncode(b *testing.B) {
 		name string
 		fn   func() []byte
 	}{
-		{"node/json", func() []byte { j, _ := json.Marshal(jsonNode(node)); return j }},
-		{"node/json-append", func() []byte { return node.AppendJSON(nil) }},
+		{"node/json", func() []byte { return node.AppendJSON(nil) }},
 		{"node/proto", func() []byte { return node.AppendProto(make([]byte, 0, 64)) }},
 		{"node/proto-reused", func() []byte { return node.AppendProto(buf[:0]) }},
 		{"node/generated", func() []byte { out, _ := proto.Marshal(genNode); return out }},
@@ -87,16 +85,4 @@ func BenchmarkEncode(b *testing.B) {
 			}
 		})
 	}
-}
-
-// jsonNode is node as the pre-v2 registry marshalled it.
-func jsonNode(n records.Node) any {
-	return struct {
-		IP           string            `json:"ip"`
-		Port         int32             `json:"p"`
-		HTTPPort     int32             `json:"hp,omitempty"`
-		Status       string            `json:"s"`
-		RegisteredAt int64             `json:"r"`
-		Metadata     map[string]string `json:"m,omitempty"`
-	}{n.IP, n.Port, n.HTTPPort, n.Status, n.RegisteredAt, n.Metadata}
 }
