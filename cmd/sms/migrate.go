@@ -214,7 +214,10 @@ func downPlan(ctx context.Context, p *goose.Provider, db kvstore.MigrationDB) (s
 	if err != nil {
 		return "", fmt.Errorf("migrate down: %w", err)
 	}
-	latest := applied[len(applied)-1].Source.Path
+	latest := migrations.Name(applied[len(applied)-1].Source)
+	if applied[len(applied)-1].Source.Version == migrations.RecordsVersion {
+		return fmt.Sprintf("migrate down rolls back %s: it rewrites the records among the store's %d keys in the JSON format of SMS before records v2 and deletes none", latest, keys), nil
+	}
 	if len(applied) == 1 {
 		return fmt.Sprintf("migrate down rolls back %s, which drops the store's table: %d keys will be deleted", latest, keys), nil
 	}
