@@ -176,3 +176,30 @@ func TestConvert(t *testing.T) {
 		}
 	})
 }
+
+// FuzzDecodeNode: any bytes either fail with ErrFormat or decode to a node
+// that survives a protobuf round trip unchanged.
+func FuzzDecodeNode(f *testing.F) {
+	f.Add(node.AppendProto(nil))
+	f.Add([]byte(nodeJSON))
+	f.Add([]byte{records.FormatProto, 0x32, 0x02, 0x0a, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := records.DecodeNode(b)
+		if err != nil {
+			if !errors.Is(err, records.ErrFormat) {
+				t.Fatalf("DecodeNode(%x) = %v, want ErrFormat", b, err)
+			}
+			return
+		}
+		back, err := records.DecodeNode(n.AppendProto(nil))
+		if err != nil {
+			t.Fatalf("decode(encode(%+v)): %v", n, err)
+		}
+		if len(n.Metadata) == 0 {
+			n.Metadata = nil // an empty map encodes as no entries
+		}
+		if !reflect.DeepEqual(back, n) {
+			t.Fatalf("round trip of %x: %+v, want %+v", b, back, n)
+		}
+	})
+}
