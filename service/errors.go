@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc"
 
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
@@ -93,6 +94,9 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) error {
 func procedureAttr(ctx context.Context) slog.Attr {
 	if info, ok := connect.CallInfoForHandlerContext(ctx); ok {
 		return slog.String("procedure", info.Spec().Procedure)
+	}
+	if method, ok := grpc.Method(ctx); ok {
+		return slog.String("procedure", method)
 	}
 	return slog.String("procedure", "")
 }

@@ -127,17 +127,7 @@ func NewHandler(cfg Config) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	pol := cfg.Policy
-	if pol == nil {
-		pol = policy.New(policy.Config{
-			AuthToken:        cfg.AuthToken,
-			MaxRequestBytes:  cfg.MaxRequestBytes,
-			CORSAllowOrigins: cfg.CORSAllowOrigins,
-			BodyReadTimeout:  cfg.BodyReadTimeout,
-			Metrics:          cfg.Metrics,
-			Logger:           logger,
-		})
-	}
+	pol := cfg.policy(logger)
 
 	common := append(pol.HandlerOptions(),
 		connect.WithRecover(recoverPanic(logger)),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -22,15 +23,28 @@ type storeChecker struct {
 
 var _ grpchealth.Checker = (*storeChecker)(nil)
 
+// healthServices are the service names gRPC health answers for: the server
+// as a whole ("") and each service it serves.
+var healthServices = []string{"", smspbconnect.NodeServiceName}
+
+// serving reports whether service is serving: true while the store answers
+// Ping. It fails with not_found for a service not in healthServices. Both
+// stacks' health services answer with it.
+func (c *storeChecker) serving(ctx context.Context, service string) (bool, error) {
+	if !slices.Contains(healthServices, service) {
+		return false, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", service))
+	}
+	return ping(ctx, c.store, c.logger) == nil, nil
+}
+
 // Check answers SERVING or NOT_SERVING for "" and "sms.NodeService", and
 // not_found for any other service.
 func (c *storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
-	switch req.Service {
-	case "", smspbconnect.NodeServiceName:
-	default:
-		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", req.Service))
-	}
-	if err := ping(ctx, c.store, c.logger); err != nil {
+	ok, err := c.serving(ctx, req.Service)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
 	}
 	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil

@@ -17,9 +17,9 @@ import (
 func TestMetadataLimitsOnTheWire(t *testing.T) {
 	t.Parallel()
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, openStore(t, "memory"), p.opts, nil)
+			e := newEnv(t, openStore(t, "memory"), p, nil)
 			id := e.register(t, nodeA, "")
 			tooMany := map[string]string{}
 			for i := range registry.MaxMetadataEntries + 1 {
@@ -55,7 +55,7 @@ func grpcCode(s string) string {
 // one more is invalid_argument, on ListNodeResources and WatchNodes.
 func TestRequestUUIDLimit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, watchableStore(t, "memory"), nil, nil)
+	e := newEnv(t, watchableStore(t, "memory"), connectHTTP, nil)
 	uuids := make([]string, registry.MaxRequestUUIDs+1)
 	for i := range uuids {
 		uuids[i] = nodeA
@@ -80,7 +80,7 @@ func TestRequestUUIDLimit(t *testing.T) {
 // Cluster sums saturate at the int64 limit instead of wrapping negative.
 func TestClusterStatsSaturate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	for range 2 {
 		id := e.register(t, "", "")
 		must(e.client.UpdateNodeResource(t.Context(), &smspb.UpdateNodeResourceRequest{Resource: &smspb.NodeResource{

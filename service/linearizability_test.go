@@ -23,7 +23,7 @@ func TestServiceLinearizable(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, openStore(t, backend), nil, nil)
+			e := newEnv(t, openStore(t, backend), connectHTTP, nil)
 			history, aborted := recordNodeHistory(t, e, clients, ops)
 			nodehistory.Check(t, "sms-linearizability", history)
 			t.Logf("%d operations on %d nodes by %d clients (%d writes aborted by conflicts, left out): linearizable",
@@ -44,7 +44,7 @@ func recordNodeHistory(t *testing.T, e *env, clients, ops int) (history []porcup
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for c := range clients {
-		client := newClient(e, protocols[c%len(protocols)].opts)
+		client := newClient(e, protocols[c%len(protocols)])
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(c), 2))
 			for i := range ops {

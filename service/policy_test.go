@@ -143,7 +143,7 @@ func TestGzipBombOnEverySurface(t *testing.T) {
 	protoBomb, jsonBomb := gzipBombs(t)
 	t.Logf("gzip bombs: %d and %d bytes compressed, %d MiB inflated, limit %d KiB",
 		len(protoBomb), len(jsonBomb), bombSize>>20, bombLimit>>10)
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) {
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) {
 		c.AuthToken = "s3cret"
 		c.MaxRequestBytes = bombLimit
 	})
@@ -198,7 +198,7 @@ func rawPost(t *testing.T, e *env, s surface, body []byte) string {
 // invalid_argument, not internal, on every enveloped protocol.
 func TestMalformedFrames(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	frames := map[string][]byte{
 		"prefix cut short":        {0, 0, 0},
 		"message cut short":       {0, 0, 0, 0, 100, 0x0a, 0x02},
@@ -246,7 +246,7 @@ func TestUnauthenticatedCallsLogQuietly(t *testing.T) {
 	client := testutil.H2CClient()
 
 	for _, p := range protocols {
-		c := smspbconnect.NewNodeServiceClient(client, srv.URL, p.opts...)
+		c := smspbconnect.NewNodeServiceClient(client, srv.URL, p.Opts...)
 		for range 10 {
 			_, err := c.GetNode(t.Context(), &smspb.GetNodeRequest{Uuid: nodeA})
 			wantCode(t, err, connect.CodeUnauthenticated)
@@ -264,7 +264,7 @@ func TestUnauthenticatedCallsLogQuietly(t *testing.T) {
 // before the body is complete, on Connect and REST alike.
 func TestSlowBodyIsCutOff(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
 	addr := strings.TrimPrefix(e.url, "http://")
 	for _, path := range []string{"/sms.NodeService/RegisterNode", "/api/v1/nodes"} {
 		t.Run(path, func(t *testing.T) {
@@ -315,7 +315,7 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 // holds: the token is checked before either is parsed.
 func TestAuthBeforeDecode(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.AuthToken = "s3cret" })
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.AuthToken = "s3cret" })
 	for _, tt := range []struct {
 		method, path, contentType, body string
 		want                            int
@@ -351,7 +351,7 @@ func TestAuthBeforeDecode(t *testing.T) {
 // connection keeps serving other calls.
 func TestSlowBodyIsCutOffOnHTTP2(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.BodyReadTimeout = 300 * time.Millisecond })
 	pr, pw := io.Pipe()
 	trickled := make(chan int, 1)
 	go func() {
@@ -394,7 +394,7 @@ func TestSlowBodyIsCutOffOnHTTP2(t *testing.T) {
 	resp.Body.Close()
 	pr.CloseWithError(errors.New("test done"))
 	// The connection still serves.
-	_, err = newClient(e, []connect.ClientOption{connect.WithGRPC()}).GetClusterStats(t.Context(), &smspb.GetClusterStatsRequest{})
+	_, err = newClient(e, protocols[1]).GetClusterStats(t.Context(), &smspb.GetClusterStatsRequest{})
 	if err != nil {
 		t.Errorf("GetClusterStats after a cut stream: %v", err)
 	}

@@ -54,7 +54,7 @@ func wantStatus(t *testing.T, what string, status, want int, body map[string]any
 
 func TestRESTRoutes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	const absent = "00000000-0000-4000-8000-000000000000"
 
 	status, body := restCall(t, e.url, "POST", "/api/v1/nodes",
@@ -189,7 +189,7 @@ func registerREST(t *testing.T, url string) string {
 
 func TestRESTBodyWithoutJSONContentType(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	for _, ct := range []string{"", "application/x-www-form-urlencoded"} {
 		req, err := http.NewRequestWithContext(t.Context(), "POST", e.url+"/api/v1/nodes",
 			strings.NewReader(`{"ip_address":"10.0.0.5","port":1}`))
@@ -213,7 +213,7 @@ func TestRESTBodyWithoutJSONContentType(t *testing.T) {
 
 func TestRESTNeedsToken(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.AuthToken = "s3cret" })
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.AuthToken = "s3cret" })
 
 	status, body := restCall(t, e.url, "GET", "/api/v1/nodes", "", nil)
 	wantStatus(t, "no token", status, http.StatusUnauthorized, body)
@@ -227,7 +227,7 @@ func TestRESTNeedsToken(t *testing.T) {
 
 func TestRESTUnknownRoute(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	req, err := http.NewRequestWithContext(t.Context(), "GET", e.url+"/api/v1/nope", nil)
 	if err != nil {
 		t.Fatal(err)

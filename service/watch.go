@@ -50,6 +50,11 @@ var errShuttingDown = errors.New("server shutting down; watch again")
 // unavailable, unimplemented (the store cannot watch), and the store errors
 // of connectError.
 func (s *NodeService) WatchNodes(ctx context.Context, req *smspb.WatchNodesRequest, stream *connect.ServerStream[smspb.WatchNodesResponse]) error {
+	return s.watchNodes(ctx, req, stream.Send)
+}
+
+// watchNodes is WatchNodes on either server stack: send is the stream's.
+func (s *NodeService) watchNodes(ctx context.Context, req *smspb.WatchNodesRequest, send func(*smspb.WatchNodesResponse) error) error {
 	if !s.watchers.acquire() {
 		return connect.NewError(connect.CodeResourceExhausted,
 			fmt.Errorf("too many watchers: %d streams are open, the server's limit (--max-watchers); retry later", s.watchers.max))
@@ -74,7 +79,7 @@ func (s *NodeService) WatchNodes(ctx context.Context, req *smspb.WatchNodesReque
 		Heartbeats: req.GetIncludeHeartbeats(),
 	}
 	err := s.nodes.Watch(ctx, opts, func(ev registry.Event) error {
-		return stream.Send(eventToProto(ev))
+		return send(eventToProto(ev))
 	})
 	if errors.Is(context.Cause(ctx), errShuttingDown) {
 		return connect.NewError(connect.CodeUnavailable, errShuttingDown)

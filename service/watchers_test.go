@@ -43,9 +43,9 @@ func openWatchers(t *testing.T, e *env, n int) (stop func()) {
 func TestMaxWatchers(t *testing.T) {
 	t.Parallel()
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, watchableStore(t, "memory"), p.opts, func(c *service.Config) { c.MaxWatchers = 2 })
+			e := newEnv(t, watchableStore(t, "memory"), p, func(c *service.Config) { c.MaxWatchers = 2 })
 			e.register(t, nodeA, "")
 			stopFirst := openWatchers(t, e, 1)
 			stopSecond := openWatchers(t, e, 1)
@@ -94,7 +94,7 @@ func heapInUse() uint64 {
 // The memory of watch streams is given back when their clients leave: the
 // live heap returns to (near) its baseline.
 func TestWatcherMemoryIsReleased(t *testing.T) {
-	e := newEnv(t, watchableStore(t, "memory"), nil, nil)
+	e := newEnv(t, watchableStore(t, "memory"), connectHTTP, nil)
 	for range 1000 {
 		e.register(t, "", "")
 	}

@@ -28,7 +28,7 @@ func TestConcurrentStartPostgres(t *testing.T) {
 			var procs []*process
 			var addrs []string
 			for range replicas {
-				addr := freeAddr(t)
+				addr := holdPort(t)
 				addrs = append(addrs, addr)
 				procs = append(procs, startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn))
 			}

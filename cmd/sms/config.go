@@ -30,7 +30,9 @@ type option struct {
 }
 
 var options = []option{
-	{"addr", "SMS_ADDR", "127.0.0.1:50051", "host:port", "address to listen on (Connect, gRPC, gRPC-web and /healthz on one port)"},
+	{"addr", "SMS_ADDR", "127.0.0.1:50051", "host:port", "one-port layout: everything on one address (Connect, gRPC through connect-go, gRPC-web, REST, dashboard, /metrics, /healthz); the default layout"},
+	{"grpc-addr", "SMS_GRPC_ADDR", "", "host:port", "SPEAR's layout: gRPC on grpc-go's server at this address (SPEAR: 127.0.0.1:50051), with --http-addr for the rest; instead of --addr"},
+	{"http-addr", "SMS_HTTP_ADDR", "", "host:port", "SPEAR's layout: Connect, gRPC-web, gRPC through connect-go, REST, dashboard, /metrics and /healthz at this address (SPEAR: 127.0.0.1:8080), with --grpc-addr; instead of --addr"},
 	{"kv-backend", kvstore.EnvBackend, kvstore.DefaultBackend, "name", "key/value store: memory, sqlite or postgres"},
 	{"kv-path", kvstore.EnvPath, kvstore.DefaultPath, "file", "SQLite database file (sqlite backend)"},
 	{"kv-dsn", kvstore.EnvDSN, "", "url", "Postgres connection string (required for the postgres backend; logged with its password masked)"},
@@ -86,7 +88,12 @@ func (b *boolFlag) IsBoolFlag() bool   { return true }
 // config is the validated server configuration. Files named by flags are
 // already read, so a config that parsed can start the server.
 type config struct {
+	// addr is the one port of the one-port layout; "" in SPEAR's layout,
+	// where grpcAddr and httpAddr are both set. An address is host:port, or
+	// fd:N for a listening socket inherited as file descriptor N.
 	addr              string
+	grpcAddr          string
+	httpAddr          string
 	store             kvstore.Config // validated; its DSN is a secret
 	metrics           bool
 	metricsMaxAge     time.Duration
@@ -249,9 +256,8 @@ func (v values) config() (config, error) {
 	var c config
 	var err error
 
-	c.addr = v.get("addr")
-	if _, _, err := net.SplitHostPort(c.addr); err != nil {
-		return c, bad("addr", fmt.Sprintf("%q is not host:port", c.addr), "host:port such as 127.0.0.1:50051 or :50051")
+	if err := c.loadAddrs(v); err != nil {
+		return c, err
 	}
 
 	if c.store, err = v.storeConfig(); err != nil {
@@ -339,6 +345,61 @@ func (v values) config() (config, error) {
 		return c, bad("log-format", fmt.Sprintf("%q is not a format", v.get("log-format")), "text or json")
 	}
 	return c, nil
+}
+
+// Defaults of SPEAR's layout, for the one of --grpc-addr and --http-addr
+// that is not given.
+const (
+	defaultGRPCAddr = "127.0.0.1:50051"
+	defaultHTTPAddr = "127.0.0.1:8080"
+)
+
+// loadAddrs picks the layout: SPEAR's (gRPC and HTTP apart) when
+// --grpc-addr or --http-addr is given, the other one defaulting to SPEAR's
+// port; otherwise the one-port layout on --addr.
+func (c *config) loadAddrs(v values) error {
+	c.grpcAddr, c.httpAddr = v.get("grpc-addr"), v.get("http-addr")
+	if c.grpcAddr == "" && c.httpAddr == "" {
+		c.addr = v.get("addr")
+		return checkAddr("addr", c.addr)
+	}
+	if v.given["addr"] {
+		name := "grpc-addr"
+		if c.grpcAddr == "" {
+			name = "http-addr"
+		}
+		return bad(name, "set together with --addr", "either --addr (one port) or --grpc-addr and --http-addr (SPEAR's layout)")
+	}
+	if c.grpcAddr == "" {
+		c.grpcAddr = defaultGRPCAddr
+	}
+	if c.httpAddr == "" {
+		c.httpAddr = defaultHTTPAddr
+	}
+	if err := checkAddr("grpc-addr", c.grpcAddr); err != nil {
+		return err
+	}
+	if err := checkAddr("http-addr", c.httpAddr); err != nil {
+		return err
+	}
+	if _, port, _ := net.SplitHostPort(c.grpcAddr); c.grpcAddr == c.httpAddr && port != "0" {
+		return bad("http-addr", fmt.Sprintf("%q is also --grpc-addr", c.httpAddr), "two different addresses, or --addr for one port")
+	}
+	return nil
+}
+
+// checkAddr accepts host:port, or fd:N (an inherited listening socket).
+func checkAddr(name, addr string) error {
+	if n, ok := strings.CutPrefix(addr, "fd:"); ok {
+		if fd, err := strconv.Atoi(n); err != nil || fd < 3 {
+			return bad(name, fmt.Sprintf("%q is not an inherited file descriptor", addr), "fd:N with N >= 3")
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return bad(name, fmt.Sprintf("%q is not host:port", addr), "host:port such as 127.0.0.1:50051 or :50051, or fd:N")
+	}
+	return nil
 }
 
 // parseOrigins parses the comma-separated origins of --cors-allow-origin:
@@ -453,6 +514,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "       sms backup [--kv-path FILE] DEST     (see sms backup --help)\n")
 	fmt.Fprintf(w, "       sms --version\n\n")
 	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
+	fmt.Fprintf(w, "Layouts: one port (--addr, the default), or SPEAR's: gRPC on grpc-go's server\n")
+	fmt.Fprintf(w, "at --grpc-addr and everything else at --http-addr.\n")
 	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
 	fmt.Fprintf(w, "then to its default. A flag given on the command line wins over its variable.\n\n")
 	for _, o := range options {

@@ -14,7 +14,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/anishathalye/porcupine"
 
-	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/internal/nodehistory"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
@@ -72,9 +71,11 @@ func (s *crashServer) generation() int {
 
 func runCrashHistory(t *testing.T, bin string, opsPerClient int, storeArgs ...string) {
 	const clients, kills = 6, 2
-	addr := freeAddr(t)
-	baseURL := "http://" + addr
-	args := append([]string{"--addr", addr, "--heartbeat-timeout", "24h", "--cleanup-interval", "1h"}, storeArgs...)
+	// SPEAR's layout, so that clients call through every protocol, gRPC on
+	// grpc-go's server included.
+	grpcAddr, httpAddr := holdPort(t), holdPort(t)
+	baseURL := "http://" + httpAddr
+	args := append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--heartbeat-timeout", "24h", "--cleanup-interval", "1h"}, storeArgs...)
 
 	p := startProcess(t, bin, args...)
 	p.waitHealthy(t, baseURL)
@@ -96,8 +97,8 @@ func runCrashHistory(t *testing.T, bin string, opsPerClient int, storeArgs ...st
 		wg.Go(func() {
 			defer running.Add(-1)
 			rng := rand.New(rand.NewPCG(uint64(c), 3))
-			opts := protocols[c%len(protocols)].opts
-			client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL, opts...)
+			proto := protocols[c%len(protocols)]
+			client := nodeClient(proto, cleartextClient(proto), "http", grpcAddr, httpAddr)
 			for i := range opsPerClient {
 				in := nodehistory.Input{UUID: nodehistory.Nodes[rng.IntN(len(nodehistory.Nodes))], V: fmt.Sprintf("c%d-%d", c, i)}
 				gen := srv.generation()
@@ -133,7 +134,7 @@ func runCrashHistory(t *testing.T, bin string, opsPerClient int, storeArgs ...st
 				}
 				mu.Unlock()
 				// Connections to the killed process are dead.
-				client = smspbconnect.NewNodeServiceClient(h2cClient(), baseURL, opts...)
+				client = nodeClient(proto, cleartextClient(proto), "http", grpcAddr, httpAddr)
 			}
 		})
 	}

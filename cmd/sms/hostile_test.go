@@ -30,7 +30,7 @@ func TestHostileReport(t *testing.T) {
 	bin := buildBinary(t)
 	token := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(token, []byte("s3cret\n"), 0o600)
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	url := "http://" + addr
 	p := startProcess(t, bin, "--addr", addr, "--kv-path", filepath.Join(t.TempDir(), "sms.db"), "--auth-token-file", token)
 	p.waitHealthy(t, url)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv/kvstore"
+	"github.com/spear-next/sms/sqlkv/postgres"
 )
 
 // migrateOptions are the options `sms migrate` takes: those that name the
@@ -126,7 +127,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return nil
 	}
 	err = migrate(ctx, command, sc, confirm, stdout)
-	return redactError(err, dsnSecrets(sc.DSN)...)
+	return postgres.RedactError(err, sc.DSN)
 }
 
 // migrate runs command on the database of sc. Before rolling back, it

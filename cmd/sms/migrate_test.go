@@ -23,8 +23,8 @@ func runBin(t *testing.T, bin string, args ...string) (stdout, stderr string, st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cleanEnv()
+	cmd, files := command(t, ctx, bin, args...)
+	defer closeFiles(files)
 	var out, errOut testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -70,7 +70,7 @@ func TestMigrateCommand(t *testing.T) {
 			}
 
 			// The server refuses an unmigrated database with one line.
-			addr := freeAddr(t)
+			addr := holdPort(t)
 			serverArgs := append([]string{"--addr", addr, "--skip-migrations"}, storeFlags...)
 			_, errOut, status = runBin(t, bin, serverArgs...)
 			if status != 1 {

@@ -270,7 +270,7 @@ func TestOutagePostgresRestart(t *testing.T) {
 	// Whatever happens, leave the cluster running.
 	t.Cleanup(func() { exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start").Run() })
 
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	baseURL := "http://" + addr
 	p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
 	p.waitHealthy(t, baseURL)
@@ -335,7 +335,7 @@ func TestOutageTerminateBackends(t *testing.T) {
 	q.Set("application_name", app)
 	u.RawQuery = q.Encode()
 
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	baseURL := "http://" + addr
 	p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", u.String())
 	p.waitHealthy(t, baseURL)

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
-
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/sqlkv/storetest"
@@ -19,11 +17,13 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	bin := buildBinary(t)
 	dsn := storetest.PostgresDSN(t)
 	start := func() (smspbconnect.NodeServiceClient, *process) {
-		addr := freeAddr(t)
-		p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn,
+		// SPEAR's layout; the watches and writes go to grpc-go's server.
+		grpcAddr, httpAddr := holdPort(t), holdPort(t)
+		p := startProcess(t, bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--kv-backend", "postgres", "--kv-dsn", dsn,
 			"--heartbeat-timeout", "1s", "--cleanup-interval", "100ms")
-		p.waitHealthy(t, "http://"+addr)
-		return smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr, connect.WithGRPC()), p
+		p.waitHealthy(t, "http://"+httpAddr)
+		grpcGo := protocols[3]
+		return nodeClient(grpcGo, cleartextClient(grpcGo), "http", grpcAddr, httpAddr), p
 	}
 	clientA, procA := start()
 	clientB, procB := start()

@@ -17,7 +17,6 @@ import (
 	"github.com/google/uuid"
 
 	sms "github.com/spear-next/sms/gen/sms"
-	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 )
@@ -67,7 +66,7 @@ func (r *recorder) call(fn func() error) {
 		if r.errs == nil {
 			r.errs = map[string]int{}
 		}
-		r.errs[connect.CodeOf(err).String()]++
+		r.errs[errCode(err).String()]++
 		return
 	}
 	r.lat = append(r.lat, time.Since(start))
@@ -162,20 +161,23 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		defer store.Close()
 		// Two more than --watchers: the watch workload's snapshot watch may
 		// still be closing when its idle watchers open.
-		u, n, stop, err := startServer(store, c.watchers+2)
+		u, n, stop, err := startServer(store, c.watchers+2, c.protocol == "grpc" && c.listener == "grpc")
 		if err != nil {
 			return err
 		}
 		defer stop()
 		url, nodes = u, n
 	}
-	client := newClient(url, c.protocol, c.concurrency+c.readers)
+	client, err := newClient(url, c.protocol, c.concurrency+c.readers)
+	if err != nil {
+		return err
+	}
 	where := fmt.Sprintf("backend %s (sync %s)", c.backend, c.sync)
 	if c.addr != "" {
 		where = "server " + c.addr
 	}
-	fmt.Fprintf(out, "smsbench: %s workload, protocol %s, %s, %d nodes (register: %s), %d clients, %d readers, %s per phase\n",
-		c.workload, c.protocol, where, c.nodes, c.register, c.concurrency, c.readers, c.duration)
+	fmt.Fprintf(out, "smsbench: %s workload, protocol %s%s, %s, %d nodes (register: %s), %d clients, %d readers, %s per phase\n",
+		c.workload, c.protocol, listenerNote(c), where, c.nodes, c.register, c.concurrency, c.readers, c.duration)
 
 	sizeBefore := dbSize(ctx, c, path)
 	var ids []string
@@ -197,7 +199,7 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 
 	switch c.workload {
 	case "watch":
-		return watchBench(ctx, client, c, out)
+		return watchBench(ctx, watchClient(url, c.protocol, c.concurrency+c.readers), c, out)
 	case "idle":
 		err := idleBench(ctx, nodes, c, out)
 		printSizes(ctx, out, c, path, sizeBefore, sizeAfterRegister)
@@ -256,7 +258,7 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 // waitReady makes one small read, so that a server still loading its
 // registry (a view of a million nodes takes a while) has loaded before the
 // first timed phase, and says how long that took.
-func waitReady(ctx context.Context, client smspbconnect.NodeServiceClient, out io.Writer) error {
+func waitReady(ctx context.Context, client nodeClient, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -279,7 +281,7 @@ func printSizes(ctx context.Context, out io.Writer, c config, path string, befor
 
 // register registers c.nodes nodes, each with a resource report, from
 // c.concurrency clients.
-func register(ctx context.Context, client smspbconnect.NodeServiceClient, c config) ([]string, error) {
+func register(ctx context.Context, client nodeClient, c config) ([]string, error) {
 	ids := make([]string, c.nodes)
 	for i := range ids {
 		ids[i] = uuid.NewString()
@@ -330,7 +332,7 @@ var health = map[string]string{"disk": "ok", "agent": "1.4.2"}
 
 // single is one client of a single-RPC workload: closed loop, or paced to
 // its share of c.rate.
-func single(ctx context.Context, client smspbconnect.NodeServiceClient, c config, ids []string, w int, rec *recorder) {
+func single(ctx context.Context, client nodeClient, c config, ids []string, w int, rec *recorder) {
 	rng := rand.New(rand.NewPCG(uint64(w), 1))
 	var tick <-chan time.Time
 	if c.rate > 0 {
@@ -377,7 +379,7 @@ var (
 )
 
 // pageTokens returns the tokens of every page of the node list ("" first).
-func pageTokens(ctx context.Context, client smspbconnect.NodeServiceClient, c config) []string {
+func pageTokens(ctx context.Context, client nodeClient, c config) []string {
 	tokensOnce.Do(func() {
 		tokens = []string{""}
 		for {
@@ -394,7 +396,7 @@ func pageTokens(ctx context.Context, client smspbconnect.NodeServiceClient, c co
 // fleet runs the fleet: writers heartbeat and report resources for their
 // share of the nodes, every c.interval or as fast as they can, while
 // readers mix GetNode, ListNodes pages and GetNodeWithResource.
-func fleet(ctx context.Context, client smspbconnect.NodeServiceClient, c config, ids []string) ([]string, map[string]*stats) {
+func fleet(ctx context.Context, client nodeClient, c config, ids []string) ([]string, map[string]*stats) {
 	names := []string{"Heartbeat", "UpdateNodeResource", "GetNode", "ListNodes", "GetNodeWithResource"}
 	pageTokens(ctx, client, c)
 	st := phase(ctx, c.duration, c.concurrency+c.readers, names, func(ctx context.Context, w int, rec map[string]*recorder) {

@@ -31,6 +31,7 @@ import (
 type config struct {
 	addr        string
 	protocol    string
+	listener    string // grpc or http: where --protocol grpc goes in-process
 	concurrency int
 	readers     int
 	duration    time.Duration
@@ -67,7 +68,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("smsbench", flag.ContinueOnError)
 	fs.StringVar(&c.addr, "addr", "", "server URL (http://host:port); empty starts one in-process with the --kv-* flags")
-	fs.StringVar(&c.protocol, "protocol", "connect", "connect, grpc or grpcweb")
+	fs.StringVar(&c.protocol, "protocol", "connect", "connect, connect-h2c (Connect over cleartext HTTP/2), grpc (grpc-go's client) or grpcweb")
+	fs.StringVar(&c.listener, "listener", "grpc", "--protocol grpc in-process: grpc (grpc-go's server, --grpc-addr) or http (connect-go's, --addr/--http-addr)")
 	fs.IntVar(&c.concurrency, "concurrency", 16, "concurrent writer clients (and clients of a single-RPC workload)")
 	fs.IntVar(&c.readers, "readers", 4, "concurrent reader clients in the fleet workload")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long each phase runs")
@@ -94,9 +96,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	switch c.protocol {
-	case "connect", "grpc", "grpcweb":
+	case "connect", "connect-h2c", "grpc", "grpcweb":
 	default:
-		return fmt.Errorf("--protocol %q: want connect, grpc or grpcweb", c.protocol)
+		return fmt.Errorf("--protocol %q: want connect, connect-h2c, grpc or grpcweb", c.protocol)
+	}
+	switch c.listener {
+	case "grpc", "http":
+	default:
+		return fmt.Errorf("--listener %q: want grpc or http", c.listener)
 	}
 	switch c.workload {
 	case "fleet", "heartbeat", "get", "list", "watchers", "stats", "watch", "idle", "seed":

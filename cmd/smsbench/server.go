@@ -55,18 +55,26 @@ func serve(h http.Handler) (string, func(), error) {
 }
 
 // startServer starts SMS in-process on store (see watchable), admitting at
-// most maxWatchers WatchNodes streams, and returns its URL and its node
-// registry (the idle workload sweeps through it, as cmd/sms's sweeper does).
-func startServer(store sqlkv.Store, maxWatchers int) (string, *registry.NodeRegistry, func(), error) {
-	nodes := registry.NewNodeRegistry(store)
-	h := service.NewHandler(service.Config{
-		Nodes:       nodes,
+// most maxWatchers WatchNodes streams: its HTTP server, or with grpcGo its
+// grpc-go server (the --grpc-addr listener of SPEAR's layout). It returns
+// the server's URL and its node registry (the idle workload sweeps through
+// it, as cmd/sms's sweeper does).
+func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, *registry.NodeRegistry, func(), error) {
+	cfg := service.Config{
+		Nodes:       registry.NewNodeRegistry(store),
 		Resources:   registry.NewNodeResourceRegistry(store),
 		Store:       store,
 		MaxWatchers: maxWatchers,
-	})
-	url, stop, err := serve(h)
-	return url, nodes, stop, err
+	}
+	var url string
+	var stop func()
+	var err error
+	if grpcGo {
+		url, stop, err = serveGRPC(service.NewGRPCServer(cfg))
+	} else {
+		url, stop, err = serve(service.NewHandler(cfg))
+	}
+	return url, cfg.Nodes, stop, err
 }
 
 // watchable returns store, wrapped to report its writes in process when it
@@ -80,20 +88,62 @@ func watchable(store sqlkv.Store) sqlkv.Store {
 	return watchstore.New(store)
 }
 
+// listenerNote names the in-process listener gRPC calls go to.
+func listenerNote(c config) string {
+	switch {
+	case c.protocol != "grpc":
+		return ""
+	case c.addr != "":
+		return " (grpc-go client)"
+	case c.listener == "grpc":
+		return " (grpc-go client, grpc-go server: the --grpc-addr listener)"
+	}
+	return " (grpc-go client, connect-go server: the --addr / --http-addr listener)"
+}
+
+// connectGRPCClient is connect-go's gRPC client of url, over one
+// prior-knowledge HTTP/2 connection: the streams of the watchers and watch
+// workloads.
+func connectGRPCClient(url string) smspbconnect.NodeServiceClient {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: &http.Transport{Protocols: protocols}}, url, connect.WithGRPC())
+}
+
 // newClient returns a NodeService client for url speaking protocol, with
 // the transports smsctl uses: Connect and gRPC-web over HTTP/1.1 with a
-// pool of conns connections, gRPC over prior-knowledge h2c.
-func newClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
+// pool of conns connections (connect-h2c: Connect over one prior-knowledge
+// HTTP/2 connection); gRPC with grpc-go's client over one HTTP/2
+// connection.
+func newClient(url, protocol string, conns int) (nodeClient, error) {
+	if protocol == "grpc" {
+		return newGRPCGoClient(url)
+	}
+	return newConnectClient(url, protocol, conns), nil
+}
+
+// watchClient returns connect-go's client of url for WatchNodes streams
+// (the watch workload reads them through connect's stream API): for gRPC
+// connectGRPCClient, otherwise newClient's Connect client.
+func watchClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
+	if protocol == "grpc" {
+		return connectGRPCClient(url)
+	}
+	return newConnectClient(url, protocol, conns)
+}
+
+// newConnectClient is newClient's connect-go client (every protocol but
+// grpc).
+func newConnectClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
 	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: 0}
 	protocols := new(http.Protocols)
 	var opts []connect.ClientOption
 	switch protocol {
-	case "grpc":
-		opts = append(opts, connect.WithGRPC())
-		protocols.SetUnencryptedHTTP2(true)
 	case "grpcweb":
 		opts = append(opts, connect.WithGRPCWeb())
 		protocols.SetHTTP1(true)
+	case "connect-h2c":
+		protocols.SetUnencryptedHTTP2(true)
 	default:
 		protocols.SetHTTP1(true)
 	}

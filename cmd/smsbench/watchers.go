@@ -28,7 +28,10 @@ const streamsPerConn = 100
 // streams, and after they left, and GetNode p50/p99 both times.
 func watchersWorkload(ctx context.Context, c config, url string, ids []string, out io.Writer) error {
 	getNode := func() *stats {
-		client := newClient(url, c.protocol, c.readers)
+		client, err := newClient(url, c.protocol, c.readers)
+		if err != nil {
+			return &stats{errs: map[string]int{err.Error(): 1}}
+		}
 		return phase(ctx, c.duration, c.readers, []string{"get"}, func(ctx context.Context, w int, rec map[string]*recorder) {
 			for ctx.Err() == nil {
 				id := ids[rand.IntN(len(ids))]
@@ -58,7 +61,7 @@ func watchersWorkload(ctx context.Context, c config, url string, ids []string, o
 	defer stopWatching()
 	var clients []smspbconnect.NodeServiceClient
 	for range (c.watchers + streamsPerConn - 1) / streamsPerConn {
-		clients = append(clients, newClient(url, "grpc", 1))
+		clients = append(clients, connectGRPCClient(url))
 	}
 	start := time.Now()
 	var ready, done sync.WaitGroup

@@ -78,17 +78,25 @@ func seed(ctx context.Context, store sqlkv.Store, c config, out io.Writer) ([]st
 
 // watchBench measures WatchNodes: how fast one client receives the
 // snapshot of the whole fleet (c.repeat times, against the service and a
-// no-op handler streaming as many pre-built nodes), then what each further
+// no-op handler streaming as many pre-built nodes, on grpc-go's server for
+// --protocol grpc --listener grpc and connect-go's otherwise), then what
+// each further
 // idle watcher costs the server: c.watchers watchers take their snapshot
 // and stay open, and the server's memory is compared before and after.
 func watchBench(ctx context.Context, client smspbconnect.NodeServiceClient, c config, out io.Writer) error {
-	path, h := newNoopHandler(c.pageSize, c.nodes)
-	noopURL, stop, err := serveOne(path, h)
+	var noopURL string
+	var stop func()
+	var err error
+	if c.protocol == "grpc" && c.listener == "grpc" {
+		noopURL, stop, err = serveGRPC(noopGRPCServer(c.pageSize, c.nodes, false))
+	} else {
+		noopURL, stop, err = serveOne(newNoopHandler(c.pageSize, c.nodes))
+	}
 	if err != nil {
 		return err
 	}
 	defer stop()
-	noop := newClient(noopURL, c.protocol, 1)
+	noop := watchClient(noopURL, c.protocol, 1)
 	var svc, base []float64
 	for round := range c.repeat {
 		n, d, err := snapshot(ctx, client)
@@ -307,7 +315,7 @@ func processCPU(pid int) (time.Duration, error) {
 }
 
 // statsCall is one GetClusterStats call, for the stats workload.
-func statsCall(ctx context.Context, client smspbconnect.NodeServiceClient) error {
+func statsCall(ctx context.Context, client nodeClient) error {
 	_, err := client.GetClusterStats(ctx, &sms.GetClusterStatsRequest{})
 	return err
 }
