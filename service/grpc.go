@@ -122,7 +122,7 @@ func GRPCServerOptions(cfg Config) []grpc.ServerOption {
 		stream = append(stream, skipPublicStream(cfg.Metrics.StreamServerInterceptor()))
 	}
 	// The debug-level request log, as the Connect stack's (requestLog).
-	unary = append(unary, skipPublicUnary(grpcUnaryLog(logger)), grpcUnaryErrors(logger))
+	unary = append(unary, skipPublicUnary(grpcUnaryLog(logger)), grpcUnaryErrors(logger), grpcCallDeadline(logger))
 	stream = append(stream, skipPublicStream(grpcStreamLog(logger)), grpcStreamErrors(logger))
 	// Rejected calls count only for procedures that exist, so a client
 	// cannot grow the metrics with made-up names.

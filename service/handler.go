@@ -148,6 +148,9 @@ func NewHandler(cfg Config) http.Handler {
 	// policy logs the ones it rejects (unauthenticated) at debug too.
 	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(requestLog{logger}))
 
+	// Innermost: its deadline is the handler's.
+	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(callDeadline(logger)))
+
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches

@@ -51,7 +51,9 @@ func (c *storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) 
 }
 
 // healthz is the HTTP readiness probe: 200 "ok" while the store answers Ping,
-// 503 otherwise.
+// 503 otherwise. While the store is degraded (its disk full: reads work,
+// writes fail) it stays 200, as reads are still served, with a body that
+// says "degraded" and why.
 func healthz(store sqlkv.Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -59,6 +61,10 @@ func healthz(store sqlkv.Store, logger *slog.Logger) http.Handler {
 		if err := ping(r.Context(), store, logger); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("unavailable\n"))
+			return
+		}
+		if sqlkv.Degraded(store) != nil {
+			_, _ = w.Write([]byte("degraded: " + errFull.Error() + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

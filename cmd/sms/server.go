@@ -98,13 +98,19 @@ func (ls listeners) closeAll() {
 func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err error) {
 	defer ls.closeAll() // a no-op after the servers closed them
 	logger := newLogger(cfg, stderr)
-	m, store, err := openStore(ctx, cfg)
+	m, store, raw, err := openStore(ctx, cfg)
 	if errors.Is(err, migrations.ErrPending) {
 		err = fmt.Errorf("%w; run \"sms migrate up\" first, or start without --skip-migrations", err)
 	}
+	if errors.Is(err, postgres.ErrPreparedPooled) {
+		err = fmt.Errorf("%w (in --kv-dsn; see README, \"Behind PgBouncer\")", err)
+	}
+	if errors.Is(err, postgres.ErrListenPooled) {
+		err = fmt.Errorf("%w; LISTEN does not work through a transaction pooler: give a direct connection with --kv-listen-dsn (KV_LISTEN_DSN)", err)
+	}
 	if err != nil {
 		// A driver may quote the DSN, password included.
-		return postgres.RedactError(fmt.Errorf("open %s store: %w", cfg.store.Backend, err), cfg.store.DSN)
+		return postgres.RedactError(postgres.RedactError(fmt.Errorf("open %s store: %w", cfg.store.Backend, err), cfg.store.DSN), cfg.store.ListenDSN)
 	}
 	// Deferred first, so it runs last: after the servers and the sweeper
 	// stopped using the store.
@@ -117,8 +123,10 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 		}
 	}()
 
-	nodes := registry.NewNodeRegistry(store)
-	resources := registry.NewNodeResourceRegistry(store)
+	clockOpts, stopClock := databaseClock(ctx, raw, cfg.heartbeatTimeout, logger)
+	defer stopClock()
+	nodes := registry.NewNodeRegistry(store, clockOpts...)
+	resources := registry.NewNodeResourceRegistry(store, clockOpts...)
 	if m != nil {
 		m.RegisterState(nodes, resources, cfg.metricsMaxAge, logger)
 	}
