@@ -32,8 +32,11 @@ func (f *frameReader) Read(p []byte) (int, error) {
 	}
 	n, err := f.body.Read(p)
 	if ferr := f.follow(p[:n]); ferr != nil {
+		// No bytes with the error: io.ReadFull, which reads the prefix,
+		// drops an error that comes with all the bytes it asked for, and
+		// connect-go would go on with the bad prefix (and answer internal).
 		f.err = ferr
-		return n, ferr
+		return 0, ferr
 	}
 	if errors.Is(err, io.EOF) && (f.prefixLen > 0 || f.remaining > 0) {
 		f.err = connect.NewError(connect.CodeInvalidArgument,
