@@ -3,9 +3,11 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,11 +40,17 @@ type listener struct {
 	mu        sync.Mutex
 	connected bool
 	lastErr   error
-	closed    bool // by the store's Close: Watch answers ErrClosed
+	closed    bool   // by the store's Close: Watch answers ErrClosed
+	channel   string // the LISTEN channel, once connected
+
+	fences fences
 }
 
 func newListener(cfg *pgx.ConnConfig) *listener {
-	return &listener{cfg: cfg, done: make(chan struct{}), tried: make(chan struct{})}
+	l := &listener{cfg: cfg, done: make(chan struct{}), tried: make(chan struct{})}
+	l.fences.inflight = make(map[uint64]*fence)
+	l.fences.instance = rand.Text()
+	return l
 }
 
 // Watch subscribes to the changes of keys under prefix made by any process
@@ -93,6 +101,11 @@ func (l *listener) setState(connected bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.connected, l.lastErr = connected, err
+	if !connected {
+		// A fence sent before the connection dropped can no longer
+		// arrive.
+		l.fences.failAll(fmt.Errorf("fence: listening connection lost: %w", sqlkv.ErrUnavailable))
+	}
 }
 
 func (l *listener) run(ctx context.Context) {
@@ -150,6 +163,9 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		conn.Close(context.Background())
 		return nil, err
 	}
+	l.mu.Lock()
+	l.channel = channel
+	l.mu.Unlock()
 	return conn, nil
 }
 
@@ -159,6 +175,12 @@ func (l *listener) receive(ctx context.Context, conn *pgx.Conn) error {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
+		}
+		if id, ok := strings.CutPrefix(n.Payload, fencePrefix); ok {
+			// Every notification committed before this fence has been
+			// published above: they arrive in commit order.
+			l.fences.arrived(id)
+			continue
 		}
 		if c, ok := parsePayload(n); ok {
 			l.feed.Publish(c)
