@@ -117,8 +117,12 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 		}
 	}()
 
-	nodes := registry.NewNodeRegistry(store)
-	resources := registry.NewNodeResourceRegistry(store)
+	// The view loads in the background; until it has, readiness says "not
+	// serving" and reads wait for it.
+	view := registry.NewView(store)
+	view.Start()
+	defer view.Close()
+	nodes, resources := view.Nodes(), view.Resources()
 	if m != nil {
 		m.RegisterState(nodes, resources, cfg.metricsMaxAge, logger)
 	}

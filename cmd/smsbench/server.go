@@ -56,16 +56,29 @@ func serve(h http.Handler) (string, func(), error) {
 // startServer starts SMS in-process on store: its HTTP server, or with
 // grpcGo its grpc-go server (the --grpc-addr listener of SPEAR's layout).
 func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, func(), error) {
+	view := registry.NewView(store)
+	view.Start()
 	cfg := service.Config{
-		Nodes:       registry.NewNodeRegistry(store),
-		Resources:   registry.NewNodeResourceRegistry(store),
+		Nodes:       view.Nodes(),
+		Resources:   view.Resources(),
 		Store:       store,
 		MaxWatchers: maxWatchers,
 	}
+	var (
+		url  string
+		stop func()
+		err  error
+	)
 	if grpcGo {
-		return serveGRPC(service.NewGRPCServer(cfg))
+		url, stop, err = serveGRPC(service.NewGRPCServer(cfg))
+	} else {
+		url, stop, err = serve(service.NewHandler(cfg))
 	}
-	return serve(service.NewHandler(cfg))
+	if err != nil {
+		view.Close()
+		return "", nil, err
+	}
+	return url, func() { stop(); view.Close() }, nil
 }
 
 // listenerNote names the in-process listener gRPC calls go to.

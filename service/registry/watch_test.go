@@ -11,17 +11,7 @@ import (
 
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
-	"github.com/spear-next/sms/sqlkv/watchstore"
 )
-
-// watchable returns store as a sqlkv.Watchable store: Postgres is one on its
-// own; memory and SQLite are wrapped, as cmd/sms does.
-func watchable(store sqlkv.Store) sqlkv.Store {
-	if _, ok := store.(sqlkv.Watchable); ok {
-		return store
-	}
-	return watchstore.New(store)
-}
 
 // watch is a running NodeRegistry.Watch whose events arrive on events.
 type watch struct {
@@ -208,13 +198,6 @@ func TestWatchFilters(t *testing.T) {
 			t.Errorf("Watch(bad uuid) = %v, want ErrInvalid", err)
 		}
 	})
-}
-
-func TestWatchUnsupportedStore(t *testing.T) {
-	e := newEnv(struct{ sqlkv.Store }{watchstore.New(nil)}) // hides Watch
-	if err := e.nodes.Watch(t.Context(), registry.WatchOptions{}, nil); !errors.Is(err, registry.ErrWatchUnsupported) {
-		t.Errorf("Watch = %v, want ErrWatchUnsupported", err)
-	}
 }
 
 // A watcher that stops reading is ended with ErrWatchLagged, and neither
