@@ -1,12 +1,19 @@
 package main
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	"github.com/anishathalye/porcupine"
+
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/nodehistory"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -93,4 +100,67 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	}
 	procA.stop(t, syscall.SIGTERM)
 	procB.stop(t, syscall.SIGTERM)
+}
+
+// Two replicas on one Postgres database serve one linearizable history:
+// clients of A and clients of B call RegisterNode, UpdateNode, DeleteNode
+// and GetNode on the same few nodes, so every read through one replica must
+// reflect the writes the other acknowledged before it (the read fence of
+// the registry view), checked with porcupine.
+func TestTwoReplicasLinearizable(t *testing.T) {
+	bin := buildBinary(t)
+	dsn := storetest.PostgresDSN(t)
+	const clients = 6
+	ops := nodehistory.OpsPerClient(t, 100)
+	var replicas []smspbconnect.NodeServiceClient
+	var procs []*process
+	for range 2 {
+		grpcAddr, httpAddr := holdPort(t), holdPort(t)
+		p := startProcess(t, bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--kv-backend", "postgres", "--kv-dsn", dsn,
+			"--heartbeat-timeout", "24h", "--cleanup-interval", "1h")
+		p.waitHealthy(t, "http://"+httpAddr)
+		grpcGo := protocols[3]
+		replicas = append(replicas, nodeClient(grpcGo, cleartextClient(grpcGo), "http", grpcAddr, httpAddr))
+		procs = append(procs, p)
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	var history []porcupine.Operation
+	aborted := 0
+	var wg sync.WaitGroup
+	for c := range clients {
+		client := replicas[c%len(replicas)]
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(c), 3))
+			for i := range ops {
+				in := nodehistory.Input{UUID: nodehistory.Nodes[rng.IntN(len(nodehistory.Nodes))], V: fmt.Sprintf("c%d-%d", c, i)}
+				call := time.Since(start).Nanoseconds()
+				out, err := nodehistory.Call(t.Context(), client, rng, &in)
+				ret := time.Since(start).Nanoseconds()
+				if connect.CodeOf(err) == connect.CodeAborted && in.Op != "get" {
+					mu.Lock()
+					aborted++
+					mu.Unlock()
+					continue
+				}
+				if err != nil {
+					t.Errorf("client %d: %s %s: %v", c, in.Op, in.UUID, err)
+					return
+				}
+				mu.Lock()
+				history = append(history, porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: ret})
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	nodehistory.Check(t, "sms-replicas-linearizability", history)
+	t.Logf("%d operations by %d clients through two replicas (%d writes aborted by conflicts, left out): linearizable",
+		len(history), clients, aborted)
+	for _, p := range procs {
+		p.stop(t, syscall.SIGTERM)
+	}
 }

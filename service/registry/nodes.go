@@ -296,7 +296,7 @@ func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, erro
 	tree, _ := r.view.snapshot()
 	out := make([]Node, 0, tree.Len())
 	tree.Ascend(func(e *entry) bool {
-		if e.node != nil && f.match(e.sharedNode()) {
+		if e.node != nil && f.matchEntry(e) {
 			out = append(out, e.toNode())
 		}
 		return true

@@ -62,7 +62,7 @@ func (r *NodeRegistry) ListPage(ctx context.Context, opts ListOptions) ([]Node, 
 	out := make([]Node, 0, size)
 	more := false
 	visit := func(e *entry) bool {
-		if e.uuid == after || e.node == nil || !f.match(e.sharedNode()) {
+		if e.uuid == after || e.node == nil || !f.matchEntry(e) {
 			return true
 		}
 		if len(out) == size {
@@ -128,6 +128,23 @@ func (f nodeFilter) sortedUUIDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// matchEntry is match for a view entry with a node record, without
+// assembling the Node.
+func (f nodeFilter) matchEntry(e *entry) bool {
+	if f.uuids != nil && !f.uuids[e.uuid] {
+		return false
+	}
+	if f.status != "" && e.status() != f.status {
+		return false
+	}
+	for k, v := range f.metadata {
+		if got, ok := e.meta.lookup(k); !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 func (f nodeFilter) match(n Node) bool {

@@ -69,7 +69,7 @@ func (r *NodeResourceRegistry) Get(ctx context.Context, nodeUUID string) (Resour
 	if e == nil || e.res == nil {
 		return Resource{}, false, nil
 	}
-	return e.res.resource(id), true, nil
+	return e.resource(), true, nil
 }
 
 // List returns resource reports. With no uuids it returns every report, in
@@ -103,7 +103,7 @@ func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]
 		out := make([]Resource, 0)
 		tree.Ascend(func(e *entry) bool {
 			if e.res != nil {
-				out = append(out, e.res.resource(e.uuid))
+				out = append(out, e.resource())
 			}
 			return true
 		})
@@ -114,7 +114,7 @@ func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]
 	defer r.view.mu.RUnlock()
 	for _, id := range ids {
 		if e, ok := r.view.byUUID.Get(&entry{uuid: id}); ok && e.res != nil {
-			out = append(out, e.res.resource(id))
+			out = append(out, e.resource())
 		}
 	}
 	return out, nil
@@ -163,7 +163,7 @@ func (r *NodeResourceRegistry) ListPage(ctx context.Context, pageSize int, token
 			more = true
 			return false
 		}
-		out = append(out, e.res.resource(e.uuid))
+		out = append(out, e.resource())
 		return true
 	})
 	if !more {

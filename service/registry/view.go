@@ -87,7 +87,9 @@ type View struct {
 }
 
 // entry is what the view holds of one uuid: each record with its version
-// (a nil record is absent). Immutable once in the tree.
+// (a nil record is absent). The records' maps are packed (see packedMap):
+// node.Metadata, hb.HealthInfo and res.Metadata are nil, their contents in
+// meta, health and resMeta. Immutable once in the tree.
 type entry struct {
 	uuid      string
 	node      *nodeRecord
@@ -98,6 +100,9 @@ type entry struct {
 	rv        int64
 	expiredAt int64 // expired:<uuid>'s At; 0 without one
 	ev        int64
+	meta      packedMap
+	health    packedMap
+	resMeta   packedMap
 }
 
 func (e *entry) empty() bool { return e.node == nil && e.hb == nil && e.res == nil && e.ev == 0 }
@@ -123,18 +128,19 @@ func (e *entry) status() Status {
 // one, or (version 0) one counting from registration.
 func (e *entry) heartbeat() (heartbeatRecord, int64) {
 	if e.hb != nil {
-		return *e.hb, e.hv
+		hb := *e.hb
+		if e.health != "" {
+			hb.HealthInfo = e.health.unpack()
+		}
+		return hb, e.hv
 	}
 	return heartbeatRecord{LastHeartbeat: e.node.RegisteredAt}, 0
 }
 
-// toNode assembles the Node readers see, with maps of its own.
-func (e *entry) toNode() Node { return assembleNode(e.uuid, *e.node, e.hb) }
-
-// sharedNode is toNode without copying the maps, for watch events, whose
-// maps callers must not modify.
-func (e *entry) sharedNode() Node {
-	n := Node{
+// toNode assembles the Node readers see, with maps of its own; e.node must
+// not be nil.
+func (e *entry) toNode() Node {
+	return Node{
 		UUID:          e.uuid,
 		IPAddress:     e.node.IP,
 		Port:          e.node.Port,
@@ -142,12 +148,16 @@ func (e *entry) sharedNode() Node {
 		Status:        e.status(),
 		LastHeartbeat: fromUnixNano(e.lastSeen()),
 		RegisteredAt:  fromUnixNano(e.node.RegisteredAt),
-		Metadata:      e.node.Metadata,
+		Metadata:      e.meta.unpack(),
+		HealthInfo:    e.health.unpack(),
 	}
-	if e.hb != nil {
-		n.HealthInfo = e.hb.HealthInfo
-	}
-	return n
+}
+
+// resource assembles the report readers see; e.res must not be nil.
+func (e *entry) resource() Resource {
+	r := e.res.resource(e.uuid)
+	r.Metadata = e.resMeta.unpack()
+	return r
 }
 
 func lessEntry(a, b *entry) bool { return a.uuid < b.uuid }
@@ -522,18 +532,21 @@ func setRecord(e *entry, prefix string, key, value []byte, version int64) error 
 		if err != nil {
 			return err
 		}
+		e.meta, rec.Metadata = packMap(rec.Metadata), nil
 		e.node, e.nv = &rec, version
 	case heartbeatPrefix:
 		rec, err := decode[heartbeatRecord](key, value)
 		if err != nil {
 			return err
 		}
+		e.health, rec.HealthInfo = packMap(rec.HealthInfo), nil
 		e.hb, e.hv = &rec, version
 	case resourcePrefix:
 		rec, err := decode[resourceRecord](key, value)
 		if err != nil {
 			return err
 		}
+		e.resMeta, rec.Metadata = packMap(rec.Metadata), nil
 		e.res, e.rv = &rec, version
 	case expiredPrefix:
 		rec, err := decode[expiredRecord](key, value)
@@ -549,11 +562,11 @@ func setRecord(e *entry, prefix string, key, value []byte, version int64) error 
 func clearRecord(e *entry, prefix string) {
 	switch prefix {
 	case nodePrefix:
-		e.node, e.nv = nil, 0
+		e.node, e.nv, e.meta = nil, 0, ""
 	case heartbeatPrefix:
-		e.hb, e.hv = nil, 0
+		e.hb, e.hv, e.health = nil, 0, ""
 	case resourcePrefix:
-		e.res, e.rv = nil, 0
+		e.res, e.rv, e.resMeta = nil, 0, ""
 	case expiredPrefix:
 		e.expiredAt, e.ev = 0, 0
 	}

@@ -48,8 +48,7 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
-// Event is one message of a watch. Its Node's maps are shared with other
-// watchers: do not modify them.
+// Event is one message of a watch.
 type Event struct {
 	Kind           EventKind
 	Node           Node
@@ -130,8 +129,8 @@ func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(E
 			if e.node == nil {
 				return nil
 			}
-			if n := e.sharedNode(); f.match(n) {
-				return send(Event{Kind: EventSnapshot, Node: n, Version: version})
+			if f.matchEntry(e) {
+				return send(Event{Kind: EventSnapshot, Node: e.toNode(), Version: version})
 			}
 			return nil
 		}
@@ -236,23 +235,29 @@ func (ev event) forWatcher(f nodeFilter, heartbeats bool) (Event, bool) {
 	}
 	switch ev.kind {
 	case EventDeleted, EventExpired:
-		n := ev.prev.sharedNode()
-		return Event{Kind: ev.kind, Node: n}, f.match(n)
+		if !f.matchEntry(ev.prev) {
+			return Event{}, false
+		}
+		return Event{Kind: ev.kind, Node: ev.prev.toNode()}, true
 	case EventHeartbeat:
-		n := ev.cur.sharedNode()
-		return Event{Kind: ev.kind, Node: n}, heartbeats && f.match(n)
+		if !heartbeats || !f.matchEntry(ev.cur) {
+			return Event{}, false
+		}
+		return Event{Kind: ev.kind, Node: ev.cur.toNode()}, true
 	}
-	n := ev.cur.sharedNode()
-	out := Event{Kind: ev.kind, Node: n}
-	matched := f.match(n)
+	matched := f.matchEntry(ev.cur)
+	out := Event{Kind: ev.kind}
 	if ev.prev != nil && ev.prev.node != nil {
-		prev := ev.prev.sharedNode()
-		matched = matched || f.match(prev)
+		matched = matched || f.matchEntry(ev.prev)
 		if ev.kind == EventStatusChanged {
-			out.PreviousStatus = prev.Status
+			out.PreviousStatus = ev.prev.status()
 		}
 	}
-	return out, matched
+	if !matched {
+		return Event{}, false
+	}
+	out.Node = ev.cur.toNode()
+	return out, true
 }
 
 // versionEpochBits of a watch version are the view's random epoch, the
