@@ -130,8 +130,8 @@ func (f nodeFilter) sortedUUIDs() []string {
 	return ids
 }
 
-// matchEntry is match for a view entry with a node record, without
-// assembling the Node.
+// matchEntry reports whether the node of e (an entry with a node record)
+// passes the filters, without assembling the Node.
 func (f nodeFilter) matchEntry(e *entry) bool {
 	if f.uuids != nil && !f.uuids[e.uuid] {
 		return false
@@ -141,21 +141,6 @@ func (f nodeFilter) matchEntry(e *entry) bool {
 	}
 	for k, v := range f.metadata {
 		if got, ok := e.meta.lookup(k); !ok || got != v {
-			return false
-		}
-	}
-	return true
-}
-
-func (f nodeFilter) match(n Node) bool {
-	if f.uuids != nil && !f.uuids[n.UUID] {
-		return false
-	}
-	if f.status != "" && n.Status != f.status {
-		return false
-	}
-	for k, v := range f.metadata {
-		if got, ok := n.Metadata[k]; !ok || got != v {
 			return false
 		}
 	}

@@ -652,9 +652,8 @@ func splitKey(key []byte) (prefix, id string, ok bool) {
 // in two batches.
 func (v *View) applyChanges(ctx context.Context, changes []sqlkv.Change, position uint64) error {
 	type touched struct {
-		reread  map[string]bool // prefixes to read back
-		values  map[string]sqlkv.Change
-		ordered int
+		reread map[string]bool // prefixes to read back
+		values map[string]sqlkv.Change
 	}
 	byID := make(map[string]*touched)
 	var order []string
