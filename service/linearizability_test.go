@@ -1,15 +1,11 @@
 package service_test
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"sync"
 	"testing"
-	"time"
 
-	"connectrpc.com/connect"
 	"github.com/anishathalye/porcupine"
 
+	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/internal/nodehistory"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvstore"
@@ -72,45 +68,12 @@ func openPostgresStore(t *testing.T, dsn string) sqlkv.Store {
 }
 
 // recordNodeHistory runs clients concurrent clients, one protocol after the
-// other and one server of envs after the other, each making ops random
-// calls on nodehistory.Nodes, and returns the history.
-// Every call must succeed or return not_found, except that a write may be
-// aborted (its conflict retries exhausted, so it did nothing); such writes
-// are left out and counted.
+// other and one server of envs after the other (see nodehistory.Record).
 func recordNodeHistory(t *testing.T, envs []*env, clients, ops int) (history []porcupine.Operation, aborted int) {
 	t.Helper()
-	ctx := t.Context()
-	start := time.Now()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	var cs []smspbconnect.NodeServiceClient
 	for c := range clients {
-		client := newClient(envs[c%len(envs)], protocols[c%len(protocols)])
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(c), 2))
-			for i := range ops {
-				in := nodehistory.Input{UUID: nodehistory.Nodes[rng.IntN(len(nodehistory.Nodes))], V: fmt.Sprintf("c%d-%d", c, i)}
-				call := time.Since(start).Nanoseconds()
-				out, err := nodehistory.Call(ctx, client, rng, &in)
-				ret := time.Since(start).Nanoseconds()
-				if connect.CodeOf(err) == connect.CodeAborted && in.Op != "get" {
-					mu.Lock()
-					aborted++
-					mu.Unlock()
-					continue
-				}
-				if err != nil {
-					t.Errorf("client %d: %s %s: %v", c, in.Op, in.UUID, err)
-					return
-				}
-				mu.Lock()
-				history = append(history, porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: ret})
-				mu.Unlock()
-			}
-		})
+		cs = append(cs, newClient(envs[c%len(envs)], protocols[c%len(protocols)]))
 	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	return history, aborted
+	return nodehistory.Record(t, cs, ops, 2)
 }

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"math/rand/v2"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/anishathalye/porcupine"
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
@@ -110,7 +106,6 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 func TestTwoReplicasLinearizable(t *testing.T) {
 	bin := buildBinary(t)
 	dsn := storetest.PostgresDSN(t)
-	const clients = 6
 	ops := nodehistory.OpsPerClient(t, 100)
 	var replicas []smspbconnect.NodeServiceClient
 	var procs []*process
@@ -123,43 +118,14 @@ func TestTwoReplicasLinearizable(t *testing.T) {
 		replicas = append(replicas, nodeClient(grpcGo, cleartextClient(grpcGo), "http", grpcAddr, httpAddr))
 		procs = append(procs, p)
 	}
-	start := time.Now()
-	var mu sync.Mutex
-	var history []porcupine.Operation
-	aborted := 0
-	var wg sync.WaitGroup
-	for c := range clients {
-		client := replicas[c%len(replicas)]
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(c), 3))
-			for i := range ops {
-				in := nodehistory.Input{UUID: nodehistory.Nodes[rng.IntN(len(nodehistory.Nodes))], V: fmt.Sprintf("c%d-%d", c, i)}
-				call := time.Since(start).Nanoseconds()
-				out, err := nodehistory.Call(t.Context(), client, rng, &in)
-				ret := time.Since(start).Nanoseconds()
-				if connect.CodeOf(err) == connect.CodeAborted && in.Op != "get" {
-					mu.Lock()
-					aborted++
-					mu.Unlock()
-					continue
-				}
-				if err != nil {
-					t.Errorf("client %d: %s %s: %v", c, in.Op, in.UUID, err)
-					return
-				}
-				mu.Lock()
-				history = append(history, porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: ret})
-				mu.Unlock()
-			}
-		})
+	var clients []smspbconnect.NodeServiceClient
+	for c := range 6 {
+		clients = append(clients, replicas[c%len(replicas)])
 	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	history, aborted := nodehistory.Record(t, clients, ops, 3)
 	nodehistory.Check(t, "sms-replicas-linearizability", history)
 	t.Logf("%d operations by %d clients through two replicas (%d writes aborted by conflicts, left out): linearizable",
-		len(history), clients, aborted)
+		len(history), len(clients), aborted)
 	for _, p := range procs {
 		p.stop(t, syscall.SIGTERM)
 	}
