@@ -84,6 +84,7 @@ type View struct {
 	failure     error         // why the view is behind, while it is; nil when current
 	ring        []event       // the last len(ring) events; ring[seq%len] is event seq
 	seq         uint64        // the last event's number; 0 before any
+	head        atomic.Uint64 // seq, for watchers checking whether they lag without the lock
 	examined    atomic.Int64  // candidates the last sweep looked at, for tests
 }
 
@@ -760,6 +761,7 @@ func (v *View) replace(old, next *entry) {
 	}
 	if kind, ok := eventKind(old, next); ok {
 		v.seq++
+		v.head.Store(v.seq)
 		ev := event{seq: v.seq, kind: kind, cur: next}
 		if kind != EventHeartbeat {
 			ev.prev = old

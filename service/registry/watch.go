@@ -177,6 +177,11 @@ func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(E
 			continue
 		}
 		for _, ev := range batch {
+			// A watcher so slow that the ring moved past what it holds is
+			// ended now, not after delivering its stale copies.
+			if v.head.Load()-ev.seq >= uint64(len(v.ring)) {
+				return ErrWatchLagged
+			}
 			if out, ok := ev.forWatcher(f, opts.Heartbeats); ok {
 				out.Version = v.version(ev.seq)
 				if err := send(out); err != nil {
