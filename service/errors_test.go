@@ -47,6 +47,7 @@ func TestConnectError(t *testing.T) {
 		{"unavailable", wrap(sqlkv.ErrUnavailable), connect.CodeUnavailable, errUnavailable.Error(), true},
 		{"closed", wrap(sqlkv.ErrClosed), connect.CodeUnavailable, errUnavailable.Error(), true},
 		{"conflict retries exhausted", wrap(sqlkv.ErrConflict), connect.CodeAborted, errConflict.Error(), true},
+		{"storage full", wrap(sqlkv.ErrStorageFull), connect.CodeResourceExhausted, errFull.Error(), true},
 		{"store not found is a bug", wrap(sqlkv.ErrNotFound), connect.CodeInternal, errInternal.Error(), true},
 		{"unknown", errors.New(secret), connect.CodeInternal, errInternal.Error(), true},
 	}

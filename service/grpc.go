@@ -72,7 +72,7 @@ func NewGRPCServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
-	svc.watchers = newWatcherLimit(cfg.MaxWatchers)
+	svc.watchers = cfg.watcherLimit()
 	smspb.RegisterNodeServiceServer(srv, grpcNodeService{svc})
 
 	hs := &grpcHealth{Server: health.NewServer(), checker: &storeChecker{store: cfg.Store, view: cfg.Nodes.View(), logger: logger}}
@@ -122,7 +122,7 @@ func GRPCServerOptions(cfg Config) []grpc.ServerOption {
 		stream = append(stream, skipPublicStream(cfg.Metrics.StreamServerInterceptor()))
 	}
 	// The debug-level request log, as the Connect stack's (requestLog).
-	unary = append(unary, skipPublicUnary(grpcUnaryLog(logger)), grpcUnaryErrors(logger))
+	unary = append(unary, skipPublicUnary(grpcUnaryLog(logger)), grpcUnaryErrors(logger), grpcCallDeadline(logger))
 	stream = append(stream, skipPublicStream(grpcStreamLog(logger)), grpcStreamErrors(logger))
 	// Rejected calls count only for procedures that exist, so a client
 	// cannot grow the metrics with made-up names.

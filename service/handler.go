@@ -71,6 +71,12 @@ type Config struct {
 	// DefaultMaxWatchers.
 	MaxWatchers int
 
+	// Watchers, if not nil, is the limit that every stack built with this
+	// Config (NewHandler, NewGRPCServer) counts its WatchNodes streams
+	// against, so that the two together stay within it; nil gives each
+	// stack a limit of MaxWatchers of its own.
+	Watchers *WatcherLimit
+
 	// BodyReadTimeout, if positive, is how long a request body may take to
 	// arrive (see policy.Config).
 	BodyReadTimeout time.Duration
@@ -150,11 +156,14 @@ func NewHandler(cfg Config) http.Handler {
 	// policy logs the ones it rejects (unauthenticated) at debug too.
 	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(requestLog{logger}))
 
+	// Innermost: its deadline is the handler's.
+	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(callDeadline(logger)))
+
 	cfg.Nodes.View().Start()
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
-	svc.watchers = newWatcherLimit(cfg.MaxWatchers)
+	svc.watchers = cfg.watcherLimit()
 	rpcPath, rpc := smspbconnect.NewNodeServiceHandler(svc, rpcOpts...)
 	mux.Handle(rpcPath, rpc)
 	rest, err := newREST(rpc)

@@ -56,7 +56,9 @@ func (c *storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) 
 }
 
 // healthz is the HTTP readiness probe: 200 "ok" while the view is loaded and
-// the store answers Ping, 503 otherwise.
+// the store answers Ping, 503 otherwise. While the store is degraded (its
+// disk full: reads work, writes fail) it stays 200, as reads are still
+// served, with a body that says "degraded" and why.
 func healthz(store sqlkv.Store, view *registry.View, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -64,6 +66,10 @@ func healthz(store sqlkv.Store, view *registry.View, logger *slog.Logger) http.H
 		if err := ready(r.Context(), store, view, logger); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("unavailable\n"))
+			return
+		}
+		if sqlkv.Degraded(store) != nil {
+			_, _ = w.Write([]byte("degraded: " + errFull.Error() + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -41,6 +41,9 @@ var protocols = testutil.Protocols
 // connectHTTP is the protocol of tests about the HTTP surface as a whole.
 var connectHTTP = protocols[0]
 
+// grpcGo is gRPC to grpc-go's server, for tests of what that stack adds.
+var grpcGo = protocols[3]
+
 // env is one server over one fresh store, both stacks (the http.Handler and
 // grpc-go's server) sharing one Config, with a client for one protocol.
 type env struct {
@@ -91,6 +94,9 @@ func newEnv(t *testing.T, store sqlkv.Store, p protocol, edit func(*service.Conf
 	}
 	if edit != nil {
 		edit(&cfg)
+	}
+	if cfg.Watchers == nil { // as cmd/sms: one limit for both stacks
+		cfg.Watchers = service.NewWatcherLimit(cfg.MaxWatchers)
 	}
 	url, client := startServer(t, cfg)
 	e := &env{

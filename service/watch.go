@@ -16,20 +16,31 @@ import (
 // Config.MaxWatchers is not positive.
 const DefaultMaxWatchers = 1024
 
-// watcherLimit counts the open WatchNodes streams against a limit.
-type watcherLimit struct {
+// WatcherLimit counts the open WatchNodes streams against a limit. One
+// shared by both server stacks (Config.Watchers) bounds them together.
+type WatcherLimit struct {
 	max  int64
 	open atomic.Int64
 }
 
-func newWatcherLimit(n int) *watcherLimit {
+// NewWatcherLimit returns a limit of n concurrent WatchNodes streams;
+// DefaultMaxWatchers if n is not positive.
+func NewWatcherLimit(n int) *WatcherLimit {
 	if n <= 0 {
 		n = DefaultMaxWatchers
 	}
-	return &watcherLimit{max: int64(n)}
+	return &WatcherLimit{max: int64(n)}
 }
 
-func (l *watcherLimit) acquire() bool {
+// watcherLimit is cfg's shared limit, or a new one of cfg.MaxWatchers.
+func (cfg Config) watcherLimit() *WatcherLimit {
+	if cfg.Watchers != nil {
+		return cfg.Watchers
+	}
+	return NewWatcherLimit(cfg.MaxWatchers)
+}
+
+func (l *WatcherLimit) acquire() bool {
 	if l.open.Add(1) > l.max {
 		l.open.Add(-1)
 		return false
@@ -37,7 +48,7 @@ func (l *watcherLimit) acquire() bool {
 	return true
 }
 
-func (l *watcherLimit) release() { l.open.Add(-1) }
+func (l *WatcherLimit) release() { l.open.Add(-1) }
 
 // errShuttingDown ends watch streams when the server shuts down.
 var errShuttingDown = errors.New("server shutting down; watch again")

@@ -38,6 +38,27 @@ func openWatchers(t *testing.T, e *env, n int) (stop func()) {
 	return stop
 }
 
+// In SPEAR's layout the two stacks share one limit: a stream open on
+// connect-go's counts against grpc-go's, and the other way round.
+func TestMaxWatchersAcrossStacks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watchableStore(t, "memory"), connectHTTP, func(c *service.Config) { c.MaxWatchers = 1 })
+	e.register(t, nodeA, "")
+	stop := openWatchers(t, e, 1) // on connect-go's stack
+	defer stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	stream, err := newClient(e, grpcGo).WatchNodes(ctx, &smspb.WatchNodesRequest{})
+	if err == nil {
+		for stream.Receive() {
+		}
+		err = stream.Err()
+	}
+	if got, want := connect.CodeOf(err), connect.CodeResourceExhausted; got != want {
+		t.Fatalf("a stream on grpc-go's stack beyond the shared limit: %v, want %v", err, want)
+	}
+}
+
 // Beyond --max-watchers a new stream is resource_exhausted; a slot frees
 // when a stream ends.
 func TestMaxWatchers(t *testing.T) {

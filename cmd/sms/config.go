@@ -36,6 +36,7 @@ var options = []option{
 	{"kv-backend", kvstore.EnvBackend, kvstore.DefaultBackend, "name", "key/value store: memory, sqlite or postgres"},
 	{"kv-path", kvstore.EnvPath, kvstore.DefaultPath, "file", "SQLite database file (sqlite backend)"},
 	{"kv-dsn", kvstore.EnvDSN, "", "url", "Postgres connection string (required for the postgres backend; logged with its password masked)"},
+	{"kv-listen-dsn", kvstore.EnvListenDSN, "", "url", "direct Postgres connection for the change feed's LISTEN and migrations, when --kv-dsn goes through a transaction pooler (default: --kv-dsn; logged with its password masked)"},
 	{"sqlite-synchronous", kvstore.EnvSQLiteSynchronous, kvstore.SynchronousLevels[0], "level", "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
 	{"skip-migrations", "SMS_SKIP_MIGRATIONS", "false", boolArg, "do not migrate the database on start (run sms migrate up as a deploy step); refuse to start if a migration is pending"},
 	{"heartbeat-timeout", "SMS_HEARTBEAT_TIMEOUT", "90s", "duration", "an active node silent for longer is marked unhealthy (> 0)"},
@@ -210,6 +211,7 @@ var storeFlags = map[kvstore.Param]string{
 	kvstore.ParamBackend:           "kv-backend",
 	kvstore.ParamPath:              "kv-path",
 	kvstore.ParamDSN:               "kv-dsn",
+	kvstore.ParamListenDSN:         "kv-listen-dsn",
 	kvstore.ParamSQLiteSynchronous: "sqlite-synchronous",
 	kvstore.ParamSkipMigrations:    "skip-migrations",
 }
@@ -229,6 +231,7 @@ func (v values) storeConfig() (kvstore.Config, error) {
 	}
 	c.Path = param("kv-path", kvstore.BackendSQLite)
 	c.DSN = param("kv-dsn", kvstore.BackendPostgres)
+	c.ListenDSN = param("kv-listen-dsn", kvstore.BackendPostgres)
 	c.SQLiteSynchronous = strings.ToLower(param("sqlite-synchronous", kvstore.BackendSQLite))
 	if raw := v.get("skip-migrations"); raw != "" { // sms migrate has no such flag
 		skip, err := strconv.ParseBool(raw)

@@ -13,17 +13,18 @@ import (
 // for the registries: instrumented (unless --metrics=false; m is nil then),
 // and watchable. Postgres is watchable itself (LISTEN/NOTIFY, across
 // replicas); memory and SQLite, whose writers are all in this process, are
-// wrapped to report their writes in process.
-func openStore(ctx context.Context, cfg config) (m *metrics.Metrics, store sqlkv.Store, err error) {
-	raw, err := kvstore.Open(ctx, cfg.store)
+// wrapped to report their writes in process. raw is the store as kvstore
+// opened it, for what the wrappers do not forward (the database clock).
+func openStore(ctx context.Context, cfg config) (m *metrics.Metrics, store, raw sqlkv.Store, err error) {
+	raw, err = kvstore.Open(ctx, cfg.store)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	m, store = instrument(cfg, raw)
 	if _, ok := store.(sqlkv.Watchable); ok {
-		return m, store, nil
+		return m, store, raw, nil
 	}
-	return m, watchstore.New(store), nil
+	return m, watchstore.New(store), raw, nil
 }
 
 // instrument returns the metrics of the server (nil with --metrics=false)

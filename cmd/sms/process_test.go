@@ -172,7 +172,8 @@ func (p *process) waitHealthy(t *testing.T, baseURL string) {
 	}
 }
 
-// stop sends sig and requires a clean exit (status 0) within 5 seconds.
+// stop sends sig and requires a clean exit (status 0); the bound only keeps a
+// hung process from hanging the test.
 func (p *process) stop(t *testing.T, sig os.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
@@ -180,8 +181,8 @@ func (p *process) stop(t *testing.T, sig os.Signal) {
 	}
 	select {
 	case <-p.exited:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("sms did not exit within 5s of %v\n%s", sig, p.output)
+	case <-time.After(time.Minute):
+		t.Fatalf("sms did not exit after %v (gave up after a minute)\n%s", sig, p.output)
 	}
 	if p.err != nil {
 		t.Fatalf("sms exited with %v after %v, want status 0\n%s", p.err, sig, p.output)

@@ -12,8 +12,9 @@ import (
 )
 
 // Two replicas on one Postgres database: a watcher of one hears what the
-// other did within a second, and the liveness sweeps of both together
-// produce exactly one unhealthy event per silent node.
+// other did, and the liveness sweeps of both together produce exactly one
+// unhealthy event per silent node. How fast the news travels is a figure it
+// logs (RELIABILITY.md), not something it asserts.
 func TestTwoReplicasOnePostgres(t *testing.T) {
 	bin := buildBinary(t)
 	dsn := storetest.PostgresDSN(t)
@@ -48,18 +49,18 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 				t.Fatalf("B's watcher got %v, want REGISTERED %s", m, resp.GetNodeUuid())
 			}
 			worst = max(worst, time.Since(registered))
-		case <-time.After(time.Second):
-			t.Fatalf("B's watcher did not hear of a node registered on A within 1s\nA:\n%s\nB:\n%s", procA.output, procB.output)
+		case <-time.After(giveUp):
+			t.Fatalf("B's watcher never heard of a node registered on A (gave up after %v)\nA:\n%s\nB:\n%s", giveUp, procA.output, procB.output)
 		}
 	}
-	t.Logf("slowest delivery from A's RegisterNode to B's watcher: %v", worst)
+	t.Logf("measured: slowest delivery from A's RegisterNode to B's watcher: %v", worst)
 
 	// No heartbeats: after the 1 s timeout both sweepers race to mark each
 	// node; every watcher must see one unhealthy event per node, and no more
 	// events however many sweeps follow.
 	for name, w := range map[string]<-chan *smspb.WatchNodesResponse{"A": watchA, "B": watchB} {
 		unhealthy := map[string]int{}
-		deadline := time.After(15 * time.Second)
+		deadline := time.After(giveUp)
 		settle := (<-chan time.Time)(nil)
 	collect:
 		for {
@@ -83,7 +84,7 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 			case <-settle:
 				break collect
 			case <-deadline:
-				t.Fatalf("%s's watcher saw %d of %d nodes go unhealthy within 15s", name, len(unhealthy), nodes)
+				t.Fatalf("%s's watcher saw %d of %d nodes go unhealthy (gave up after %v)", name, len(unhealthy), nodes, giveUp)
 			}
 		}
 		for _, id := range ids {
@@ -120,10 +121,10 @@ func TestTwoReplicasLinearizable(t *testing.T) {
 	for c := range 6 {
 		clients = append(clients, replicas[c%len(replicas)])
 	}
-	history, aborted := nodehistory.Record(t, clients, ops, 3)
+	history := nodehistory.Record(t, clients, ops, 3)
 	nodehistory.Check(t, "sms-replicas-linearizability", history)
-	t.Logf("%d operations by %d clients through two replicas (%d writes aborted by conflicts, left out): linearizable",
-		len(history), len(clients), aborted)
+	t.Logf("%d operations by %d clients through two replicas: linearizable",
+		len(history), len(clients))
 	for _, p := range procs {
 		p.stop(t, syscall.SIGTERM)
 	}

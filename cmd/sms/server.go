@@ -98,13 +98,19 @@ func (ls listeners) closeAll() {
 func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err error) {
 	defer ls.closeAll() // a no-op after the servers closed them
 	logger := newLogger(cfg, stderr)
-	m, store, err := openStore(ctx, cfg)
+	m, store, raw, err := openStore(ctx, cfg)
 	if errors.Is(err, migrations.ErrPending) {
 		err = fmt.Errorf("%w; run \"sms migrate up\" first, or start without --skip-migrations", err)
 	}
+	if errors.Is(err, postgres.ErrPreparedPooled) {
+		err = fmt.Errorf("%w (in --kv-dsn; see README, \"Behind PgBouncer\")", err)
+	}
+	if errors.Is(err, postgres.ErrListenPooled) {
+		err = fmt.Errorf("%w; LISTEN does not work through a transaction pooler: give a direct connection with --kv-listen-dsn (KV_LISTEN_DSN)", err)
+	}
 	if err != nil {
 		// A driver may quote the DSN, password included.
-		return postgres.RedactError(fmt.Errorf("open %s store: %w", cfg.store.Backend, err), cfg.store.DSN)
+		return postgres.RedactError(postgres.RedactError(fmt.Errorf("open %s store: %w", cfg.store.Backend, err), cfg.store.DSN), cfg.store.ListenDSN)
 	}
 	// Deferred first, so it runs last: after the servers and the sweeper
 	// stopped using the store.
@@ -117,9 +123,11 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 		}
 	}()
 
+	clockOpts, stopClock := databaseClock(ctx, raw, cfg.heartbeatTimeout, logger)
+	defer stopClock()
 	// The view loads in the background; until it has, readiness says "not
 	// serving" and reads wait for it.
-	view := registry.NewView(store)
+	view := registry.NewView(store, clockOpts...)
 	view.Start()
 	defer view.Close()
 	nodes, resources := view.Nodes(), view.Resources()
@@ -137,7 +145,7 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 		Metrics:          m,
 		Logger:           logger,
 		MaxRequestBytes:  int64(cfg.maxRequestBytes),
-		MaxWatchers:      cfg.maxWatchers,
+		Watchers:         service.NewWatcherLimit(cfg.maxWatchers), // both servers together
 		BodyReadTimeout:  cfg.readBodyTimeout,
 		CORSAllowOrigins: cfg.corsOrigins,
 		AuthToken:        cfg.authToken,

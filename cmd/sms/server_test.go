@@ -91,8 +91,8 @@ func startListeners(t *testing.T, ls listeners, environ map[string]string, args 
 			if err != nil {
 				t.Errorf("run returned %v after cancel, want nil; logs:\n%s", err, logs)
 			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("run did not return within 5s of cancel; logs:\n%s", logs)
+		case <-time.After(time.Minute):
+			t.Errorf("run did not return after cancel (gave up after a minute); logs:\n%s", logs)
 		}
 	})
 	return logs
@@ -416,8 +416,8 @@ func TestRunSweeper(t *testing.T) {
 			cancel()
 			select {
 			case <-done:
-			case <-time.After(5 * time.Second):
-				t.Fatal("runSweeper did not stop within 5s of cancel")
+			case <-time.After(time.Minute):
+				t.Fatal("runSweeper did not stop after cancel (gave up after a minute)")
 			}
 			n := f.count()
 			time.Sleep(20 * time.Millisecond)
@@ -496,8 +496,8 @@ func TestRunShutdownDeadline(t *testing.T) {
 		if err != nil {
 			t.Errorf("run = %v after cancel, want nil", err)
 		}
-	case <-time.After(shutdownTimeout + 2*time.Second):
-		t.Fatalf("run did not return within %v of cancel; logs:\n%s", shutdownTimeout+2*time.Second, logs)
+	case <-time.After(shutdownTimeout + time.Minute):
+		t.Fatalf("run did not return after cancel (gave up after %v); logs:\n%s", shutdownTimeout+time.Minute, logs)
 	}
 	if took := time.Since(start); took < shutdownTimeout {
 		t.Errorf("run returned %v after cancel, before the %v grace period: the call was not in flight", took, shutdownTimeout)

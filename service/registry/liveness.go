@@ -75,7 +75,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 			return res, err
 		}
 		_, hv := e.heartbeat()
-		results, err := apply(ctx, r.store,
+		results, err := r.store.Apply(ctx,
 			sqlkv.Delete(nodeKey(e.uuid)).If(sqlkv.IfVersion(e.nv)),
 			sqlkv.Delete(heartbeatKey(e.uuid)).If(sqlkv.IfVersion(hv)),
 			sqlkv.Delete(resourceKey(e.uuid)),
@@ -104,7 +104,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 		}
 		hb, hv := e.heartbeat()
 		hb.Expired = true
-		_, err := apply(ctx, r.store,
+		_, err := r.store.Apply(ctx,
 			// The decision rests on both records as the view holds them.
 			sqlkv.Check(nodeKey(e.uuid), sqlkv.IfVersion(e.nv)),
 			sqlkv.Put(heartbeatKey(e.uuid), encode(hb)).If(sqlkv.IfVersion(hv)),
@@ -125,7 +125,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 		if deleted[e.uuid] {
 			continue
 		}
-		_, err := apply(ctx, r.store, sqlkv.Delete(resourceKey(e.uuid)).If(sqlkv.IfVersion(e.rv)))
+		_, err := r.store.Apply(ctx, sqlkv.Delete(resourceKey(e.uuid)).If(sqlkv.IfVersion(e.rv)))
 		if errors.Is(err, sqlkv.ErrConflict) {
 			continue
 		}
@@ -138,7 +138,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 	// Expiry records only need to outlive the watchers' view of the
 	// deletion, which takes milliseconds; a heartbeat timeout is ample.
 	for _, e := range due.expiries {
-		_, err := apply(ctx, r.store, sqlkv.Delete(expiredKey(e.uuid)).If(sqlkv.IfVersion(e.ev)))
+		_, err := r.store.Apply(ctx, sqlkv.Delete(expiredKey(e.uuid)).If(sqlkv.IfVersion(e.ev)))
 		if err != nil && !errors.Is(err, sqlkv.ErrConflict) {
 			return res, fmt.Errorf("sweep: delete expiry record %s: %w", e.uuid, err)
 		}

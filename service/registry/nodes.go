@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,9 +30,11 @@ func (r *NodeRegistry) now() time.Time { return r.opts.now() }
 // heartbeat is refreshed and health_info kept. An empty n.UUID makes the
 // registry generate one. It returns the node as stored.
 //
-// Errors: a *ValidationError (ErrInvalid) for bad input; sqlkv.ErrConflict,
-// wrapped, if concurrent writers kept changing the node; store errors,
-// wrapped.
+// Concurrent writers of the same node never make it fail: it reads again
+// and retries until its context is done (see retryConflicts).
+//
+// Errors: a *ValidationError (ErrInvalid) for bad input; the context's error
+// if it ends first; store errors, wrapped.
 func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
 	if err := ctx.Err(); err != nil {
 		return Node{}, err
@@ -51,7 +54,7 @@ func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
 	now := unixNano(r.now())
 
 	var out Node
-	err = retryConflicts(ctx, func(int) error {
+	err = retryConflicts(ctx, func() error {
 		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
 		if err != nil {
 			return err
@@ -102,9 +105,9 @@ func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
 // change its expired flag, and then only if no heartbeat landed in between).
 //
 // Errors: ErrNotFound if the node does not exist; a *ValidationError
-// (ErrInvalid) for bad input or an n.UUID naming another node;
-// sqlkv.ErrConflict, wrapped, if concurrent writers kept changing the node;
-// store errors, wrapped.
+// (ErrInvalid) for bad input or an n.UUID naming another node; the
+// context's error if it ends before the concurrent writers of the node let
+// it through; store errors, wrapped.
 func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, error) {
 	if err := ctx.Err(); err != nil {
 		return Node{}, err
@@ -129,7 +132,7 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 	status, expired := storedStatus(status)
 
 	var out Node
-	err = retryConflicts(ctx, func(attempt int) error {
+	err = retryConflicts(ctx, func() error {
 		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
 		if err != nil {
 			return err
@@ -140,15 +143,10 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 		// The version condition guards registered_at, the one field kept
 		// from the record we read, against a delete and re-register in
 		// between. It also makes concurrent Updates of one node conflict,
-		// although each replaces the other wholesale; when they keep
-		// conflicting (a busy single-writer store makes the read-to-write
-		// window long), fall back to requiring only that the node exists,
-		// so Updates do not starve each other. The price: a delete and
-		// re-register inside that window would keep the old registered_at.
+		// although each replaces the other wholesale; every conflict means
+		// one of them landed, so they all get through, in turn, well
+		// within a deadline (see retryConflicts).
 		cond := sqlkv.IfVersion(nv)
-		if attempt >= strictAttempts {
-			cond = sqlkv.IfExists()
-		}
 		hb, hv, hbFound, err := getRecord[heartbeatRecord](ctx, r.store, heartbeatKey(id))
 		if err != nil {
 			return err
@@ -198,12 +196,12 @@ func (r *NodeRegistry) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, err = apply(ctx, r.store,
+	_, err = r.store.Apply(ctx,
 		sqlkv.Delete(nodeKey(id)).If(sqlkv.IfExists()),
 		sqlkv.Delete(heartbeatKey(id)),
 		sqlkv.Delete(resourceKey(id)),
 	)
-	if conditionFailed(err) {
+	if errors.Is(err, sqlkv.ErrConflict) { // the only condition failed
 		err = ErrNotFound
 	}
 	if err != nil {
@@ -237,11 +235,11 @@ func (r *NodeRegistry) Heartbeat(ctx context.Context, id string, health map[stri
 	}
 	now := unixNano(r.now())
 	hb := heartbeatRecord{LastHeartbeat: now, HealthInfo: health}
-	_, err = apply(ctx, r.store,
+	_, err = r.store.Apply(ctx,
 		sqlkv.Check(nodeKey(id), sqlkv.IfExists()),
 		sqlkv.Put(heartbeatKey(id), encode(hb)),
 	)
-	if conditionFailed(err) {
+	if errors.Is(err, sqlkv.ErrConflict) { // the only condition failed
 		err = ErrNotFound
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spear-next/sms/sqlkv"
@@ -36,11 +37,11 @@ func (r *NodeResourceRegistry) Update(ctx context.Context, res Resource) (Resour
 	res.NodeUUID = id
 	res.UpdatedAt = fromUnixNano(unixNano(r.opts.now()))
 	rr := resourceToRecord(res)
-	_, err = apply(ctx, r.store,
+	_, err = r.store.Apply(ctx,
 		sqlkv.Check(nodeKey(id), sqlkv.IfExists()),
 		sqlkv.Put(resourceKey(id), encode(rr)),
 	)
-	if conditionFailed(err) {
+	if errors.Is(err, sqlkv.ErrConflict) {
 		err = ErrNotFound
 	}
 	if err != nil {

@@ -36,6 +36,10 @@ func translate(err error) error {
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne),
 		errors.Is(err, driver.ErrBadConn),
+		// A connection pgx closed after a fatal error ("conn closed"):
+		// the request was never sent (seen in a failover, when the
+		// primary vanished under a transaction).
+		pgconn.SafeToRetry(err),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: %w", sqlkv.ErrUnavailable, err)
 	}
