@@ -10,11 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/google/btree"
-	"github.com/sethvargo/go-retry"
 
+	"github.com/spear-next/sms/internal/backoff"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/watchstore"
 )
@@ -321,12 +320,15 @@ func (v *View) sync(ctx context.Context) error {
 	}
 }
 
-// applyRetryMax bounds the wait between attempts to subscribe, load or
-// apply after a store error.
-const applyRetryMax = 2 * time.Second
-
-func (v *View) backoff() retry.Backoff {
-	return retry.WithCappedDuration(applyRetryMax, retry.WithJitterPercent(20, retry.NewExponential(50*time.Millisecond)))
+// retryable is whether the view tries a failed subscribe or load again:
+// every store error but a closed store, which is the end. It records the
+// failure for Loaded's callers (setFailure) on the way.
+func (v *View) retryable(err error) bool {
+	if errors.Is(err, sqlkv.ErrClosed) {
+		return false
+	}
+	v.setFailure(err)
+	return true
 }
 
 // run subscribes, loads, then applies the feed until ctx ends or the store
@@ -335,14 +337,10 @@ func (v *View) run(ctx context.Context) {
 	defer close(v.done)
 	// Subscribe before reading, so that nothing written during the load is
 	// missed; what the load already saw is re-applied harmlessly.
-	err := retry.Do(ctx, v.backoff(), func(ctx context.Context) error {
+	err := backoff.Do(ctx, backoff.Reconnect(), v.retryable, func(ctx context.Context) error {
 		sub, err := v.watch.Watch(ctx, nil)
 		if err != nil {
-			v.setFailure(err)
-			if errors.Is(err, sqlkv.ErrClosed) {
-				return err
-			}
-			return retry.RetryableError(err)
+			return err
 		}
 		v.sub = sub
 		return nil
@@ -405,14 +403,12 @@ func (v *View) broadcast() {
 // reloadRetrying reads everything again until it succeeds, ctx ends or the
 // store closes; position is what the read covers.
 func (v *View) reloadRetrying(ctx context.Context, position uint64) error {
-	return retry.Do(ctx, v.backoff(), func(ctx context.Context) error {
-		err := v.reload(ctx, position)
-		if err == nil || errors.Is(err, sqlkv.ErrClosed) || ctx.Err() != nil {
-			return err
-		}
-		v.setFailure(err)
-		return retry.RetryableError(err)
-	})
+	return backoff.Do(ctx, backoff.Reconnect(), v.retryable, v.reloadAt(position))
+}
+
+// reloadAt is one attempt of reloadRetrying.
+func (v *View) reloadAt(position uint64) func(context.Context) error {
+	return func(ctx context.Context) error { return v.reload(ctx, position) }
 }
 
 // reset empties the view; v.mu must be held, or v not yet shared.
