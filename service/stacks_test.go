@@ -1,3 +1,8 @@
+// The test asks for server reflection v1alpha on purpose: the server serves
+// it for the clients that still use it, so its deprecation is no finding.
+//
+//lint:file-ignore SA1019 v1alpha reflection is tested on purpose (NewGRPCServer serves it)
+
 package service_test
 
 import (

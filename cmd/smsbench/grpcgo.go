@@ -7,7 +7,6 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -24,6 +23,7 @@ type nodeClient interface {
 	ListNodes(context.Context, *sms.ListNodesRequest) (*sms.ListNodesResponse, error)
 	UpdateNodeResource(context.Context, *sms.UpdateNodeResourceRequest) (*sms.UpdateNodeResourceResponse, error)
 	GetNodeWithResource(context.Context, *sms.GetNodeWithResourceRequest) (*sms.GetNodeWithResourceResponse, error)
+	GetClusterStats(context.Context, *sms.GetClusterStatsRequest) (*sms.GetClusterStatsResponse, error)
 }
 
 // grpcGoClient is grpc-go's generated client as a nodeClient: --protocol
@@ -53,6 +53,10 @@ func (g grpcGoClient) UpdateNodeResource(ctx context.Context, r *sms.UpdateNodeR
 
 func (g grpcGoClient) GetNodeWithResource(ctx context.Context, r *sms.GetNodeWithResourceRequest) (*sms.GetNodeWithResourceResponse, error) {
 	return g.c.GetNodeWithResource(ctx, r)
+}
+
+func (g grpcGoClient) GetClusterStats(ctx context.Context, r *sms.GetClusterStatsRequest) (*sms.GetClusterStatsResponse, error) {
+	return g.c.GetClusterStats(ctx, r)
 }
 
 // newGRPCGoClient dials url (http://host:port) with grpc-go, over one
@@ -87,21 +91,32 @@ func serveGRPC(srv *grpc.Server) (string, func(), error) {
 }
 
 // grpcNoop is the no-op handler (noop) for grpc-go: the unary methods have
-// the same signatures on both stacks.
+// the same signatures on both stacks; WatchNodes streams the same snapshot.
 type grpcNoop struct{ *noop }
 
-func (grpcNoop) WatchNodes(*sms.WatchNodesRequest, grpc.ServerStreamingServer[sms.WatchNodesResponse]) error {
-	return status.Error(codes.Unimplemented, "no-op")
+func (h grpcNoop) WatchNodes(_ *sms.WatchNodesRequest, stream grpc.ServerStreamingServer[sms.WatchNodesResponse]) error {
+	ev := &sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT, Node: h.node}
+	for range h.watchNodes {
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(&sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT_END}); err != nil {
+		return err
+	}
+	<-stream.Context().Done()
+	return nil
 }
 
-// noopGRPCServer returns grpc-go's server around the no-op handler: bare
-// (grpc-go's defaults), or with SMS's policy (service.GRPCServerOptions).
-func noopGRPCServer(pageSize int, policy bool) *grpc.Server {
+// noopGRPCServer returns grpc-go's server around the no-op handler (its
+// watch snapshot has watchNodes nodes): bare (grpc-go's defaults), or with
+// SMS's policy (service.GRPCServerOptions).
+func noopGRPCServer(pageSize, watchNodes int, policy bool) *grpc.Server {
 	var opts []grpc.ServerOption
 	if policy {
 		opts = service.GRPCServerOptions(service.Config{})
 	}
 	srv := grpc.NewServer(opts...)
-	sms.RegisterNodeServiceServer(srv, grpcNoop{noop: newNoop(pageSize)})
+	sms.RegisterNodeServiceServer(srv, grpcNoop{noop: newNoop(pageSize, watchNodes)})
 	return srv
 }

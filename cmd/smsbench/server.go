@@ -23,6 +23,7 @@ import (
 	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/postgres"
 	"github.com/spear-next/sms/sqlkv/sqlite"
+	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
 // openStore opens the configured backend through kvstore, the one store
@@ -53,9 +54,13 @@ func serve(h http.Handler) (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
-// startServer starts SMS in-process on store: its HTTP server, or with
-// grpcGo its grpc-go server (the --grpc-addr listener of SPEAR's layout).
-func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, func(), error) {
+// startServer starts SMS in-process on store (see watchable), admitting at
+// most maxWatchers WatchNodes streams: its HTTP server, or with grpcGo its
+// grpc-go server (the --grpc-addr listener of SPEAR's layout). It returns
+// the server's URL and its node registry (the idle workload sweeps through
+// it, as cmd/sms's sweeper does); stop stops the server and its registry
+// view.
+func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, *registry.NodeRegistry, func(), error) {
 	view := registry.NewView(store)
 	view.Start()
 	cfg := service.Config{
@@ -76,9 +81,20 @@ func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, func(
 	}
 	if err != nil {
 		view.Close()
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	return url, func() { stop(); view.Close() }, nil
+	return url, cfg.Nodes, func() { stop(); view.Close() }, nil
+}
+
+// watchable returns store, wrapped to report its writes in process when it
+// cannot watch itself, as cmd/sms does for memory and SQLite. Everything the
+// run writes (seeding too) goes through the wrapper, so the server's
+// watchers see it.
+func watchable(store sqlkv.Store) sqlkv.Store {
+	if _, ok := store.(sqlkv.Watchable); ok {
+		return store
+	}
+	return watchstore.New(store)
 }
 
 // listenerNote names the in-process listener gRPC calls go to.
@@ -95,7 +111,8 @@ func listenerNote(c config) string {
 }
 
 // connectGRPCClient is connect-go's gRPC client of url, over one
-// prior-knowledge HTTP/2 connection: the watchers workload's streams.
+// prior-knowledge HTTP/2 connection: the streams of the watchers and watch
+// workloads.
 func connectGRPCClient(url string) smspbconnect.NodeServiceClient {
 	protocols := new(http.Protocols)
 	protocols.SetUnencryptedHTTP2(true)
@@ -111,6 +128,22 @@ func newClient(url, protocol string, conns int) (nodeClient, error) {
 	if protocol == "grpc" {
 		return newGRPCGoClient(url)
 	}
+	return newConnectClient(url, protocol, conns), nil
+}
+
+// watchClient returns connect-go's client of url for WatchNodes streams
+// (the watch workload reads them through connect's stream API): for gRPC
+// connectGRPCClient, otherwise newClient's Connect client.
+func watchClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
+	if protocol == "grpc" {
+		return connectGRPCClient(url)
+	}
+	return newConnectClient(url, protocol, conns)
+}
+
+// newConnectClient is newClient's connect-go client (every protocol but
+// grpc).
+func newConnectClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
 	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: 0}
 	protocols := new(http.Protocols)
 	var opts []connect.ClientOption
@@ -124,25 +157,51 @@ func newClient(url, protocol string, conns int) (nodeClient, error) {
 		protocols.SetHTTP1(true)
 	}
 	transport.Protocols = protocols
-	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: transport}, url, opts...), nil
+	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: transport}, url, opts...)
 }
 
-// noop answers Heartbeat, GetNode and ListNodes with canned responses of the
-// size the real service sends: the RPC limit.
+// noop answers Heartbeat, GetNode, ListNodes, GetClusterStats and
+// WatchNodes with canned responses of the size the real service sends: the
+// RPC limit. Its watch snapshot has watchNodes nodes.
 type noop struct {
 	smspbconnect.UnimplementedNodeServiceHandler
-	node *sms.Node
-	page []*sms.Node
+	node       *sms.Node
+	page       []*sms.Node
+	watchNodes int
 }
 
-func newNoop(pageSize int) *noop {
+func newNoop(pageSize, watchNodes int) *noop {
 	n := fakeNode("00000000-0000-4000-8000-000000000000")
 	n.Status, n.LastHeartbeat, n.RegisteredAt = "active", time.Now().Unix(), time.Now().Unix()
 	page := make([]*sms.Node, pageSize)
 	for i := range page {
 		page[i] = n
 	}
-	return &noop{node: n, page: page}
+	return &noop{node: n, page: page, watchNodes: watchNodes}
+}
+
+func (h *noop) GetClusterStats(context.Context, *sms.GetClusterStatsRequest) (*sms.GetClusterStatsResponse, error) {
+	return &sms.GetClusterStatsResponse{
+		TotalNodes: 1_000_000, NodesByStatus: map[string]int64{"active": 999_000, "inactive": 500, "unhealthy": 400, "decommissioning": 100},
+		NodesWithResources: 1_000_000, AverageCpuUsagePercent: 50.1, AverageMemoryUsagePercent: 49.9,
+		TotalMemoryBytes: 64 << 50, UsedMemoryBytes: 27 << 50, HighLoadNodes: 1234,
+	}, nil
+}
+
+// WatchNodes sends the snapshot (the same node watchNodes times), its end,
+// and then nothing until the client leaves.
+func (h *noop) WatchNodes(ctx context.Context, _ *sms.WatchNodesRequest, stream *connect.ServerStream[sms.WatchNodesResponse]) error {
+	ev := &sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT, Node: h.node}
+	for range h.watchNodes {
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(&sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT_END}); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
 }
 
 func (h *noop) Heartbeat(context.Context, *sms.HeartbeatRequest) (*sms.HeartbeatResponse, error) {
@@ -283,8 +342,15 @@ func rawOf(s sqlkv.Store) rawStore {
 func pgxConfig(dsn string) (*pgx.ConnConfig, error) { return pgx.ParseConfig(dsn) }
 
 // newNoopHandler returns the no-op NodeService handler and its path.
-func newNoopHandler(pageSize int) (string, http.Handler) {
+func newNoopHandler(pageSize, watchNodes int) (string, http.Handler) {
 	// The service's compression threshold, so that the two differ only in
 	// what the handlers do.
-	return smspbconnect.NewNodeServiceHandler(newNoop(pageSize), connect.WithCompressMinBytes(service.CompressMinBytes))
+	return smspbconnect.NewNodeServiceHandler(newNoop(pageSize, watchNodes), connect.WithCompressMinBytes(service.CompressMinBytes))
+}
+
+// serveOne serves h at path on a loopback port, as serve does.
+func serveOne(path string, h http.Handler) (string, func(), error) {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	return serve(mux)
 }

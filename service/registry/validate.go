@@ -63,8 +63,8 @@ func clip(s string) string {
 // record costs to store, to send to every watcher and to filter on, whatever
 // the request size limit; exceeding one is a *ValidationError
 // (invalid_argument on the wire). Keys and values must be valid UTF-8 (as
-// protobuf strings are; records store them as JSON, which would replace
-// invalid bytes); empty keys and values are allowed.
+// protobuf strings are, on the wire and in the stored records, and as the
+// JSON format of older records needs); empty keys and values are allowed.
 const (
 	// MaxMetadataEntries is the most key/value pairs in one map.
 	MaxMetadataEntries = 64
