@@ -22,12 +22,13 @@ func exampleServer() (url string, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
+	view := registry.NewView(store)
 	srv := httptest.NewServer(service.NewHandler(service.Config{
-		Nodes:     registry.NewNodeRegistry(store),
-		Resources: registry.NewNodeResourceRegistry(store),
+		Nodes:     view.Nodes(),
+		Resources: view.Resources(),
 		Store:     store,
 	}))
-	return srv.URL, func() { srv.Close(); store.Close() }
+	return srv.URL, func() { srv.Close(); view.Close(); store.Close() }
 }
 
 func Example() {

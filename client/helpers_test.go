@@ -49,9 +49,11 @@ func startServer(t testing.TB, addr string, store sqlkv.Store, opts serverOption
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}
+	view := registry.NewView(store)
+	t.Cleanup(view.Close)
 	cfg := service.Config{
-		Nodes:     registry.NewNodeRegistry(store),
-		Resources: registry.NewNodeResourceRegistry(store),
+		Nodes:     view.Nodes(),
+		Resources: view.Resources(),
 		Store:     store,
 		Logger:    slog.New(slog.DiscardHandler),
 		AuthToken: opts.token,

@@ -63,9 +63,11 @@ func FuzzHTTP(f *testing.F) {
 	f.Add(uint8(1), "POST", "application/json; charset=latin1", "br", "bearer x", []byte("{"))
 
 	store := memory.New()
+	view := registry.NewView(store)
+	f.Cleanup(view.Close)
 	handler := service.NewHandler(service.Config{
-		Nodes:     registry.NewNodeRegistry(store),
-		Resources: registry.NewNodeResourceRegistry(store),
+		Nodes:     view.Nodes(),
+		Resources: view.Resources(),
 		Store:     store,
 		AuthToken: fuzzToken,
 	})

@@ -75,7 +75,7 @@ func NewGRPCServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 	svc.watchers = cfg.watcherLimit()
 	smspb.RegisterNodeServiceServer(srv, grpcNodeService{svc})
 
-	hs := &grpcHealth{Server: health.NewServer(), checker: &storeChecker{store: cfg.Store, logger: logger}}
+	hs := &grpcHealth{Server: health.NewServer(), checker: &storeChecker{store: cfg.Store, view: cfg.Nodes.View(), logger: logger}}
 	for _, name := range healthServices {
 		// The store was opened and migrated before the server was built.
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)

@@ -47,7 +47,8 @@ const pingTimeout = 3 * time.Second
 // Config holds what NewHandler serves. Nodes, Resources and Store are
 // required; the rest is optional.
 type Config struct {
-	// Nodes and Resources are the registries behind sms.NodeService.
+	// Nodes and Resources are the registries behind sms.NodeService, from
+	// one registry.View (whose loading NewHandler starts).
 	Nodes     *registry.NodeRegistry
 	Resources *registry.NodeResourceRegistry
 
@@ -113,11 +114,12 @@ type Config struct {
 //
 //   - sms.NodeService over Connect, gRPC and gRPC-web (/sms.NodeService/...);
 //   - gRPC health, grpc.health.v1.Health: SERVING for "" and
-//     "sms.NodeService" while Store.Ping succeeds, NOT_SERVING otherwise,
-//     not_found for any other service name;
+//     "sms.NodeService" while the registry view is loaded and Store.Ping
+//     succeeds, NOT_SERVING otherwise, not_found for any other service name;
 //   - gRPC server reflection, v1 and v1alpha, listing sms.NodeService and
 //     grpc.health.v1.Health;
-//   - GET /healthz: 200 "ok" while Store.Ping succeeds, 503 otherwise;
+//   - GET /healthz: 200 "ok" while the view is loaded and Store.Ping
+//     succeeds, 503 otherwise;
 //   - SPEAR's REST/JSON routes under /api/v1/ (the google.api.http rules of
 //     node.proto), onto the same sms.NodeService handler;
 //   - the web dashboard (package web) at GET / and GET /ui/.
@@ -157,6 +159,7 @@ func NewHandler(cfg Config) http.Handler {
 	// Innermost: its deadline is the handler's.
 	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(callDeadline(logger)))
 
+	cfg.Nodes.View().Start()
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
@@ -168,11 +171,11 @@ func NewHandler(cfg Config) http.Handler {
 		panic("service.NewHandler: " + err.Error()) // node.proto's http rules are broken
 	}
 	mux.Handle(restPrefix, rest)
-	mux.Handle(grpchealth.NewHandler(&storeChecker{store: cfg.Store, logger: logger}, common...))
+	mux.Handle(grpchealth.NewHandler(&storeChecker{store: cfg.Store, view: cfg.Nodes.View(), logger: logger}, common...))
 	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, common...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, common...))
-	mux.Handle("GET /healthz", healthz(cfg.Store, logger))
+	mux.Handle("GET /healthz", healthz(cfg.Store, cfg.Nodes.View(), logger))
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/storetest"
+	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
 // openStore opens a fresh, empty store of backend (see storetest.Backends),
@@ -23,7 +24,12 @@ import (
 // KV_TEST_POSTGRES_DSN.
 func openStore(t testing.TB, backend string) sqlkv.Store {
 	t.Helper()
-	return storetest.Open(t, backend)
+	store := storetest.Open(t, backend)
+	if _, ok := store.(sqlkv.Watchable); ok {
+		return store
+	}
+	// As cmd/sms opens memory and SQLite: reporting writes in process.
+	return watchstore.New(store)
 }
 
 // protocol is one way a client reaches the service (see testutil.Protocol).
@@ -75,9 +81,14 @@ func startGRPCServer(t *testing.T, cfg service.Config) string {
 // if not nil, adjusts their Config.
 func newEnv(t *testing.T, store sqlkv.Store, p protocol, edit func(*service.Config)) *env {
 	t.Helper()
+	view := registry.NewView(store)
+	t.Cleanup(view.Close)
+	// As a load balancer waits for readiness. (A store that fails is
+	// tested failing: its view never loads.)
+	_ = view.WaitLoaded(t.Context())
 	cfg := service.Config{
-		Nodes:     registry.NewNodeRegistry(store),
-		Resources: registry.NewNodeResourceRegistry(store),
+		Nodes:     view.Nodes(),
+		Resources: view.Resources(),
 		Store:     store,
 		Logger:    testLogger(t),
 	}

@@ -231,10 +231,12 @@ func TestMalformedFrames(t *testing.T) {
 func TestUnauthenticatedCallsLogQuietly(t *testing.T) {
 	t.Parallel()
 	store := openStore(t, "memory")
+	view := registry.NewView(store)
+	t.Cleanup(view.Close)
 	var logs testutil.SyncBuffer
 	info := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv := httptest.NewUnstartedServer(service.NewHandler(service.Config{
-		Nodes: registry.NewNodeRegistry(store), Resources: registry.NewNodeResourceRegistry(store),
+		Nodes: view.Nodes(), Resources: view.Resources(),
 		Store: store, Logger: info, AuthToken: "s3cret",
 	}))
 	srv.Config.ErrorLog = slog.NewLogLogger(info.Handler(), slog.LevelWarn)

@@ -84,10 +84,11 @@ func (s *NodeService) watchNodes(ctx context.Context, req *smspb.WatchNodesReque
 		}()
 	}
 	opts := registry.WatchOptions{
-		UUIDs:      req.GetUuids(),
-		Status:     req.GetStatusFilter(),
-		Metadata:   req.GetMetadataFilter(),
-		Heartbeats: req.GetIncludeHeartbeats(),
+		UUIDs:         req.GetUuids(),
+		Status:        req.GetStatusFilter(),
+		Metadata:      req.GetMetadataFilter(),
+		Heartbeats:    req.GetIncludeHeartbeats(),
+		ResumeVersion: req.GetResumeVersion(),
 	}
 	err := s.nodes.Watch(ctx, opts, func(ev registry.Event) error {
 		return send(eventToProto(ev))
@@ -110,7 +111,12 @@ var eventKinds = map[registry.EventKind]smspb.WatchNodesResponse_Kind{
 }
 
 func eventToProto(ev registry.Event) *smspb.WatchNodesResponse {
-	resp := &smspb.WatchNodesResponse{Kind: eventKinds[ev.Kind], PreviousStatus: string(ev.PreviousStatus)}
+	resp := &smspb.WatchNodesResponse{
+		Kind:           eventKinds[ev.Kind],
+		PreviousStatus: string(ev.PreviousStatus),
+		Version:        ev.Version,
+		Resumed:        ev.Resumed,
+	}
 	if ev.Kind != registry.EventSnapshotEnd {
 		resp.Node = nodeToProto(ev.Node)
 	}

@@ -17,6 +17,12 @@ type Change struct {
 	Version int64
 	// Deleted reports that the write removed the key.
 	Deleted bool
+	// Value is the value written, when HasValue: in-process feeds
+	// (sqlkv/watchstore) carry it so a subscriber can skip re-reading a
+	// put whose Version is newer than what it holds. Subscribers must not
+	// modify it.
+	Value    []byte
+	HasValue bool
 }
 
 // Batch is what Subscription.Next returns: changes in the order the store
@@ -27,6 +33,10 @@ type Batch struct {
 	// or the store lost its notification connection): re-read everything
 	// the subscriber tracks. Changes is then empty.
 	Resync bool
+	// Position is the subscription's Position just after this batch: a
+	// subscriber that has applied it has applied every change and resync
+	// handed to the subscription up to that Position.
+	Position uint64
 }
 
 // Watchable is implemented by stores that report their writes: the memory
@@ -44,6 +54,25 @@ type Watchable interface {
 	// Errors: ErrUnavailable when the store cannot start listening,
 	// ErrClosed after Close, the context's error.
 	Watch(ctx context.Context, prefix []byte) (*Subscription, error)
+}
+
+// Fencer is implemented by Watchable stores that can prove a subscription
+// is caught up with the store, which is what a reader serving from an
+// in-memory copy kept by the feed needs to be linearizable (see
+// service/registry's View).
+type Fencer interface {
+	// Fence returns once every write that returned to its caller before
+	// Fence was called, in any process sharing the store, has been handed
+	// to the store's subscriptions: their Position afterwards covers it.
+	// For in-process feeds (sqlkv/watchstore) that holds already, since a
+	// write is handed over before it returns, and Fence returns at once.
+	// The Postgres store sends a NOTIFY through the database and waits for
+	// it on its LISTEN connection (notifications arrive in commit order);
+	// concurrent callers share one.
+	//
+	// Errors: ErrUnavailable when the database or the listening connection
+	// fails, ErrClosed after Close, the context's error.
+	Fence(ctx context.Context) error
 }
 
 // SubscriptionBuffer is how many changes a Subscription holds before it
@@ -117,10 +146,11 @@ type Subscription struct {
 	prefix []byte
 	ready  chan struct{} // holds a token while there is something to take
 
-	mu      sync.Mutex
-	pending []Change
-	resyncd bool
-	ended   bool
+	mu       sync.Mutex
+	pending  []Change
+	resyncd  bool
+	ended    bool
+	position uint64 // changes and resyncs handed over so far
 }
 
 func (s *Subscription) add(changes []Change) {
@@ -134,6 +164,7 @@ func (s *Subscription) add(changes []Change) {
 		if !bytes.HasPrefix(c.Key, s.prefix) {
 			continue
 		}
+		s.position++
 		if len(s.pending) >= SubscriptionBuffer {
 			s.pending, s.resyncd = nil, true
 			break
@@ -149,6 +180,7 @@ func (s *Subscription) add(changes []Change) {
 func (s *Subscription) resync() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.position++
 	s.pending, s.resyncd = nil, true
 	s.signal()
 }
@@ -180,9 +212,19 @@ func (s *Subscription) Take() (Batch, error) {
 	if s.ended {
 		return Batch{}, fmt.Errorf("watch: %w", ErrClosed)
 	}
-	b := Batch{Changes: s.pending, Resync: s.resyncd}
+	b := Batch{Changes: s.pending, Resync: s.resyncd, Position: s.position}
 	s.pending, s.resyncd = nil, false
 	return b, nil
+}
+
+// Position counts the changes and resyncs handed to the subscription so
+// far (taken or not). A subscriber that has applied the batch Take returned
+// with this Position, or a later one, has seen them all; with Fencer.Fence
+// before it, that is every write that returned before the Fence.
+func (s *Subscription) Position() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.position
 }
 
 // Next waits for changes and returns them. Errors: the context's error, or

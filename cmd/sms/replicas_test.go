@@ -7,6 +7,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/nodehistory"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -94,4 +95,37 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 	}
 	procA.stop(t, syscall.SIGTERM)
 	procB.stop(t, syscall.SIGTERM)
+}
+
+// Two replicas on one Postgres database serve one linearizable history:
+// clients of A and clients of B call RegisterNode, UpdateNode, DeleteNode
+// and GetNode on the same few nodes, so every read through one replica must
+// reflect the writes the other acknowledged before it (the read fence of
+// the registry view), checked with porcupine.
+func TestTwoReplicasLinearizable(t *testing.T) {
+	bin := buildBinary(t)
+	dsn := storetest.PostgresDSN(t)
+	ops := nodehistory.OpsPerClient(t, 100)
+	var replicas []smspbconnect.NodeServiceClient
+	var procs []*process
+	for range 2 {
+		grpcAddr, httpAddr := holdPort(t), holdPort(t)
+		p := startProcess(t, bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--kv-backend", "postgres", "--kv-dsn", dsn,
+			"--heartbeat-timeout", "24h", "--cleanup-interval", "1h")
+		p.waitHealthy(t, "http://"+httpAddr)
+		grpcGo := protocols[3]
+		replicas = append(replicas, nodeClient(grpcGo, cleartextClient(grpcGo), "http", grpcAddr, httpAddr))
+		procs = append(procs, p)
+	}
+	var clients []smspbconnect.NodeServiceClient
+	for c := range 6 {
+		clients = append(clients, replicas[c%len(replicas)])
+	}
+	history := nodehistory.Record(t, clients, ops, 3)
+	nodehistory.Check(t, "sms-replicas-linearizability", history)
+	t.Logf("%d operations by %d clients through two replicas: linearizable",
+		len(history), len(clients))
+	for _, p := range procs {
+		p.stop(t, syscall.SIGTERM)
+	}
 }

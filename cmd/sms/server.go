@@ -125,8 +125,12 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 
 	clockOpts, stopClock := databaseClock(ctx, raw, cfg.heartbeatTimeout, logger)
 	defer stopClock()
-	nodes := registry.NewNodeRegistry(store, clockOpts...)
-	resources := registry.NewNodeResourceRegistry(store, clockOpts...)
+	// The view loads in the background; until it has, readiness says "not
+	// serving" and reads wait for it.
+	view := registry.NewView(store, clockOpts...)
+	view.Start()
+	defer view.Close()
+	nodes, resources := view.Nodes(), view.Resources()
 	if m != nil {
 		m.RegisterState(nodes, resources, cfg.metricsMaxAge, logger)
 	}

@@ -58,23 +58,32 @@ func serve(h http.Handler) (string, func(), error) {
 // most maxWatchers WatchNodes streams: its HTTP server, or with grpcGo its
 // grpc-go server (the --grpc-addr listener of SPEAR's layout). It returns
 // the server's URL and its node registry (the idle workload sweeps through
-// it, as cmd/sms's sweeper does).
+// it, as cmd/sms's sweeper does); stop stops the server and its registry
+// view.
 func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, *registry.NodeRegistry, func(), error) {
+	view := registry.NewView(store)
+	view.Start()
 	cfg := service.Config{
-		Nodes:       registry.NewNodeRegistry(store),
-		Resources:   registry.NewNodeResourceRegistry(store),
+		Nodes:       view.Nodes(),
+		Resources:   view.Resources(),
 		Store:       store,
 		MaxWatchers: maxWatchers,
 	}
-	var url string
-	var stop func()
-	var err error
+	var (
+		url  string
+		stop func()
+		err  error
+	)
 	if grpcGo {
 		url, stop, err = serveGRPC(service.NewGRPCServer(cfg))
 	} else {
 		url, stop, err = serve(service.NewHandler(cfg))
 	}
-	return url, cfg.Nodes, stop, err
+	if err != nil {
+		view.Close()
+		return "", nil, nil, err
+	}
+	return url, cfg.Nodes, func() { stop(); view.Close() }, nil
 }
 
 // watchable returns store, wrapped to report its writes in process when it

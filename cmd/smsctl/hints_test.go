@@ -30,9 +30,11 @@ func startTLSServer(t *testing.T) (addr, caFile, certFile, keyFile string) {
 
 	store := watchstore.New(memory.New())
 	t.Cleanup(func() { store.Close() })
+	view := registry.NewView(store)
+	t.Cleanup(view.Close)
 	stop := make(chan struct{})
 	srv := httptest.NewUnstartedServer(service.NewHandler(service.Config{
-		Nodes: registry.NewNodeRegistry(store), Resources: registry.NewNodeResourceRegistry(store),
+		Nodes: view.Nodes(), Resources: view.Resources(),
 		Store: store, StopWatches: stop,
 	}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,

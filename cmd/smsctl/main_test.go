@@ -23,10 +23,12 @@ func startServer(t *testing.T, token string) string {
 	t.Helper()
 	store := watchstore.New(memory.New())
 	t.Cleanup(func() { store.Close() })
+	view := registry.NewView(store)
+	t.Cleanup(view.Close)
 	stop := make(chan struct{})
 	url, _ := testutil.StartH2CServer(t, service.NewHandler(service.Config{
-		Nodes:       registry.NewNodeRegistry(store),
-		Resources:   registry.NewNodeResourceRegistry(store),
+		Nodes:       view.Nodes(),
+		Resources:   view.Resources(),
 		Store:       store,
 		AuthToken:   token,
 		StopWatches: stop,

@@ -1589,8 +1589,16 @@ type WatchNodesRequest struct {
 	// include_heartbeats also streams heartbeats that change nothing but
 	// last_heartbeat and health_info (kind HEARTBEAT).
 	IncludeHeartbeats bool `protobuf:"varint,4,opt,name=include_heartbeats,json=includeHeartbeats,proto3" json:"include_heartbeats,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// resume_version, if not zero, is the version of the last event a
+	// previous watch (with the same filters) received. If the server still
+	// holds every change since (it keeps a bounded ring of recent events),
+	// the stream starts with a SNAPSHOT_END whose resumed is true and no
+	// snapshot, followed by those changes only. Otherwise (too old, issued by
+	// another replica, or before a restart) the stream starts with a full
+	// snapshot as usual, resumed false.
+	ResumeVersion uint64 `protobuf:"varint,5,opt,name=resume_version,json=resumeVersion,proto3" json:"resume_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchNodesRequest) Reset() {
@@ -1651,6 +1659,13 @@ func (x *WatchNodesRequest) GetIncludeHeartbeats() bool {
 	return false
 }
 
+func (x *WatchNodesRequest) GetResumeVersion() uint64 {
+	if x != nil {
+		return x.ResumeVersion
+	}
+	return 0
+}
+
 // WatchNodesResponse is one event of NodeService.WatchNodes.
 type WatchNodesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1661,8 +1676,16 @@ type WatchNodesResponse struct {
 	Node *Node `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
 	// previous_status is the node's status before a STATUS_CHANGED event.
 	PreviousStatus string `protobuf:"bytes,3,opt,name=previous_status,json=previousStatus,proto3" json:"previous_status,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// version identifies the server's state after this event (for SNAPSHOT
+	// and SNAPSHOT_END, the snapshot's). Pass the last one received as
+	// WatchNodesRequest.resume_version to continue after it. It means
+	// something only to the server process that sent it.
+	Version uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// resumed is set on the SNAPSHOT_END that starts a watch resumed from
+	// resume_version: no snapshot was sent.
+	Resumed       bool `protobuf:"varint,5,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchNodesResponse) Reset() {
@@ -1714,6 +1737,20 @@ func (x *WatchNodesResponse) GetPreviousStatus() string {
 		return x.PreviousStatus
 	}
 	return ""
+}
+
+func (x *WatchNodesResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *WatchNodesResponse) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
 }
 
 // GetClusterStatsRequest is the input of NodeService.GetClusterStats.
@@ -1983,19 +2020,22 @@ const file_sms_node_proto_rawDesc = "" +
 	"\x1bGetNodeWithResourceResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x1d\n" +
 	"\x04node\x18\x02 \x01(\v2\t.sms.NodeR\x04node\x12-\n" +
-	"\bresource\x18\x03 \x01(\v2\x11.sms.NodeResourceR\bresource\"\x95\x02\n" +
+	"\bresource\x18\x03 \x01(\v2\x11.sms.NodeResourceR\bresource\"\xbc\x02\n" +
 	"\x11WatchNodesRequest\x12\x14\n" +
 	"\x05uuids\x18\x01 \x03(\tR\x05uuids\x12#\n" +
 	"\rstatus_filter\x18\x02 \x01(\tR\fstatusFilter\x12S\n" +
 	"\x0fmetadata_filter\x18\x03 \x03(\v2*.sms.WatchNodesRequest.MetadataFilterEntryR\x0emetadataFilter\x12-\n" +
-	"\x12include_heartbeats\x18\x04 \x01(\bR\x11includeHeartbeats\x1aA\n" +
+	"\x12include_heartbeats\x18\x04 \x01(\bR\x11includeHeartbeats\x12%\n" +
+	"\x0eresume_version\x18\x05 \x01(\x04R\rresumeVersion\x1aA\n" +
 	"\x13MetadataFilterEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcf\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x83\x03\n" +
 	"\x12WatchNodesResponse\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.sms.WatchNodesResponse.KindR\x04kind\x12\x1d\n" +
 	"\x04node\x18\x02 \x01(\v2\t.sms.NodeR\x04node\x12'\n" +
-	"\x0fprevious_status\x18\x03 \x01(\tR\x0epreviousStatus\"\xbe\x01\n" +
+	"\x0fprevious_status\x18\x03 \x01(\tR\x0epreviousStatus\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x18\n" +
+	"\aresumed\x18\x05 \x01(\bR\aresumed\"\xbe\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rKIND_SNAPSHOT\x10\x01\x12\x15\n" +

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,4 +183,40 @@ func Check(t testing.TB, name string, history []porcupine.Operation) {
 		t.Errorf("visualize: %v", err)
 	}
 	t.Fatalf("%d operations: porcupine says %v; see %s", len(history), res, f.Name())
+}
+
+// Record runs len(clients) concurrent clients, client c calling through
+// clients[c], each making ops random calls (Call) on Nodes, and returns the
+// history. Every call must succeed or return not_found: contention between
+// the clients is never an error. seed tells histories of different tests
+// apart.
+func Record(t testing.TB, clients []smspbconnect.NodeServiceClient, ops int, seed uint64) (history []porcupine.Operation) {
+	t.Helper()
+	ctx := t.Context()
+	start := time.Now()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for c, client := range clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(c), seed))
+			for i := range ops {
+				in := Input{UUID: Nodes[rng.IntN(len(Nodes))], V: fmt.Sprintf("c%d-%d", c, i)}
+				call := time.Since(start).Nanoseconds()
+				out, err := Call(ctx, client, rng, &in)
+				ret := time.Since(start).Nanoseconds()
+				if err != nil {
+					t.Errorf("client %d: %s %s: %v", c, in.Op, in.UUID, err)
+					return
+				}
+				mu.Lock()
+				history = append(history, porcupine.Operation{ClientId: c, Input: in, Call: call, Output: out, Return: ret})
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return history
 }

@@ -36,7 +36,8 @@ func start(t *testing.T) (string, smspbconnect.NodeServiceClient) {
 	m.RegisterPools("sqlite", raw)
 	store := m.WrapStore("sqlite", watchstore.New(raw))
 	t.Cleanup(func() { store.Close() })
-	nodes, resources := registry.NewNodeRegistry(store), registry.NewNodeResourceRegistry(store)
+	view := registry.NewView(store)
+	nodes, resources := view.Nodes(), view.Resources()
 	m.RegisterState(nodes, resources, 0, nil)
 	srv := httptest.NewServer(service.NewHandler(service.Config{
 		Nodes: nodes, Resources: resources, Store: store, AuthToken: token, Metrics: m,

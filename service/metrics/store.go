@@ -13,7 +13,8 @@ import (
 // WrapStore returns s with every operation timed into
 // sms_store_operation_duration_seconds{backend, operation} and its
 // failures counted. The result is sqlkv.Watchable if s is (Watch itself is
-// not timed: it lasts as long as its subscriber).
+// not timed: it lasts as long as its subscriber), and sqlkv.Fencer if s is
+// both.
 func (m *Metrics) WrapStore(backend string, s sqlkv.Store) sqlkv.Store {
 	ts := &timedStore{next: s, ops: map[string]op{}}
 	for _, name := range []string{"get", "get_many", "put", "delete", "exists", "keys", "scan", "range", "count",
@@ -24,6 +25,9 @@ func (m *Metrics) WrapStore(backend string, s sqlkv.Store) sqlkv.Store {
 		}
 	}
 	if w, ok := s.(sqlkv.Watchable); ok {
+		if f, ok := s.(sqlkv.Fencer); ok {
+			return &fencedStore{watchableStore: &watchableStore{timedStore: ts, watch: w}, fence: f}
+		}
 		return &watchableStore{timedStore: ts, watch: w}
 	}
 	return ts
@@ -45,6 +49,7 @@ var (
 	_ sqlkv.Store       = (*timedStore)(nil)
 	_ sqlkv.MultiGetter = (*timedStore)(nil)
 	_ sqlkv.Watchable   = (*watchableStore)(nil)
+	_ sqlkv.Fencer      = (*fencedStore)(nil)
 )
 
 // done records one operation that started at start. Not-found and a failed
@@ -173,3 +178,12 @@ type watchableStore struct {
 func (s *watchableStore) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, error) {
 	return s.watch.Watch(ctx, prefix)
 }
+
+// fencedStore is a watchableStore over a store that is also a sqlkv.Fencer.
+type fencedStore struct {
+	*watchableStore
+	fence sqlkv.Fencer
+}
+
+// Fence is the wrapped store's; see sqlkv.Fencer.
+func (s *fencedStore) Fence(ctx context.Context) error { return s.fence.Fence(ctx) }

@@ -19,7 +19,7 @@ import (
 // metadata unchanged and within the limits). Seeds: testdata/fuzz/FuzzRegister.
 func FuzzRegister(f *testing.F) {
 	f.Add("", "10.0.0.1", int32(8080), int32(0), "online", "zone", "a", uint8(1))
-	nodes := registry.NewNodeRegistry(memory.New())
+	nodes := registry.NewView(memory.New()).Nodes()
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, id, ip string, port, httpPort int32, status, key, value string, entries uint8) {
 		meta := map[string]string{}
@@ -79,8 +79,8 @@ func mustStatus(t *testing.T, s string) registry.Status {
 func FuzzResource(f *testing.F) {
 	f.Add(50.0, 60.0, 70.0, 1.5, int64(1<<30), int64(-1))
 	store := memory.New()
-	nodes := registry.NewNodeRegistry(store)
-	resources := registry.NewNodeResourceRegistry(store)
+	view := registry.NewView(store)
+	nodes, resources := view.Nodes(), view.Resources()
 	ctx := context.Background()
 	n, err := nodes.Register(ctx, registry.Node{IPAddress: "10.0.0.1", Port: 1})
 	if err != nil {

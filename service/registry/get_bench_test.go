@@ -15,7 +15,7 @@ func BenchmarkGetNode(b *testing.B) {
 		b.Run(backend, func(b *testing.B) {
 			store := storetest.Open(b, backend)
 			fillNodes(b, store, 1000)
-			r := NewNodeRegistry(store)
+			r := NewView(store).Nodes()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				i := 0

@@ -9,6 +9,7 @@ import (
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/storetest"
+	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
 // forEachBackend runs fn once per store backend, each with a fresh, empty
@@ -16,8 +17,18 @@ import (
 func forEachBackend(t *testing.T, fn func(t *testing.T, store sqlkv.Store)) {
 	t.Helper()
 	for _, backend := range storetest.Backends {
-		t.Run(backend, func(t *testing.T) { fn(t, storetest.Open(t, backend)) })
+		t.Run(backend, func(t *testing.T) { fn(t, watchable(storetest.Open(t, backend))) })
 	}
+}
+
+// watchable returns store as SMS opens it: memory and SQLite wrapped to
+// report their writes in process (Postgres is watchable itself), so that
+// every registry and view a test makes on it sees the others' writes.
+func watchable(store sqlkv.Store) sqlkv.Store {
+	if _, ok := store.(sqlkv.Watchable); ok {
+		return store
+	}
+	return watchstore.New(store)
 }
 
 // clock is a settable clock for WithClock, safe for concurrent use.
@@ -53,11 +64,12 @@ type env struct {
 func newEnv(store sqlkv.Store, opts ...registry.Option) *env {
 	c := newClock()
 	opts = append([]registry.Option{registry.WithClock(c.Now)}, opts...)
+	v := registry.NewView(store, opts...)
 	return &env{
 		store: store,
 		clock: c,
-		nodes: registry.NewNodeRegistry(store, opts...),
-		res:   registry.NewNodeResourceRegistry(store, opts...),
+		nodes: v.Nodes(),
+		res:   v.Resources(),
 	}
 }
 
@@ -98,6 +110,14 @@ func (s *hookStore) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResul
 	s.once.Do(s.before)
 	return s.Store.Apply(ctx, ops...)
 }
+
+// Watch and Fence are the wrapped store's, so that a view on the hookStore
+// shares the wrapped store's feed.
+func (s *hookStore) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, error) {
+	return s.Store.(sqlkv.Watchable).Watch(ctx, prefix)
+}
+
+func (s *hookStore) Fence(ctx context.Context) error { return s.Store.(sqlkv.Fencer).Fence(ctx) }
 
 // Fixed uuids, in ascending order.
 const (

@@ -26,8 +26,8 @@ func metadataOf(n, keyLen, valueLen int) map[string]string {
 // rejected as invalid one step beyond each.
 func TestMetadataLimits(t *testing.T) {
 	store := storetest.Open(t, "memory")
-	nodes := registry.NewNodeRegistry(store)
-	resources := registry.NewNodeResourceRegistry(store)
+	view := registry.NewView(store)
+	nodes, resources := view.Nodes(), view.Resources()
 	ctx := t.Context()
 	n, err := nodes.Register(ctx, registry.Node{IPAddress: "10.0.0.1", Port: 1})
 	if err != nil {

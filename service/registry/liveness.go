@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/btree"
+
 	"github.com/spear-next/sms/sqlkv"
 )
 
@@ -20,20 +22,25 @@ const DefaultHeartbeatTimeout = 90 * time.Second
 //     than l.NodeTTL is deleted with its heartbeat and resource records;
 //   - a resource record older than l.HeartbeatTimeout is deleted.
 //
-// Every change is conditional on the versions this sweep read, so a
-// heartbeat, update or delete that lands in between wins and the change is
-// skipped. That also makes concurrent sweeps by several replicas safe: each
-// transition is made, and counted, by exactly one of them, and so reaches
-// watchers exactly once.
+// Its decisions read the view (after the read fence), which keeps the
+// active nodes, all nodes, the resource reports and the expiry records
+// ordered by their deadlines: a sweep visits only the ones whose deadline
+// has passed, so its cost is proportional to the transitions it makes, not
+// to the number of nodes. An idle sweep reads nothing from the store.
+//
+// Every change is conditional on the versions the view holds, so a
+// heartbeat, update or delete that lands in between (or that the view has
+// not applied yet) wins and the change is skipped. That also makes
+// concurrent sweeps by several replicas safe: each transition is made, and
+// counted, by exactly one of them, and so reaches watchers exactly once.
 //
 // Why conditional writes rather than a leader elected with a Postgres
 // advisory lock: they work the same on every backend (one code path, tested
 // on memory and SQLite too); there is no lock to lose silently when a
 // leader's connection drops mid-sweep, and no failover delay; and they are
 // needed anyway, because a heartbeat can land between a sweep's read and its
-// write even with a single sweeper. The price is that every replica reads
-// all nodes on each sweep, and replicas racing for one transition waste an
-// Apply each; both are small next to the heartbeats themselves.
+// write even with a single sweeper. The price is that replicas racing for
+// one transition waste an Apply each.
 //
 // Deadlines are computed from the stored heartbeat and report times, never
 // from in-memory timers, so a restart neither extends nor shortens them.
@@ -57,92 +64,122 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 	if l.NodeTTL > 0 {
 		deadBefore = unixNano(now.Add(-l.NodeTTL))
 	}
-
-	s, err := readNodes(ctx, r.store)
-	if err != nil {
+	if err := r.view.sync(ctx); err != nil {
 		return res, fmt.Errorf("sweep: %w", err)
 	}
-	resources, resOrder, err := scanRecords[resourceRecord](ctx, r.store, resourcePrefix)
-	if err != nil {
-		return res, fmt.Errorf("sweep: %w", err)
-	}
+	due := r.view.due(staleBefore, deadBefore)
 
-	for _, id := range s.order {
+	deleted := make(map[string]bool)
+	for _, e := range due.dead {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		nv := s.nodes[id].version
-		hb, hv := s.heartbeat(id)
-		switch {
-		case l.NodeTTL > 0 && hb.LastHeartbeat < deadBefore:
-			results, err := r.store.Apply(ctx,
-				sqlkv.Delete(nodeKey(id)).If(sqlkv.IfVersion(nv)),
-				sqlkv.Delete(heartbeatKey(id)).If(sqlkv.IfVersion(hv)),
-				sqlkv.Delete(resourceKey(id)),
-				// Tells watchers this deletion is an expiry.
-				sqlkv.Put(expiredKey(id), encode(expiredRecord{At: unixNano(now)})),
-			)
-			if errors.Is(err, sqlkv.ErrConflict) {
-				continue
-			}
-			if err != nil {
-				return res, fmt.Errorf("sweep: delete node %s: %w", id, err)
-			}
-			res.DeletedNodes++
-			if results[2].Existed {
-				res.DeletedResources++
-			}
-			delete(resources, id)
-
-		case effectiveStatus(s.nodes[id].rec.Status, hb) == StatusActive && hb.LastHeartbeat < staleBefore:
-			hb.Expired = true
-			_, err := r.store.Apply(ctx,
-				// The decision rests on both records as read.
-				sqlkv.Check(nodeKey(id), sqlkv.IfVersion(nv)),
-				sqlkv.Put(heartbeatKey(id), encode(hb)).If(sqlkv.IfVersion(hv)),
-			)
-			if errors.Is(err, sqlkv.ErrConflict) {
-				continue
-			}
-			if err != nil {
-				return res, fmt.Errorf("sweep: expire node %s: %w", id, err)
-			}
-			res.MarkedUnhealthy++
-		}
-	}
-
-	for _, id := range resOrder {
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		rr, ok := resources[id]
-		if !ok || rr.rec.UpdatedAt >= staleBefore {
-			continue
-		}
-		_, err := r.store.Apply(ctx, sqlkv.Delete(resourceKey(id)).If(sqlkv.IfVersion(rr.version)))
+		_, hv := e.heartbeat()
+		results, err := r.store.Apply(ctx,
+			sqlkv.Delete(nodeKey(e.uuid)).If(sqlkv.IfVersion(e.nv)),
+			sqlkv.Delete(heartbeatKey(e.uuid)).If(sqlkv.IfVersion(hv)),
+			sqlkv.Delete(resourceKey(e.uuid)),
+			// Tells watchers this deletion is an expiry.
+			sqlkv.Put(expiredKey(e.uuid), encode(expiredRecord{At: unixNano(now)})),
+		)
 		if errors.Is(err, sqlkv.ErrConflict) {
 			continue
 		}
 		if err != nil {
-			return res, fmt.Errorf("sweep: delete resource %s: %w", id, err)
+			return res, fmt.Errorf("sweep: delete node %s: %w", e.uuid, err)
+		}
+		res.DeletedNodes++
+		if results[2].Existed {
+			res.DeletedResources++
+		}
+		deleted[e.uuid] = true
+	}
+
+	for _, e := range due.stale {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if deleted[e.uuid] {
+			continue
+		}
+		hb, hv := e.heartbeat()
+		hb.Expired = true
+		_, err := r.store.Apply(ctx,
+			// The decision rests on both records as the view holds them.
+			sqlkv.Check(nodeKey(e.uuid), sqlkv.IfVersion(e.nv)),
+			sqlkv.Put(heartbeatKey(e.uuid), encode(hb)).If(sqlkv.IfVersion(hv)),
+		)
+		if errors.Is(err, sqlkv.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("sweep: expire node %s: %w", e.uuid, err)
+		}
+		res.MarkedUnhealthy++
+	}
+
+	for _, e := range due.reports {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if deleted[e.uuid] {
+			continue
+		}
+		_, err := r.store.Apply(ctx, sqlkv.Delete(resourceKey(e.uuid)).If(sqlkv.IfVersion(e.rv)))
+		if errors.Is(err, sqlkv.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("sweep: delete resource %s: %w", e.uuid, err)
 		}
 		res.DeletedResources++
 	}
 
-	// Expiry records only need to outlive the watchers' re-read of the
+	// Expiry records only need to outlive the watchers' view of the
 	// deletion, which takes milliseconds; a heartbeat timeout is ample.
-	expired, expOrder, err := scanRecords[expiredRecord](ctx, r.store, expiredPrefix)
-	if err != nil {
-		return res, fmt.Errorf("sweep: %w", err)
-	}
-	for _, id := range expOrder {
-		if expired[id].rec.At >= staleBefore {
-			continue
-		}
-		_, err := r.store.Apply(ctx, sqlkv.Delete(expiredKey(id)).If(sqlkv.IfVersion(expired[id].version)))
+	for _, e := range due.expiries {
+		_, err := r.store.Apply(ctx, sqlkv.Delete(expiredKey(e.uuid)).If(sqlkv.IfVersion(e.ev)))
 		if err != nil && !errors.Is(err, sqlkv.ErrConflict) {
-			return res, fmt.Errorf("sweep: delete expiry record %s: %w", id, err)
+			return res, fmt.Errorf("sweep: delete expiry record %s: %w", e.uuid, err)
 		}
 	}
 	return res, nil
+}
+
+// dueEntries are what one sweep must look at, from the view's deadline
+// indexes.
+type dueEntries struct {
+	dead     []*entry // nodes past their TTL
+	stale    []*entry // active nodes past the heartbeat timeout
+	reports  []*entry // resource reports older than the heartbeat timeout
+	expiries []*entry // expiry records older than the heartbeat timeout
+}
+
+// due collects the entries whose deadlines passed: times before
+// staleBefore (heartbeats, reports, expiry records) and, if deadBefore is
+// not zero, before deadBefore (TTL). It walks each index from its oldest
+// item and stops at the first that is not due.
+func (v *View) due(staleBefore, deadBefore int64) dueEntries {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var d dueEntries
+	collect := func(tree *btree.BTreeG[deadline], before int64, into *[]*entry) {
+		tree.Ascend(func(dl deadline) bool {
+			if dl.at >= before {
+				return false
+			}
+			if e, ok := v.byUUID.Get(&entry{uuid: dl.uuid}); ok {
+				*into = append(*into, e)
+			}
+			return true
+		})
+	}
+	if deadBefore != 0 {
+		collect(v.byLastSeen, deadBefore, &d.dead)
+	}
+	collect(v.byHeartbeat, staleBefore, &d.stale)
+	collect(v.byReport, staleBefore, &d.reports)
+	collect(v.byExpiry, staleBefore, &d.expiries)
+	v.examined.Store(int64(len(d.dead) + len(d.stale) + len(d.reports) + len(d.expiries)))
+	return d
 }

@@ -67,7 +67,7 @@ func TestSweepSkipsNodeThatHeartbeatsMeanwhile(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
 		hs := &hookStore{Store: store}
 		e := newEnv(store)
-		r := registry.NewNodeRegistry(hs, registry.WithClock(e.clock.Now))
+		r := registry.NewView(hs, registry.WithClock(e.clock.Now)).Nodes()
 		e.register(t, uuidA, "")
 		e.clock.Advance(time.Hour)
 		hs.before = func() {
@@ -192,7 +192,7 @@ func TestConcurrentSweepsByReplicas(t *testing.T) {
 				wg    sync.WaitGroup
 			)
 			for range replicas {
-				r := registry.NewNodeRegistry(store, registry.WithClock(e.clock.Now))
+				r := registry.NewView(store, registry.WithClock(e.clock.Now)).Nodes()
 				wg.Go(func() {
 					res, err := r.Sweep(t.Context(), l)
 					if err != nil {
@@ -265,7 +265,7 @@ func TestSweepDeadlinesSurviveRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: store, clock: c, nodes: registry.NewNodeRegistry(store, registry.WithClock(c.Now))}
+	e := &env{store: store, clock: c, nodes: registry.NewView(store, registry.WithClock(c.Now)).Nodes()}
 	e.register(t, uuidA, "")
 	e.register(t, uuidB, "inactive")
 	store.Close()
@@ -276,7 +276,7 @@ func TestSweepDeadlinesSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	e = &env{store: store, clock: c, nodes: registry.NewNodeRegistry(store, registry.WithClock(c.Now))}
+	e = &env{store: store, clock: c, nodes: registry.NewView(store, registry.WithClock(c.Now)).Nodes()}
 	sweep(t, e.nodes, registry.Liveness{NodeTTL: 2 * registry.DefaultHeartbeatTimeout}, registry.SweepResult{MarkedUnhealthy: 1})
 	assertStatuses(t, e, map[string]registry.Status{uuidA: "unhealthy", uuidB: "inactive"})
 	c.Advance(registry.DefaultHeartbeatTimeout)

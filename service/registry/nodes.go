@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,19 +12,15 @@ import (
 
 // NodeRegistry registers nodes, records their heartbeats and lists them. It
 // is safe for concurrent use, also by several processes sharing one store.
+// Get it from a View (View.Nodes): it reads the view and writes the store.
 type NodeRegistry struct {
 	store sqlkv.Store
 	opts  options
-
-	watchMu sync.Mutex
-	hub     *hub // while there are watchers; see Watch
+	view  *View
 }
 
-// NewNodeRegistry returns a NodeRegistry keeping its records in store, which
-// it shares with the NodeResourceRegistry.
-func NewNodeRegistry(store sqlkv.Store, opts ...Option) *NodeRegistry {
-	return &NodeRegistry{store: store, opts: newOptions(opts)}
-}
+// View returns the view the registry reads.
+func (r *NodeRegistry) View() *View { return r.view }
 
 func (r *NodeRegistry) now() time.Time { return r.opts.now() }
 
@@ -253,10 +248,11 @@ func (r *NodeRegistry) Heartbeat(ctx context.Context, id string, health map[stri
 	return fromUnixNano(now), nil
 }
 
-// Get returns the node uuid.
+// Get returns the node uuid, from the view (see View: the read reflects
+// every write acknowledged before it began).
 //
 // Errors: ErrNotFound if it does not exist; a *ValidationError (ErrInvalid)
-// for a malformed uuid; store errors, wrapped.
+// for a malformed uuid; the view's errors (store errors, wrapped).
 func (r *NodeRegistry) Get(ctx context.Context, id string) (Node, error) {
 	if err := ctx.Err(); err != nil {
 		return Node{}, err
@@ -265,42 +261,25 @@ func (r *NodeRegistry) Get(ctx context.Context, id string) (Node, error) {
 	if err != nil {
 		return Node{}, err
 	}
-	// Both records in one read where the store can (sqlkv.GetMany).
-	entries, err := sqlkv.GetMany(ctx, r.store, nodeKey(id), heartbeatKey(id))
-	if err != nil {
+	if err := r.view.sync(ctx); err != nil {
 		return Node{}, fmt.Errorf("get node %s: %w", id, err)
 	}
-	var nr nodeRecord
-	var hbp *heartbeatRecord
-	found := false
-	for _, e := range entries {
-		if string(e.Key) == nodePrefix+id {
-			if nr, err = decode[nodeRecord](e.Key, e.Value); err != nil {
-				return Node{}, fmt.Errorf("get node %s: %w", id, err)
-			}
-			found = true
-			continue
-		}
-		hb, err := decode[heartbeatRecord](e.Key, e.Value)
-		if err != nil {
-			return Node{}, fmt.Errorf("get node %s: %w", id, err)
-		}
-		hbp = &hb
-	}
-	if !found {
+	e := r.view.get(id)
+	if e == nil || e.node == nil {
 		return Node{}, fmt.Errorf("get node %s: %w", id, ErrNotFound)
 	}
-	return assembleNode(id, nr, hbp), nil
+	return e.toNode(), nil
 }
 
 // List returns every node in ascending uuid order, only those with status
 // opts.Status if it is set (any spelling ParseStatus accepts; the filter
 // applies to the status readers see, so "unhealthy" finds nodes the sweeper
 // marked) and with the metadata pairs of opts.Metadata. It ignores
-// opts.PageSize and opts.PageToken; see ListPage.
+// opts.PageSize and opts.PageToken; see ListPage. It reads a snapshot of
+// the view.
 //
-// Errors: a *ValidationError (ErrInvalid) for an unknown status; store
-// errors, wrapped.
+// Errors: a *ValidationError (ErrInvalid) for an unknown status; the
+// view's errors (store errors, wrapped).
 func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -309,50 +288,16 @@ func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, erro
 	if err != nil {
 		return nil, err
 	}
-	s, err := readNodes(ctx, r.store)
-	if err != nil {
+	if err := r.view.sync(ctx); err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
-	out := make([]Node, 0, len(s.order))
-	for _, id := range s.order {
-		if n := s.node(id); f.match(n) {
-			out = append(out, n)
+	tree, _ := r.view.snapshot()
+	out := make([]Node, 0, tree.Len())
+	tree.Ascend(func(e *entry) bool {
+		if e.node != nil && f.matchEntry(e) {
+			out = append(out, e.toNode())
 		}
-	}
+		return true
+	})
 	return out, nil
-}
-
-// nodeSnapshot is every node and heartbeat record, read with two range reads
-// (never one read per node). The two reads are not one transaction; writers
-// that depend on a pair being consistent condition on both versions.
-type nodeSnapshot struct {
-	order      []string // node uuids, ascending
-	nodes      map[string]versioned[nodeRecord]
-	heartbeats map[string]versioned[heartbeatRecord]
-}
-
-func readNodes(ctx context.Context, store sqlkv.Store) (nodeSnapshot, error) {
-	nodes, order, err := scanRecords[nodeRecord](ctx, store, nodePrefix)
-	if err != nil {
-		return nodeSnapshot{}, err
-	}
-	hbs, _, err := scanRecords[heartbeatRecord](ctx, store, heartbeatPrefix)
-	if err != nil {
-		return nodeSnapshot{}, err
-	}
-	return nodeSnapshot{order: order, nodes: nodes, heartbeats: hbs}, nil
-}
-
-// heartbeat returns the node's heartbeat record and version; a missing one
-// (version 0) counts from registered_at, as assembleNode does.
-func (s nodeSnapshot) heartbeat(id string) (heartbeatRecord, int64) {
-	if hb, ok := s.heartbeats[id]; ok {
-		return hb.rec, hb.version
-	}
-	return heartbeatRecord{LastHeartbeat: s.nodes[id].rec.RegisteredAt}, 0
-}
-
-func (s nodeSnapshot) node(id string) Node {
-	hb, _ := s.heartbeat(id)
-	return assembleNode(id, s.nodes[id].rec, &hb)
 }

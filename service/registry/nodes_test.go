@@ -116,7 +116,7 @@ func TestRegisterKeepsConcurrentHeartbeat(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
 		hs := &hookStore{Store: store}
 		e := newEnv(store)
-		r := registry.NewNodeRegistry(hs, registry.WithClock(e.clock.Now))
+		r := registry.NewView(hs, registry.WithClock(e.clock.Now)).Nodes()
 		e.register(t, uuidA, "")
 		hs.before = func() {
 			if _, err := e.nodes.Heartbeat(t.Context(), uuidA, map[string]string{"late": "yes"}); err != nil {
@@ -243,7 +243,7 @@ func TestUpdateKeepsConcurrentHeartbeat(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
 		hs := &hookStore{Store: store}
 		e := newEnv(store)
-		r := registry.NewNodeRegistry(hs, registry.WithClock(e.clock.Now))
+		r := registry.NewView(hs, registry.WithClock(e.clock.Now)).Nodes()
 		e.register(t, uuidA, "")
 		e.clock.Advance(time.Second)
 		var beat time.Time
@@ -276,7 +276,7 @@ func TestUpdateAfterReregisterKeepsNewRegisteredAt(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
 		hs := &hookStore{Store: store}
 		e := newEnv(store)
-		r := registry.NewNodeRegistry(hs, registry.WithClock(e.clock.Now))
+		r := registry.NewView(hs, registry.WithClock(e.clock.Now)).Nodes()
 		e.register(t, uuidA, "")
 		var again registry.Node
 		hs.before = func() {

@@ -37,9 +37,10 @@ func WithThresholds(t Thresholds) Option {
 	return func(o *options) { o.thresholds = t }
 }
 
-// WithWatchBuffer sets how many change batches a NodeRegistry buffers for a
-// watcher before ending its watch with ErrWatchLagged; n < 1 keeps
-// DefaultWatchBuffer.
+// WithWatchBuffer sets how many recent events the view keeps for its
+// watchers: a watcher further behind ends with ErrWatchLagged, and a
+// WatchOptions.ResumeVersion older than that gets a fresh snapshot; n < 1
+// keeps DefaultWatchBuffer.
 func WithWatchBuffer(n int) Option {
 	return func(o *options) {
 		if n >= 1 {

@@ -1,15 +1,12 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
-
-	"github.com/spear-next/sms/sqlkv"
 )
 
 // MaxPageSize is the largest page ListPage and NodeResourceRegistry.ListPage
@@ -17,8 +14,8 @@ import (
 const MaxPageSize = 1000
 
 // Pagination is keyset pagination on the uuid: a page token names the last
-// uuid of the previous page, and the next page is a range read starting just
-// after it. A page therefore costs the same however many nodes there are,
+// uuid of the previous page, and the next page is read from the view's uuid
+// tree starting just after it. A page therefore costs the same however many nodes there are,
 // and nodes registered or deleted between pages neither shift the pages nor
 // appear twice.
 //
@@ -59,84 +56,36 @@ func (r *NodeRegistry) ListPage(ctx context.Context, opts ListOptions) ([]Node, 
 	if size == 0 {
 		size = MaxPageSize
 	}
-
-	out := make([]Node, 0, size)
-	start := []byte(nodePrefix)
-	if after != "" {
-		start = append(nodeKey(after), 0) // the least key after node:<after>
+	if err := r.view.sync(ctx); err != nil {
+		return nil, "", fmt.Errorf("list nodes: %w", err)
 	}
-	end := sqlkv.PrefixEnd([]byte(nodePrefix))
-	// The first read asks for one node more than the page, so an unfiltered
-	// last page is recognised without a further read. Filtered pages read
-	// on in batches until the page is full or the nodes run out.
-	limit := size + 1
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, "", err
-		}
-		entries, err := r.store.Range(ctx, sqlkv.RangeOptions{Start: start, End: end, Limit: limit})
-		if err != nil {
-			return nil, "", fmt.Errorf("list nodes: %w", err)
-		}
-		if len(entries) == 0 {
-			return out, "", nil
-		}
-		hbs, err := readHeartbeats(ctx, r.store, entries)
-		if err != nil {
-			return nil, "", fmt.Errorf("list nodes: %w", err)
-		}
-		for _, e := range entries {
-			id := uuidOf(e.Key, nodePrefix)
-			nr, err := decode[nodeRecord](e.Key, e.Value)
-			if err != nil {
-				return nil, "", fmt.Errorf("list nodes: %w", err)
-			}
-			var hbp *heartbeatRecord
-			if hb, ok := hbs[id]; ok {
-				hbp = &hb
-			}
-			n := assembleNode(id, nr, hbp)
-			if !f.match(n) {
-				continue
-			}
-			if len(out) == size {
-				// A further match exists: this page is not the last.
-				return out, pageToken(filterHash, out[len(out)-1].UUID), nil
-			}
-			out = append(out, n)
-		}
-		if len(entries) < limit {
-			return out, "", nil
+	out := make([]Node, 0, size)
+	more := false
+	visit := func(e *entry) bool {
+		if e.uuid == after || e.node == nil || !f.matchEntry(e) {
+			return true
 		}
 		if len(out) == size {
-			return out, pageToken(filterHash, out[len(out)-1].UUID), nil
+			more = true // a further match exists: this page is not the last
+			return false
 		}
-		start = append(bytes.Clone(entries[len(entries)-1].Key), 0)
-		limit = max(size-len(out), 64)
+		out = append(out, e.toNode())
+		return true
 	}
-}
-
-// readHeartbeats reads the heartbeat records of the nodes in entries (node
-// records in ascending key order) with one range read over their uuids.
-func readHeartbeats(ctx context.Context, store sqlkv.Store, entries []sqlkv.Entry) (map[string]heartbeatRecord, error) {
-	first := uuidOf(entries[0].Key, nodePrefix)
-	last := uuidOf(entries[len(entries)-1].Key, nodePrefix)
-	hbEntries, err := store.Range(ctx, sqlkv.RangeOptions{
-		Start: heartbeatKey(first),
-		End:   append(heartbeatKey(last), 0),
-	})
-	if err != nil {
-		return nil, err
+	// A point read under the lock for an unfiltered page; a clone for
+	// filtered ones, which may walk far without holding the lock.
+	if f.status == "" && len(f.metadata) == 0 {
+		r.view.mu.RLock()
+		r.view.byUUID.AscendGreaterOrEqual(&entry{uuid: after}, visit)
+		r.view.mu.RUnlock()
+	} else {
+		tree, _ := r.view.snapshot()
+		tree.AscendGreaterOrEqual(&entry{uuid: after}, visit)
 	}
-	out := make(map[string]heartbeatRecord, len(hbEntries))
-	for _, e := range hbEntries {
-		hb, err := decode[heartbeatRecord](e.Key, e.Value)
-		if err != nil {
-			return nil, err
-		}
-		out[uuidOf(e.Key, heartbeatPrefix)] = hb
+	if !more {
+		return out, "", nil
 	}
-	return out, nil
+	return out, pageToken(filterHash, out[len(out)-1].UUID), nil
 }
 
 // nodeFilter is the filters of List, ListPage and Watch, validated.
@@ -171,15 +120,27 @@ func newNodeFilter(uuids []string, status string, metadata map[string]string) (n
 	return f, nil
 }
 
-func (f nodeFilter) match(n Node) bool {
-	if f.uuids != nil && !f.uuids[n.UUID] {
+// sortedUUIDs returns the uuids filter in ascending order.
+func (f nodeFilter) sortedUUIDs() []string {
+	ids := make([]string, 0, len(f.uuids))
+	for id := range f.uuids {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// matchEntry reports whether the node of e (an entry with a node record)
+// passes the filters, without assembling the Node.
+func (f nodeFilter) matchEntry(e *entry) bool {
+	if f.uuids != nil && !f.uuids[e.uuid] {
 		return false
 	}
-	if f.status != "" && n.Status != f.status {
+	if f.status != "" && e.status() != f.status {
 		return false
 	}
 	for k, v := range f.metadata {
-		if got, ok := n.Metadata[k]; !ok || got != v {
+		if got, ok := e.meta.lookup(k); !ok || got != v {
 			return false
 		}
 	}

@@ -22,7 +22,7 @@ func BenchmarkListPage(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/of=%d", backend, total), func(b *testing.B) {
 				store := storetest.Open(b, backend)
 				fillNodes(b, store, total)
-				r := NewNodeRegistry(store)
+				r := NewView(store).Nodes()
 				// Start halfway: the token of the node before the middle.
 				token := pageToken(newNodeFilterHash(b), benchUUID(total/2-1))
 				b.ResetTimer()
@@ -95,7 +95,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 				store = storetest.Open(b, backend)
 			}
 			fillNodes(b, store, 1000)
-			r := NewNodeRegistry(store)
+			r := NewView(store).Nodes()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				i := 0

@@ -208,33 +208,6 @@ func cloneMap(m map[string]string) map[string]string {
 // uuidOf returns the uuid part of a key under prefix.
 func uuidOf(key []byte, prefix string) string { return string(key[len(prefix):]) }
 
-// versioned is a decoded record with the version it was read at.
-type versioned[T any] struct {
-	rec     T
-	version int64
-}
-
-// scanRecords reads every record under prefix with one range read, keyed by
-// uuid.
-func scanRecords[T any](ctx context.Context, store sqlkv.Store, prefix string) (map[string]versioned[T], []string, error) {
-	entries, err := store.Scan(ctx, []byte(prefix))
-	if err != nil {
-		return nil, nil, fmt.Errorf("scan %s: %w", prefix, err)
-	}
-	out := make(map[string]versioned[T], len(entries))
-	order := make([]string, 0, len(entries))
-	for _, e := range entries {
-		rec, err := decode[T](e.Key, e.Value)
-		if err != nil {
-			return nil, nil, err
-		}
-		id := uuidOf(e.Key, prefix)
-		out[id] = versioned[T]{rec: rec, version: e.Version}
-		order = append(order, id)
-	}
-	return out, order, nil
-}
-
 // getRecord reads one record; found is false when the key is missing.
 func getRecord[T any](ctx context.Context, store sqlkv.Store, key []byte) (rec T, version int64, found bool, err error) {
 	e, err := store.Get(ctx, key)

@@ -31,7 +31,9 @@ func BenchmarkRecordFormat(b *testing.B) {
 		for _, f := range formats {
 			store := storetest.Open(b, backend)
 			fillFormat(b, store, nodes, f.encode)
-			r := NewNodeRegistry(store)
+			view := NewView(store)
+			b.Cleanup(view.Close)
+			r := view.Nodes()
 			b.Run("GetNode/"+backend+"/"+f.name, func(b *testing.B) {
 				i := 0
 				for b.Loop() {

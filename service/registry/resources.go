@@ -9,16 +9,12 @@ import (
 )
 
 // NodeResourceRegistry keeps each node's latest resource report. It shares
-// its store with the NodeRegistry. It is safe for concurrent use.
+// its store and view with the NodeRegistry; get it from the View
+// (View.Resources). It is safe for concurrent use.
 type NodeResourceRegistry struct {
 	store sqlkv.Store
 	opts  options
-}
-
-// NewNodeResourceRegistry returns a NodeResourceRegistry keeping its records
-// in store, the NodeRegistry's store.
-func NewNodeResourceRegistry(store sqlkv.Store, opts ...Option) *NodeResourceRegistry {
-	return &NodeResourceRegistry{store: store, opts: newOptions(opts)}
+	view  *View
 }
 
 // Update stores res as the latest report of node res.NodeUUID, with
@@ -54,11 +50,11 @@ func (r *NodeResourceRegistry) Update(ctx context.Context, res Resource) (Resour
 	return rr.resource(id), nil
 }
 
-// Get returns the latest report of node nodeUUID; found is false when there
-// is none (whether or not the node exists).
+// Get returns the latest report of node nodeUUID, from the view; found is
+// false when there is none (whether or not the node exists).
 //
-// Errors: a *ValidationError (ErrInvalid) for a malformed uuid; store errors,
-// wrapped.
+// Errors: a *ValidationError (ErrInvalid) for a malformed uuid; the view's
+// errors (store errors, wrapped).
 func (r *NodeResourceRegistry) Get(ctx context.Context, nodeUUID string) (Resource, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Resource{}, false, err
@@ -67,41 +63,30 @@ func (r *NodeResourceRegistry) Get(ctx context.Context, nodeUUID string) (Resour
 	if err != nil {
 		return Resource{}, false, err
 	}
-	rr, _, found, err := getRecord[resourceRecord](ctx, r.store, resourceKey(id))
-	if err != nil {
+	if err := r.view.sync(ctx); err != nil {
 		return Resource{}, false, fmt.Errorf("get resource %s: %w", id, err)
 	}
-	if !found {
+	e := r.view.get(id)
+	if e == nil || e.res == nil {
 		return Resource{}, false, nil
 	}
-	return rr.resource(id), true, nil
+	return e.resource(), true, nil
 }
 
 // List returns resource reports. With no uuids it returns every report, in
-// ascending uuid order, with one range read. Otherwise it returns the reports
-// of the listed nodes that have one, in request order (a uuid listed twice is
-// returned twice).
+// ascending uuid order. Otherwise it returns the reports of the listed
+// nodes that have one, in request order (a uuid listed twice is returned
+// twice). It reads the view.
 //
 // Errors: a *ValidationError (ErrInvalid) naming the first malformed uuid,
 // or saying that more than MaxRequestUUIDs are listed, before anything is
-// read; store errors, wrapped.
+// read; the view's errors (store errors, wrapped).
 func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]Resource, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := checkUUIDCount("node_uuids", len(nodeUUIDs)); err != nil {
 		return nil, err
-	}
-	if len(nodeUUIDs) == 0 {
-		all, order, err := scanRecords[resourceRecord](ctx, r.store, resourcePrefix)
-		if err != nil {
-			return nil, fmt.Errorf("list resources: %w", err)
-		}
-		out := make([]Resource, 0, len(order))
-		for _, id := range order {
-			out = append(out, all[id].rec.resource(id))
-		}
-		return out, nil
 	}
 	ids := make([]string, len(nodeUUIDs))
 	for i, s := range nodeUUIDs {
@@ -111,17 +96,26 @@ func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]
 		}
 		ids[i] = id
 	}
+	if err := r.view.sync(ctx); err != nil {
+		return nil, fmt.Errorf("list resources: %w", err)
+	}
+	if len(ids) == 0 {
+		tree, _ := r.view.snapshot()
+		out := make([]Resource, 0)
+		tree.Ascend(func(e *entry) bool {
+			if e.res != nil {
+				out = append(out, e.resource())
+			}
+			return true
+		})
+		return out, nil
+	}
 	out := make([]Resource, 0, len(ids))
+	r.view.mu.RLock()
+	defer r.view.mu.RUnlock()
 	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		rr, _, found, err := getRecord[resourceRecord](ctx, r.store, resourceKey(id))
-		if err != nil {
-			return nil, fmt.Errorf("list resources: %s: %w", id, err)
-		}
-		if found {
-			out = append(out, rr.resource(id))
+		if e, ok := r.view.byUUID.Get(&entry{uuid: id}); ok && e.res != nil {
+			out = append(out, e.resource())
 		}
 	}
 	return out, nil
@@ -133,7 +127,7 @@ func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]
 // MaxPageSize. See NodeRegistry.ListPage for how tokens behave.
 //
 // Errors: a *ValidationError (ErrInvalid) for a negative page size or a
-// malformed token; store errors, wrapped.
+// malformed token; the view's errors (store errors, wrapped).
 func (r *NodeResourceRegistry) ListPage(ctx context.Context, pageSize int, token string) ([]Resource, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
@@ -156,28 +150,23 @@ func (r *NodeResourceRegistry) ListPage(ctx context.Context, pageSize int, token
 	if size == 0 {
 		size = MaxPageSize
 	}
-	start := []byte(resourcePrefix)
-	if after != "" {
-		start = append(resourceKey(after), 0)
-	}
-	entries, err := r.store.Range(ctx, sqlkv.RangeOptions{
-		Start: start,
-		End:   sqlkv.PrefixEnd([]byte(resourcePrefix)),
-		Limit: size + 1,
-	})
-	if err != nil {
+	if err := r.view.sync(ctx); err != nil {
 		return nil, "", fmt.Errorf("list resources: %w", err)
 	}
-	more := len(entries) > size
-	entries = entries[:min(len(entries), size)]
-	out := make([]Resource, 0, len(entries))
-	for _, e := range entries {
-		rr, err := decode[resourceRecord](e.Key, e.Value)
-		if err != nil {
-			return nil, "", fmt.Errorf("list resources: %w", err)
+	out := make([]Resource, 0, size)
+	more := false
+	tree, _ := r.view.snapshot()
+	tree.AscendGreaterOrEqual(&entry{uuid: after}, func(e *entry) bool {
+		if e.uuid == after || e.res == nil {
+			return true
 		}
-		out = append(out, rr.resource(uuidOf(e.Key, resourcePrefix)))
-	}
+		if len(out) == size {
+			more = true
+			return false
+		}
+		out = append(out, e.resource())
+		return true
+	})
 	if !more {
 		return out, "", nil
 	}
@@ -194,56 +183,21 @@ func (r *NodeResourceRegistry) IsHighLoad(res Resource) bool {
 		res.LoadAverage1m > t.LoadAverage1m
 }
 
-// ClusterStats summarises every node and resource report, with three range
-// reads. NodesByStatus has an entry for each of the four statuses. Averages,
-// sums and the high-load count are over the nodes that have a report.
+// ClusterStats summarises every node and resource report, from counters
+// the view keeps (O(1), after the read fence). NodesByStatus has an entry
+// for each of the four statuses. Averages, sums and the high-load count
+// are over the nodes that have a report; the sums saturate at the int64
+// range, and the averages are exact to 1e-6 percentage points.
 //
-// Errors: store errors, wrapped.
+// Errors: the view's errors (store errors, wrapped).
 func (r *NodeResourceRegistry) ClusterStats(ctx context.Context) (ClusterStats, error) {
 	if err := ctx.Err(); err != nil {
 		return ClusterStats{}, err
 	}
-	s, err := readNodes(ctx, r.store)
-	if err != nil {
+	if err := r.view.sync(ctx); err != nil {
 		return ClusterStats{}, fmt.Errorf("cluster stats: %w", err)
 	}
-	resources, resOrder, err := scanRecords[resourceRecord](ctx, r.store, resourcePrefix)
-	if err != nil {
-		return ClusterStats{}, fmt.Errorf("cluster stats: %w", err)
-	}
-	st := ClusterStats{
-		TotalNodes: int64(len(s.order)),
-		NodesByStatus: map[Status]int64{
-			StatusActive:          0,
-			StatusInactive:        0,
-			StatusUnhealthy:       0,
-			StatusDecommissioning: 0,
-		},
-	}
-	for _, id := range s.order {
-		hb, _ := s.heartbeat(id)
-		st.NodesByStatus[effectiveStatus(s.nodes[id].rec.Status, hb)]++
-	}
-	var cpu, mem float64
-	for _, id := range resOrder {
-		// The two reads are not one snapshot: skip a report whose node
-		// was deleted in between.
-		if _, ok := s.nodes[id]; !ok {
-			continue
-		}
-		res := resources[id].rec.resource(id)
-		st.NodesWithResources++
-		cpu += res.CPUUsagePercent
-		mem += res.MemoryUsagePercent
-		st.TotalMemoryBytes = addSaturating(st.TotalMemoryBytes, res.TotalMemoryBytes)
-		st.UsedMemoryBytes = addSaturating(st.UsedMemoryBytes, res.UsedMemoryBytes)
-		if r.IsHighLoad(res) {
-			st.HighLoadNodes++
-		}
-	}
-	if st.NodesWithResources > 0 {
-		st.AverageCPUPercent = cpu / float64(st.NodesWithResources)
-		st.AverageMemoryPercent = mem / float64(st.NodesWithResources)
-	}
-	return st, nil
+	r.view.mu.RLock()
+	defer r.view.mu.RUnlock()
+	return r.view.stats.clusterStats(), nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
+	"github.com/spear-next/sms/sqlkv/memory"
 )
 
 func TestResourceValidation(t *testing.T) {
@@ -181,7 +182,7 @@ func TestResourceList(t *testing.T) {
 }
 
 func TestIsHighLoad(t *testing.T) {
-	r := registry.NewNodeResourceRegistry(nil)
+	r := registry.NewView(memory.New()).Resources()
 	tests := []struct {
 		res  registry.Resource
 		want bool
@@ -201,7 +202,7 @@ func TestIsHighLoad(t *testing.T) {
 				tc.res.CPUUsagePercent, tc.res.MemoryUsagePercent, tc.res.LoadAverage1m, got, tc.want)
 		}
 	}
-	custom := registry.NewNodeResourceRegistry(nil, registry.WithThresholds(registry.Thresholds{CPUPercent: 50, MemoryPercent: 100, LoadAverage1m: 100}))
+	custom := registry.NewView(memory.New(), registry.WithThresholds(registry.Thresholds{CPUPercent: 50, MemoryPercent: 100, LoadAverage1m: 100})).Resources()
 	if !custom.IsHighLoad(registry.Resource{CPUUsagePercent: 60}) || custom.IsHighLoad(registry.Resource{MemoryUsagePercent: 90}) {
 		t.Error("IsHighLoad ignores WithThresholds")
 	}

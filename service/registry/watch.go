@@ -4,11 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
-	"time"
-
-	"github.com/spear-next/sms/sqlkv"
 )
 
 // Errors of NodeRegistry.Watch.
@@ -17,14 +12,17 @@ var (
 	// its watch was ended so that it would hold up nobody; watch again.
 	ErrWatchLagged = errors.New("registry: watcher fell behind; watch again")
 
-	// ErrWatchUnsupported means the registry's store does not implement
-	// sqlkv.Watchable.
+	// ErrWatchUnsupported meant the registry's store did not implement
+	// sqlkv.Watchable. It is no longer returned (NewView makes every store
+	// watchable); it stays so that callers testing for it still compile.
 	ErrWatchUnsupported = errors.New("registry: the store cannot watch")
 )
 
-// DefaultWatchBuffer is how many undelivered change batches a watcher may
-// have before its watch ends with ErrWatchLagged (see WithWatchBuffer).
-const DefaultWatchBuffer = 1024
+// DefaultWatchBuffer is how many recent events the view keeps (see
+// WithWatchBuffer): a watcher more than this many events behind ends with
+// ErrWatchLagged, and a resume_version older than that gets a fresh
+// snapshot. At 10,000 heartbeats a second it is about 6.5 s of history.
+const DefaultWatchBuffer = 1 << 16
 
 // EventKind says what a watch Event reports.
 type EventKind uint8
@@ -50,12 +48,19 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
 
-// Event is one message of a watch. Its Node's maps are shared with other
-// watchers: do not modify them.
+// Event is one message of a watch.
 type Event struct {
 	Kind           EventKind
 	Node           Node
 	PreviousStatus Status // for EventStatusChanged
+	// Version identifies the view's state after this event (for snapshot
+	// events, the snapshot's); pass the last one seen as
+	// WatchOptions.ResumeVersion to continue after it. It is meaningful
+	// only to the process that sent it.
+	Version uint64
+	// Resumed is set on the EventSnapshotEnd that starts a resumed watch:
+	// no snapshot was sent, the changes since ResumeVersion follow.
+	Resumed bool
 }
 
 // WatchOptions filter NodeRegistry.Watch. A node is watched while it
@@ -67,32 +72,39 @@ type WatchOptions struct {
 	// Heartbeats also reports heartbeats that change nothing but
 	// last_heartbeat and health_info (EventHeartbeat).
 	Heartbeats bool
+	// ResumeVersion, if not zero, is the Version of the last event a
+	// previous watch with the same filters received: if this process still
+	// holds the events since, the watch sends no snapshot, only an
+	// EventSnapshotEnd with Resumed set and then those events; otherwise
+	// (too old, another replica's, or from before a restart) it starts
+	// with a fresh snapshot as if ResumeVersion were zero.
+	ResumeVersion uint64
 }
 
 // Watch calls send with one EventSnapshot per node matching opts (ascending
 // uuid order), then EventSnapshotEnd, then an event for every later change
 // of a node that matches opts before or after the change, until ctx is done
 // or send fails. Changes made by any process sharing the store are reported
-// (for Postgres, through LISTEN/NOTIFY), the sweeper's included.
+// (for Postgres, through LISTEN/NOTIFY), the sweeper's included. With
+// opts.ResumeVersion the snapshot may be skipped; see WatchOptions.
 //
-// How it works: one watch hub per registry subscribes to the store's change
-// feed, re-reads each changed node once, and fans the states out to its
-// watchers through bounded buffers; it never waits for a watcher. A
-// watcher's snapshot is read by the hub itself, in between change batches,
-// so every state the watcher gets afterwards was read after its snapshot:
-// with the node and heartbeat versions each watcher keeps, that leaves
-// neither a gap nor a duplicate. Changes of one node in quick succession may
-// be reported as one event with the latest state. When the feed reports
-// that changes were lost (Postgres reconnected, a subscription overflowed),
-// the hub re-reads every node and watchers get the differences.
+// How it works: the snapshot is a copy-on-write clone of the view (see
+// View), taken after the same fence as any read, together with the number
+// of the last event it includes; the watcher then reads the view's ring of
+// events from there on. Nothing is read from the store and nothing is kept
+// per node, so an idle watcher costs its goroutine and a few words. Several
+// writes to one node applied in one batch are one event. When the feed
+// reports that changes were lost (Postgres reconnected, a subscription
+// overflowed), the view re-reads everything and watchers get the
+// differences as events.
 //
 // A node deleted by the sweeper is reported as EventExpired: the sweeper
 // leaves an expired:<uuid> record, removed by a later sweep.
 //
 // Errors: a *ValidationError (ErrInvalid) for a bad uuid or status, or more
-// than MaxRequestUUIDs uuids;
-// ErrWatchUnsupported; ErrWatchLagged when the watcher fell behind; send's
-// error; the context's error; store errors, wrapped.
+// than MaxRequestUUIDs uuids; ErrWatchLagged when the watcher fell more than
+// the view's watch buffer behind; send's error; the context's error; store
+// errors, wrapped.
 func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(Event) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -101,404 +113,201 @@ func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(E
 	if err != nil {
 		return err
 	}
-	ws, ok := r.store.(sqlkv.Watchable)
-	if !ok {
-		return ErrWatchUnsupported
-	}
-	h, err := r.acquireHub(ctx, ws)
-	if err != nil {
+	v := r.view
+	if err := v.sync(ctx); err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	w := &watcher{ch: make(chan hubMsg, r.opts.watchBuffer), ended: make(chan struct{})}
-	defer r.releaseHub(h, w)
+	next, ok := v.resumeFrom(opts.ResumeVersion)
+	if ok {
+		if err := send(Event{Kind: EventSnapshotEnd, Version: opts.ResumeVersion, Resumed: true}); err != nil {
+			return err
+		}
+	} else {
+		tree, last := v.snapshot()
+		version := v.version(last)
+		emit := func(e *entry) error {
+			if e.node == nil {
+				return nil
+			}
+			if f.matchEntry(e) {
+				return send(Event{Kind: EventSnapshot, Node: e.toNode(), Version: version})
+			}
+			return nil
+		}
+		if f.uuids != nil {
+			for _, id := range f.sortedUUIDs() {
+				if e, ok := tree.Get(&entry{uuid: id}); ok {
+					if err := emit(e); err != nil {
+						return err
+					}
+				}
+			}
+		} else {
+			var sendErr error
+			tree.Ascend(func(e *entry) bool {
+				sendErr = emit(e)
+				return sendErr == nil
+			})
+			if sendErr != nil {
+				return sendErr
+			}
+		}
+		if err := send(Event{Kind: EventSnapshotEnd, Version: version}); err != nil {
+			return err
+		}
+		next = last + 1
+	}
 
-	snapshot, err := h.snapshot(ctx, w)
-	if err != nil {
-		return fmt.Errorf("watch: %w", err)
-	}
-	known := make(map[string]knownNode, len(snapshot))
-	for _, s := range snapshot {
-		if f.uuids != nil && !f.uuids[s.uuid] {
+	var batch []event
+	for {
+		var ch chan struct{}
+		var err error
+		batch, ch, err = v.eventsFrom(next, batch[:0])
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-v.done:
+				return fmt.Errorf("watch: %w", v.stoppedErr())
+			case <-ch:
+			}
 			continue
 		}
-		k := knownNode{state: s, matched: f.match(s.node)}
-		known[s.uuid] = k
-		if k.matched {
-			if err := send(Event{Kind: EventSnapshot, Node: s.node}); err != nil {
-				return err
+		for _, ev := range batch {
+			// A watcher so slow that the ring moved past what it holds is
+			// ended now, not after delivering its stale copies.
+			if v.head.Load()-ev.seq >= uint64(len(v.ring)) {
+				return ErrWatchLagged
 			}
-		}
-	}
-	if err := send(Event{Kind: EventSnapshotEnd}); err != nil {
-		return err
-	}
-
-	for {
-		var m hubMsg
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case msg, ok := <-w.ch:
-			if !ok {
-				return w.err
-			}
-			m = msg
-		}
-		if m.full {
-			// Every node absent from a full read is gone.
-			present := make(map[string]bool, len(m.states))
-			for _, s := range m.states {
-				present[s.uuid] = true
-			}
-			for id := range known {
-				if !present[id] {
-					m.states = append(m.states, &nodeState{uuid: id})
+			if out, ok := ev.forWatcher(f, opts.Heartbeats); ok {
+				out.Version = v.version(ev.seq)
+				if err := send(out); err != nil {
+					return err
 				}
 			}
 		}
-		for _, s := range m.states {
-			if f.uuids != nil && !f.uuids[s.uuid] {
-				continue
-			}
-			select {
-			case <-w.ended:
-				// Ended while sending: do not deliver the backlog.
-				return w.err
-			default:
-			}
-			ev, ok := diff(known, s, f, opts.Heartbeats)
-			if !ok {
-				continue
-			}
-			if err := send(ev); err != nil {
-				return err
-			}
-		}
+		next = batch[len(batch)-1].seq + 1
 	}
 }
 
-// knownNode is what a watcher last knew of a node.
-type knownNode struct {
-	state   *nodeState
-	matched bool // the node matched the watcher's filters
+// event is one change of a node's visible state, in the view's ring.
+type event struct {
+	seq  uint64
+	kind EventKind
+	prev *entry // the entry before (nil for a new node, and for heartbeats: unchanged but for the heartbeat)
+	cur  *entry // the entry after; without a node record for deletions
 }
 
-// diff updates known with s and returns the event it makes, if any.
-func diff(known map[string]knownNode, s *nodeState, f nodeFilter, heartbeats bool) (Event, bool) {
-	k, wasKnown := known[s.uuid]
-	if !s.exists {
-		if !wasKnown {
-			return Event{}, false
+// eventKind says what replacing old by next means to watchers, if anything.
+func eventKind(old, next *entry) (EventKind, bool) {
+	wasNode := old != nil && old.node != nil
+	isNode := next != nil && next.node != nil
+	switch {
+	case !wasNode && !isNode:
+		return 0, false
+	case !wasNode:
+		return EventRegistered, true
+	case !isNode:
+		if next != nil && next.ev > old.nv {
+			return EventExpired, true
 		}
-		delete(known, s.uuid)
-		if !k.matched {
-			return Event{}, false
-		}
-		kind := EventDeleted
-		if s.expiredVersion > k.state.nv {
-			kind = EventExpired
-		}
-		return Event{Kind: kind, Node: k.state.node}, true
+		return EventDeleted, true
+	case old.node.RegisteredAt != next.node.RegisteredAt:
+		// Deleted and registered again in between.
+		return EventRegistered, true
+	case old.status() != next.status():
+		return EventStatusChanged, true
+	case old.nv != next.nv:
+		return EventUpdated, true
+	case old.hv != next.hv:
+		return EventHeartbeat, true
 	}
-	matched := f.match(s.node)
-	if !wasKnown {
-		known[s.uuid] = knownNode{state: s, matched: matched}
-		return Event{Kind: EventRegistered, Node: s.node}, matched
+	return 0, false
+}
+
+// forWatcher returns the Event a watcher with filter f gets for ev, if any:
+// a node is watched while it matches before or after the change.
+func (ev event) forWatcher(f nodeFilter, heartbeats bool) (Event, bool) {
+	id := ev.cur
+	if id == nil {
+		id = ev.prev
 	}
-	if s.nv <= k.state.nv && s.hv <= k.state.hv {
-		return Event{}, false // already known: read before, or covered by the snapshot
-	}
-	known[s.uuid] = knownNode{state: s, matched: matched}
-	if !matched && !k.matched {
+	if f.uuids != nil && !f.uuids[id.uuid] {
 		return Event{}, false
 	}
-	prev := k.state.node
-	switch {
-	case !s.node.RegisteredAt.Equal(prev.RegisteredAt):
-		// Deleted and registered again in between.
-		return Event{Kind: EventRegistered, Node: s.node}, true
-	case s.node.Status != prev.Status:
-		return Event{Kind: EventStatusChanged, Node: s.node, PreviousStatus: prev.Status}, true
-	case s.nv != k.state.nv:
-		return Event{Kind: EventUpdated, Node: s.node}, true
-	}
-	return Event{Kind: EventHeartbeat, Node: s.node}, heartbeats
-}
-
-// nodeState is a node as the hub read it, shared by every watcher;
-// immutable.
-type nodeState struct {
-	uuid           string
-	exists         bool
-	node           Node
-	nv, hv         int64 // versions of node:<uuid> and heartbeat:<uuid>
-	expiredVersion int64 // of expired:<uuid>, for a node that does not exist
-}
-
-// hubMsg is what the hub sends a watcher: states read after its snapshot,
-// or (full) the state of every node.
-type hubMsg struct {
-	states []*nodeState
-	full   bool
-}
-
-type watcher struct {
-	ch    chan hubMsg   // buffered states; closed by the hub, after setting err
-	ended chan struct{} // closed with ch, so a watcher stops before its backlog
-	err   error
-}
-
-func (w *watcher) end(err error) {
-	w.err = err
-	close(w.ch)
-	close(w.ended)
-}
-
-type snapshotReq struct {
-	w     *watcher
-	reply chan snapshotReply
-}
-
-type snapshotReply struct {
-	states []*nodeState
-	err    error
-}
-
-// hub is the one subscriber to the store's change feed of a NodeRegistry;
-// see Watch. It runs while it has watchers.
-type hub struct {
-	r        *NodeRegistry
-	sub      *sqlkv.Subscription
-	requests chan snapshotReq
-	cancel   context.CancelFunc
-	done     chan struct{}
-	refs     int // guarded by r.watchMu
-
-	mu       sync.Mutex
-	watchers map[*watcher]struct{}
-	err      error // set when the hub stopped on its own
-}
-
-func (r *NodeRegistry) acquireHub(ctx context.Context, ws sqlkv.Watchable) (*hub, error) {
-	r.watchMu.Lock()
-	defer r.watchMu.Unlock()
-	if r.hub != nil {
-		r.hub.refs++
-		return r.hub, nil
-	}
-	sub, err := ws.Watch(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	hctx, cancel := context.WithCancel(context.Background())
-	h := &hub{
-		r:        r,
-		sub:      sub,
-		requests: make(chan snapshotReq),
-		cancel:   cancel,
-		done:     make(chan struct{}),
-		refs:     1,
-		watchers: make(map[*watcher]struct{}),
-	}
-	go h.run(hctx)
-	r.hub = h
-	return h, nil
-}
-
-func (r *NodeRegistry) releaseHub(h *hub, w *watcher) {
-	h.mu.Lock()
-	delete(h.watchers, w)
-	h.mu.Unlock()
-	r.watchMu.Lock()
-	h.refs--
-	last := h.refs == 0
-	if last && r.hub == h {
-		r.hub = nil
-	}
-	r.watchMu.Unlock()
-	if last {
-		h.cancel()
-		<-h.done
-	}
-}
-
-// snapshot asks the hub to read every node and register w for the states
-// it reads afterwards.
-func (h *hub) snapshot(ctx context.Context, w *watcher) ([]*nodeState, error) {
-	req := snapshotReq{w: w, reply: make(chan snapshotReply, 1)}
-	select {
-	case h.requests <- req:
-	case <-h.done:
-		return nil, h.stoppedErr()
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case rep := <-req.reply:
-		return rep.states, rep.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (h *hub) stoppedErr() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.err != nil {
-		return h.err
-	}
-	return fmt.Errorf("watch hub stopped: %w", sqlkv.ErrClosed)
-}
-
-// readRetryMax bounds the wait between attempts to re-read nodes after a
-// store error.
-const readRetryMax = 2 * time.Second
-
-func (h *hub) run(ctx context.Context) {
-	defer close(h.done)
-	defer h.sub.Close()
-	needFull := false
-	delay := 50 * time.Millisecond
-	var retry <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case req := <-h.requests:
-			states, err := h.readAll(ctx)
-			if err == nil {
-				h.mu.Lock()
-				h.watchers[req.w] = struct{}{}
-				h.mu.Unlock()
-			}
-			req.reply <- snapshotReply{states: states, err: err}
-			continue
-		case <-retry:
-			retry = nil
-		case <-h.sub.Ready():
+	switch ev.kind {
+	case EventDeleted, EventExpired:
+		if !f.matchEntry(ev.prev) {
+			return Event{}, false
 		}
-		b, err := h.sub.Take()
-		if err != nil {
-			h.stop(err)
-			return
+		return Event{Kind: ev.kind, Node: ev.prev.toNode()}, true
+	case EventHeartbeat:
+		if !heartbeats || !f.matchEntry(ev.cur) {
+			return Event{}, false
 		}
-		if b.Resync {
-			needFull = true
-		}
-		if needFull {
-			states, err := h.readAll(ctx)
-			if err != nil {
-				retry = time.After(delay)
-				delay = min(2*delay, readRetryMax)
-				continue
-			}
-			needFull, delay = false, 50*time.Millisecond
-			h.fanOut(hubMsg{states: states, full: true})
-			continue
-		}
-		states, err := h.readChanged(ctx, b.Changes)
-		if err != nil {
-			// What changed is lost with this batch: re-read everything.
-			needFull = true
-			retry = time.After(delay)
-			continue
-		}
-		if len(states) > 0 {
-			h.fanOut(hubMsg{states: states})
+		return Event{Kind: ev.kind, Node: ev.cur.toNode()}, true
+	}
+	matched := f.matchEntry(ev.cur)
+	out := Event{Kind: ev.kind}
+	if ev.prev != nil && ev.prev.node != nil {
+		matched = matched || f.matchEntry(ev.prev)
+		if ev.kind == EventStatusChanged {
+			out.PreviousStatus = ev.prev.status()
 		}
 	}
+	if !matched {
+		return Event{}, false
+	}
+	out.Node = ev.cur.toNode()
+	return out, true
 }
 
-// stop ends every watcher with err, after the feed ended.
-func (h *hub) stop(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.err = err
-	for w := range h.watchers {
-		w.end(err)
-		delete(h.watchers, w)
+// versionEpochBits of a watch version are the view's random epoch, the
+// rest the event number, so a version from another process or an earlier
+// run of this one is recognised as foreign (but for a 1 in 2^20 chance,
+// when it names an event number this view has not reached, or one long
+// gone from the ring, and is answered with a snapshot all the same).
+const (
+	versionEpochBits = 20
+	versionSeqBits   = 64 - versionEpochBits
+)
+
+func (v *View) version(seq uint64) uint64 { return v.epoch<<versionSeqBits | seq }
+
+// resumeFrom returns the number of the first event a watch resuming after
+// version gets, if the ring still holds every event since.
+func (v *View) resumeFrom(version uint64) (uint64, bool) {
+	if version == 0 || version>>versionSeqBits != v.epoch {
+		return 0, false
 	}
+	seq := version & (1<<versionSeqBits - 1)
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if seq > v.seq || v.seq-seq > uint64(len(v.ring)) {
+		return 0, false
+	}
+	return seq + 1, true
 }
 
-// fanOut hands m to every watcher without waiting; a watcher whose buffer is
-// full is ended with ErrWatchLagged.
-func (h *hub) fanOut(m hubMsg) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for w := range h.watchers {
-		select {
-		case w.ch <- m:
-		default:
-			w.end(ErrWatchLagged)
-			delete(h.watchers, w)
-		}
+// eventsFrom appends to buf the events from number next on that the ring
+// holds, at most a ring's length, and returns the channel that is closed
+// when more arrive. Errors: ErrWatchLagged when event next is already gone.
+func (v *View) eventsFrom(next uint64, buf []event) ([]event, chan struct{}, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if next > v.seq {
+		return buf, v.changed, nil
 	}
-}
-
-func (h *hub) readAll(ctx context.Context) ([]*nodeState, error) {
-	s, err := readNodes(ctx, h.r.store)
-	if err != nil {
-		return nil, err
+	size := uint64(len(v.ring))
+	if v.seq-next >= size {
+		return buf, nil, ErrWatchLagged
 	}
-	out := make([]*nodeState, len(s.order))
-	for i, id := range s.order {
-		_, hv := s.heartbeat(id)
-		out[i] = &nodeState{uuid: id, exists: true, node: s.node(id), nv: s.nodes[id].version, hv: hv}
+	const maxBatch = 256
+	for seq := next; seq <= v.seq && len(buf) < maxBatch; seq++ {
+		buf = append(buf, v.ring[seq%size])
 	}
-	return out, nil
-}
-
-// readChanged reads the current state of each node a change in changes
-// concerns, once per node.
-func (h *hub) readChanged(ctx context.Context, changes []sqlkv.Change) ([]*nodeState, error) {
-	seen := make(map[string]bool)
-	var out []*nodeState
-	for _, c := range changes {
-		id, ok := watchedUUID(c.Key)
-		if !ok || seen[id] {
-			continue
-		}
-		seen[id] = true
-		s, err := readState(ctx, h.r.store, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// watchedUUID returns the node a key belongs to, for the keys that make up
-// a node's state.
-func watchedUUID(key []byte) (string, bool) {
-	k := string(key)
-	for _, p := range []string{nodePrefix, heartbeatPrefix, expiredPrefix} {
-		if id, ok := strings.CutPrefix(k, p); ok {
-			return id, true
-		}
-	}
-	return "", false
-}
-
-func readState(ctx context.Context, store sqlkv.Store, id string) (*nodeState, error) {
-	nr, nv, found, err := getRecord[nodeRecord](ctx, store, nodeKey(id))
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		_, ev, _, err := getRecord[expiredRecord](ctx, store, expiredKey(id))
-		if err != nil {
-			return nil, err
-		}
-		return &nodeState{uuid: id, expiredVersion: ev}, nil
-	}
-	hb, hv, hbFound, err := getRecord[heartbeatRecord](ctx, store, heartbeatKey(id))
-	if err != nil {
-		return nil, err
-	}
-	var hbp *heartbeatRecord
-	if hbFound {
-		hbp = &hb
-	}
-	return &nodeState{uuid: id, exists: true, node: assembleNode(id, nr, hbp), nv: nv, hv: hv}, nil
+	return buf, v.changed, nil
 }

@@ -32,6 +32,8 @@ func TestWatch(t *testing.T, open func(t *testing.T) sqlkv.Store) {
 		{"DeletePrefixIsReported", testWatchDeletePrefix},
 		{"SlowSubscriberResyncsWithoutBlockingWriters", testWatchSlowSubscriber},
 		{"ClosedSubscriptionAndStore", testWatchClosed},
+		{"ValuesAreThoseWritten", testWatchValues},
+		{"FenceCoversEarlierWrites", testWatchFence},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,5 +226,59 @@ func testWatchClosed(t *testing.T, s sqlkv.Store, w sqlkv.Watchable) {
 	}
 	if _, err := w.Watch(ctx, nil); !errors.Is(err, sqlkv.ErrClosed) {
 		t.Errorf("Watch after Close = %v, want ErrClosed", err)
+	}
+}
+
+func testWatchValues(t *testing.T, s sqlkv.Store, w sqlkv.Watchable) {
+	sub := subscribe(t, w, "v")
+	v := put(t, s, "v1", "value")
+	changes, _ := collect(t, sub, func(c []sqlkv.Change, _ int) bool {
+		return hasChange(c, sqlkv.Change{Key: []byte("v1"), Version: v})
+	})
+	for _, c := range changes {
+		if c.HasValue && string(c.Key) == "v1" && c.Version == v && string(c.Value) != "value" {
+			t.Errorf("change %q v%d carries value %q, want %q", c.Key, c.Version, c.Value, "value")
+		}
+	}
+}
+
+// testWatchFence: a store that is a sqlkv.Fencer has handed every write
+// that returned before Fence to its subscriptions when Fence returns,
+// without the subscriber waiting; Position counts it.
+func testWatchFence(t *testing.T, s sqlkv.Store, w sqlkv.Watchable) {
+	f, ok := s.(sqlkv.Fencer)
+	if !ok {
+		t.Skipf("%T is not a sqlkv.Fencer", s)
+	}
+	sub := subscribe(t, w, "f")
+	for round := range 10 {
+		before := sub.Position()
+		key := fmt.Sprintf("f%d", round)
+		put(t, s, key, "")
+		if err := f.Fence(t.Context()); err != nil {
+			t.Fatalf("Fence: %v", err)
+		}
+		if sub.Position() == before {
+			t.Fatalf("round %d: Position unchanged after a write and a Fence", round)
+		}
+		found := false
+		for !found {
+			b, err := sub.Take()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Resync {
+				break // re-read: the write is covered
+			}
+			if len(b.Changes) == 0 {
+				t.Fatalf("round %d: after Fence, %q is not in the subscription", round, key)
+			}
+			if b.Position > sub.Position() {
+				t.Fatalf("batch Position %d beyond the subscription's %d", b.Position, sub.Position())
+			}
+			for _, c := range b.Changes {
+				found = found || string(c.Key) == key
+			}
+		}
 	}
 }

@@ -3,10 +3,12 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,11 +37,17 @@ type listener struct {
 	mu        sync.Mutex
 	connected bool
 	lastErr   error
-	closed    bool // by the store's Close: Watch answers ErrClosed
+	closed    bool   // by the store's Close: Watch answers ErrClosed
+	channel   string // the LISTEN channel, once connected
+
+	fences fences
 }
 
 func newListener(cfg *pgx.ConnConfig) *listener {
-	return &listener{cfg: cfg, done: make(chan struct{}), tried: make(chan struct{})}
+	l := &listener{cfg: cfg, done: make(chan struct{}), tried: make(chan struct{})}
+	l.fences.inflight = make(map[uint64]*fence)
+	l.fences.instance = rand.Text()
+	return l
 }
 
 // Watch subscribes to the changes of keys under prefix made by any process
@@ -90,6 +98,11 @@ func (l *listener) setState(connected bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.connected, l.lastErr = connected, err
+	if !connected {
+		// A fence sent before the connection dropped can no longer
+		// arrive.
+		l.fences.failAll(fmt.Errorf("fence: listening connection lost: %w", sqlkv.ErrUnavailable))
+	}
 }
 
 // run keeps a listening connection until ctx ends, reconnecting with
@@ -155,6 +168,9 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		conn.Close(context.Background())
 		return nil, err
 	}
+	l.mu.Lock()
+	l.channel = channel
+	l.mu.Unlock()
 	return conn, nil
 }
 
@@ -189,6 +205,12 @@ func (l *listener) receive(ctx context.Context, conn *pgx.Conn) error {
 		}
 		if err != nil {
 			return err
+		}
+		if id, ok := strings.CutPrefix(n.Payload, fencePrefix); ok {
+			// Every notification committed before this fence has been
+			// published above: they arrive in commit order.
+			l.fences.arrived(id)
+			continue
 		}
 		if c, ok := parsePayload(n); ok {
 			l.feed.Publish(c)

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -112,6 +113,66 @@ func TestWatchResyncsAfterReconnect(t *testing.T) {
 
 func TestWatch(t *testing.T) {
 	kvtest.TestWatch(t, func(t *testing.T) sqlkv.Store { return open(t, storetest.PostgresDSN(t)) })
+}
+
+// Fence makes a subscription caught up with every write committed before
+// it, by any replica: after b.Fence, the writes a made are in b's
+// subscription without waiting. Concurrent fences share NOTIFYs and all
+// return.
+func TestFenceCoversOtherReplicasWrites(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	a, b := open(t, dsn), open(t, dsn)
+	ctx := t.Context()
+	sub, err := b.Watch(ctx, []byte("f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for round := range 20 {
+		start := sub.Position()
+		key := []byte(fmt.Sprintf("f%d", round))
+		if _, err := a.Put(ctx, key, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Fence(ctx); err != nil {
+			t.Fatalf("Fence: %v", err)
+		}
+		if sub.Position() == start {
+			t.Fatalf("round %d: after Fence, the subscription has not been handed %q", round, key)
+		}
+		var found bool
+		for !found {
+			batch, err := sub.Take()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(batch.Changes) == 0 && !batch.Resync {
+				t.Fatalf("round %d: after Fence, %q is not in the subscription", round, key)
+			}
+			for _, c := range batch.Changes {
+				found = found || string(c.Key) == string(key)
+			}
+		}
+	}
+
+	errs := make(chan error, 32)
+	for range cap(errs) {
+		go func() { errs <- b.Fence(ctx) }()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Fence: %v", err)
+		}
+	}
+}
+
+// Fence without a Watch (no listening connection) is unavailable, not a
+// hang.
+func TestFenceWithoutWatch(t *testing.T) {
+	s := open(t, storetest.PostgresDSN(t))
+	if err := s.Fence(t.Context()); !errors.Is(err, sqlkv.ErrUnavailable) {
+		t.Errorf("Fence = %v, want ErrUnavailable", err)
+	}
 }
 
 // When the network to the server goes silent with the listening connection

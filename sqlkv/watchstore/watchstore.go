@@ -6,11 +6,15 @@
 //
 // It touches no backend's write path: a write is published after the
 // wrapped store returned, so a subscriber never hears of a write before it
-// can read it.
+// can read it. Puts are published with their value (a copy), so a
+// subscriber keeping a copy of the data need not read it back.
 package watchstore
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"sync/atomic"
 
 	"github.com/spear-next/sms/sqlkv"
 )
@@ -19,12 +23,14 @@ import (
 // methods are those of the wrapped store, plus Watch.
 type Store struct {
 	sqlkv.Store
-	feed sqlkv.Feed
+	feed   sqlkv.Feed
+	closed atomic.Bool
 }
 
 var (
 	_ sqlkv.Store     = (*Store)(nil)
 	_ sqlkv.Watchable = (*Store)(nil)
+	_ sqlkv.Fencer    = (*Store)(nil)
 )
 
 // New returns store wrapped so that its writes are reported to Watch. Every
@@ -40,11 +46,21 @@ func (s *Store) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, 
 	return s.feed.Subscribe(prefix)
 }
 
+// Fence returns at once: every write through s was handed to the
+// subscriptions before it returned; see sqlkv.Fencer. It returns an error
+// wrapping sqlkv.ErrClosed after Close, and the context's error.
+func (s *Store) Fence(ctx context.Context) error {
+	if s.closed.Load() {
+		return fmt.Errorf("fence: %w", sqlkv.ErrClosed)
+	}
+	return ctx.Err()
+}
+
 // Put is sqlkv.Store.Put, reported.
 func (s *Store) Put(ctx context.Context, key, value []byte) (int64, error) {
 	v, err := s.Store.Put(ctx, key, value)
 	if err == nil {
-		s.feed.Publish(sqlkv.Change{Key: key, Version: v})
+		s.feed.Publish(sqlkv.Change{Key: key, Version: v, Value: bytes.Clone(value), HasValue: true})
 	}
 	return v, err
 }
@@ -106,7 +122,7 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 	for i, op := range ops {
 		switch {
 		case op.Kind == sqlkv.OpPut:
-			changes = append(changes, sqlkv.Change{Key: op.Key, Version: results[i].Version})
+			changes = append(changes, sqlkv.Change{Key: op.Key, Version: results[i].Version, Value: bytes.Clone(op.Value), HasValue: true})
 		case op.Kind == sqlkv.OpDelete && results[i].Existed:
 			changes = append(changes, sqlkv.Change{Key: op.Key, Deleted: true})
 		}
@@ -128,6 +144,7 @@ func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, err
 
 // Close ends every subscription and closes the wrapped store.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	s.feed.Close()
 	return s.Store.Close()
 }

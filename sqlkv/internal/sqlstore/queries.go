@@ -18,6 +18,11 @@ type Queries struct {
 	// (key1, key2) -> key, value, version for each that exists, in any
 	// order. Empty: GetMany runs Get per key.
 	GetTwo string
+	// GetAny, if the dialect has it, reads any number of keys in one
+	// statement: (keys as one array) -> key, value, version for each that
+	// exists, in any order. Empty: GetMany of more than two keys runs Get
+	// per key.
+	GetAny string
 	// Exists: (key) -> 1 if the key exists, no row otherwise.
 	Exists string
 	// Version: (key) -> version; no row if the key does not exist. Used by

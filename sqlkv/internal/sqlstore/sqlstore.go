@@ -29,7 +29,7 @@ type Store struct {
 
 	// Prepared statements, on the reader for reads and on the writer for
 	// everything that runs in or near a write.
-	get, getTwo, exists, ping                          *sql.Stmt
+	get, getTwo, getAny, exists, ping                  *sql.Stmt
 	rangeFrom, rangeFromTo, rangeFromDesc, rangeToDesc *sql.Stmt
 	keysFrom, keysFromTo, keysFromDesc, keysToDesc     *sql.Stmt
 	countFrom, countFromTo                             *sql.Stmt
@@ -57,6 +57,7 @@ func Open(ctx context.Context, d Dialect, reader, writer *sql.DB) (*Store, error
 	}{
 		{reader, &s.get, q.Get},
 		{reader, &s.getTwo, q.GetTwo},
+		{reader, &s.getAny, q.GetAny},
 		{reader, &s.exists, q.Exists},
 		{reader, &s.ping, q.Ping},
 		{reader, &s.rangeFrom, q.RangeFrom},
@@ -182,7 +183,13 @@ func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, err
 			return nil, s.wrap("get", k, err)
 		}
 	}
-	if len(keys) != 2 || s.getTwo == nil {
+	stmt, args := s.getTwo, []any(nil)
+	switch {
+	case len(keys) == 2 && s.getTwo != nil:
+		args = []any{bin(keys[0]), bin(keys[1])}
+	case len(keys) > 2 && s.getAny != nil:
+		stmt, args = s.getAny, []any{keys}
+	default:
 		out := make([]sqlkv.Entry, 0, len(keys))
 		for _, k := range keys {
 			e, err := s.Get(ctx, k)
@@ -196,7 +203,7 @@ func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, err
 		}
 		return out, nil
 	}
-	rows, err := s.getTwo.QueryContext(ctx, bin(keys[0]), bin(keys[1]))
+	rows, err := stmt.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, s.wrap("get", keys[0], err)
 	}
@@ -215,13 +222,25 @@ func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, err
 	}
 	// In the order of keys (the statement's order is the planner's), once
 	// each even if both keys are the same.
-	out := make([]sqlkv.Entry, 0, 2)
-	for _, k := range keys {
-		for _, e := range found {
-			if bytes.Equal(e.Key, k) {
-				out = append(out, sqlkv.Entry{Key: clone(e.Key), Value: clone(e.Value), Version: e.Version})
-				break
+	out := make([]sqlkv.Entry, 0, len(found))
+	if len(keys) == 2 {
+		for _, k := range keys {
+			for _, e := range found {
+				if bytes.Equal(e.Key, k) {
+					out = append(out, sqlkv.Entry{Key: clone(e.Key), Value: clone(e.Value), Version: e.Version})
+					break
+				}
 			}
+		}
+		return out, nil
+	}
+	byKey := make(map[string]sqlkv.Entry, len(found))
+	for _, e := range found {
+		byKey[string(e.Key)] = e
+	}
+	for _, k := range keys {
+		if e, ok := byKey[string(k)]; ok {
+			out = append(out, sqlkv.Entry{Key: clone(e.Key), Value: clone(e.Value), Version: e.Version})
 		}
 	}
 	return out, nil
