@@ -1,27 +1,17 @@
 package main
 
 import (
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/spear-next/sms/internal/testutil"
 )
 
 // TestConfigurationDocumented: every flag and variable of sms-agent is in
 // the configuration reference.
 func TestConfigurationDocumented(t *testing.T) {
-	b, err := os.ReadFile("../../docs/CONFIGURATION.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
+	mentions := []string{"`sms-agent --version`"}
 	for _, o := range options {
-		for _, want := range []string{"`--" + o.name + "`", "`" + o.env + "`"} {
-			if !strings.Contains(doc, want) {
-				t.Errorf("docs/CONFIGURATION.md does not mention %s", want)
-			}
-		}
+		mentions = append(mentions, "`--"+o.name+"`", "`"+o.env+"`")
 	}
-	if !strings.Contains(doc, "`sms-agent --version`") {
-		t.Error("docs/CONFIGURATION.md does not mention `sms-agent --version`")
-	}
+	testutil.WantMentioned(t, "../../docs/CONFIGURATION.md", mentions...)
 }

@@ -1,29 +1,17 @@
 package main
 
 import (
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/spear-next/sms/internal/testutil"
 )
 
 // TestConfigurationDocumented: every flag and variable of sms is in the
 // configuration reference.
 func TestConfigurationDocumented(t *testing.T) {
-	b, err := os.ReadFile("../../docs/CONFIGURATION.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
+	mentions := []string{"`--yes`", "`sms backup", "`sms --version`"}
 	for _, o := range options {
-		for _, want := range []string{"`--" + o.name + "`", "`" + o.env + "`"} {
-			if !strings.Contains(doc, want) {
-				t.Errorf("docs/CONFIGURATION.md does not mention %s", want)
-			}
-		}
+		mentions = append(mentions, "`--"+o.name+"`", "`"+o.env+"`")
 	}
-	for _, want := range []string{"`--yes`", "`sms backup", "`sms --version`"} {
-		if !strings.Contains(doc, want) {
-			t.Errorf("docs/CONFIGURATION.md does not mention %s", want)
-		}
-	}
+	testutil.WantMentioned(t, "../../docs/CONFIGURATION.md", mentions...)
 }
