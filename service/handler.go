@@ -23,6 +23,7 @@ import (
 
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/service/metrics"
+	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/service/web"
 	"github.com/spear-next/sms/sqlkv"
@@ -77,6 +78,11 @@ type Config struct {
 	// Interceptor) and is served on GET /metrics, which, like /healthz,
 	// needs no token.
 	Metrics *metrics.Metrics
+
+	// Placer serves sms.PlacementService and the placement routes of the
+	// SPEAR gateway. Nil means a Placer over Nodes, Resources and Store
+	// with the default heartbeat timeout.
+	Placer *placement.Placer
 }
 
 // NewHandler returns an http.Handler serving, on their standard paths:
@@ -88,8 +94,11 @@ type Config struct {
 //   - gRPC server reflection, v1 and v1alpha, listing sms.NodeService and
 //     grpc.health.v1.Health;
 //   - GET /healthz: 200 "ok" while Store.Ping succeeds, 503 otherwise;
-//   - SPEAR's REST/JSON routes under /api/v1/ (the google.api.http rules of
-//     node.proto), onto the same sms.NodeService handler;
+//   - sms.PlacementService over the same three protocols, with the same
+//     interceptors (token, metrics);
+//   - SPEAR's HTTP gateway: its routes under /api/v1/ with its JSON shapes
+//     (gateway.go), GET /health, GET /api/openapi.json and Swagger UI at
+//     /swagger-ui/;
 //   - the web dashboard (package web) at GET / and GET /ui/.
 //
 // gRPC needs HTTP/2: serve the handler with HTTP/2 enabled (TLS, or
@@ -136,13 +145,20 @@ func NewHandler(cfg Config) http.Handler {
 	svc.stopWatches = cfg.StopWatches
 	rpcPath, rpc := smspbconnect.NewNodeServiceHandler(svc, rpcOpts...)
 	mux.Handle(rpcPath, rpc)
-	rest, err := newREST(rpc)
-	if err != nil {
-		panic("service.NewHandler: " + err.Error()) // node.proto's http rules are broken
+	placer := cfg.Placer
+	if placer == nil {
+		placer = placement.New(cfg.Store, cfg.Nodes, cfg.Resources, placement.Options{})
 	}
-	mux.Handle(restPrefix, rest)
+	mux.Handle(smspbconnect.NewPlacementServiceHandler(NewPlacementService(placer, logger), rpcOpts...))
+	gw := &gateway{nodes: cfg.Nodes, resources: cfg.Resources, placer: placer, logger: logger, maxBytes: maxBytes}
+	if cfg.AuthToken != "" {
+		gw.auth = newBearerAuth(cfg.AuthToken, logger)
+	}
+	gw.routes(mux)
+	mux.Handle("GET /health", health(cfg.Store, logger))
 	mux.Handle(grpchealth.NewHandler(&storeChecker{store: cfg.Store, logger: logger}, common...))
-	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, grpchealth.HealthV1ServiceName)
+	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, smspbconnect.PlacementServiceName,
+		grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, common...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, common...))
 	mux.Handle("GET /healthz", healthz(cfg.Store, logger))

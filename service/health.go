@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -22,11 +23,12 @@ type storeChecker struct {
 
 var _ grpchealth.Checker = (*storeChecker)(nil)
 
-// Check answers SERVING or NOT_SERVING for "" and "sms.NodeService", and
+// Check answers SERVING or NOT_SERVING for "", "sms.NodeService" and
+// "sms.PlacementService", and
 // not_found for any other service.
 func (c *storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
 	switch req.Service {
-	case "", smspbconnect.NodeServiceName:
+	case "", smspbconnect.NodeServiceName, smspbconnect.PlacementServiceName:
 	default:
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", req.Service))
 	}
@@ -60,4 +62,21 @@ func ping(ctx context.Context, store sqlkv.Store, logger *slog.Logger) error {
 		logger.WarnContext(ctx, "store not ready", "err", err)
 	}
 	return err
+}
+
+// health is SPEAR's GET /health: 200 {"status": "healthy", ...} while the
+// store answers Ping, 503 with "unhealthy" otherwise; timestamp is the
+// server time in RFC 3339.
+func health(store sqlkv.Store, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, code := "healthy", http.StatusOK
+		if err := ping(r.Context(), store, logger); err != nil {
+			status, code = "unhealthy", http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, struct {
+			Status    string `json:"status"`
+			Timestamp string `json:"timestamp"`
+			Service   string `json:"service"`
+		}{status, time.Now().UTC().Format(time.RFC3339), "sms"})
+	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/service"
+	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
 )
 
@@ -63,8 +64,10 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 	if m != nil {
 		m.RegisterState(nodes, resources, cfg.metricsMaxAge, logger)
 	}
+	placer := placement.New(store, nodes, resources, placement.Options{HeartbeatTimeout: cfg.heartbeatTimeout})
 	stopWatches := make(chan struct{})
 	handler := service.NewHandler(service.Config{
+		Placer:          placer,
 		Nodes:           nodes,
 		Resources:       resources,
 		Store:           store,
@@ -91,6 +94,7 @@ func serve(ctx context.Context, cfg config, stderr io.Writer) (err error) {
 		runSweeper(sweepCtx, nodes, cfg.cleanupInterval,
 			registry.Liveness{HeartbeatTimeout: cfg.heartbeatTimeout, NodeTTL: cfg.nodeTTL}, logger)
 	})
+	sweeping.Go(func() { runPlacementSweeper(sweepCtx, placer, cfg.cleanupInterval, logger) })
 	defer func() {
 		stopSweep()
 		sweeping.Wait()
