@@ -285,10 +285,11 @@ func gatewayEnv(t *testing.T, store sqlkv.Store) (*env, *fakeClock) {
 
 // gatewayExchange is one request of a golden run and what it got.
 type gatewayExchange struct {
-	step goldenStep
-	req  *http.Request
-	resp *http.Response
-	body []byte
+	step    goldenStep
+	req     *http.Request
+	reqBody string
+	resp    *http.Response
+	body    []byte
 }
 
 func TestGatewayGolden(t *testing.T) {
@@ -318,8 +319,9 @@ func runGolden(t *testing.T, store sqlkv.Store) []gatewayExchange {
 	for _, st := range goldenSteps {
 		clock.Advance(st.advance)
 		var body io.Reader
+		reqBody := expand(st.body)
 		if st.body != "" {
-			body = strings.NewReader(expand(st.body))
+			body = strings.NewReader(reqBody)
 		}
 		req, err := http.NewRequestWithContext(t.Context(), st.method, e.url+expand(st.path), body)
 		if err != nil {
@@ -362,7 +364,7 @@ func runGolden(t *testing.T, store sqlkv.Store) []gatewayExchange {
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("%s: Content-Type %q, want application/json", st.name, ct)
 		}
-		out = append(out, gatewayExchange{step: st, req: req, resp: resp, body: raw})
+		out = append(out, gatewayExchange{step: st, req: req, reqBody: reqBody, resp: resp, body: raw})
 	}
 	return out
 }

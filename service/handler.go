@@ -22,6 +22,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service/apidocs"
 	"github.com/spear-next/sms/service/metrics"
 	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
@@ -156,6 +157,9 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	gw.routes(mux)
 	mux.Handle("GET /health", health(cfg.Store, logger))
+	docs := apidocs.Handler()
+	mux.Handle("GET "+apidocs.OpenAPIPath, docs)
+	mux.Handle("GET "+apidocs.SwaggerPrefix, docs)
 	mux.Handle(grpchealth.NewHandler(&storeChecker{store: cfg.Store, logger: logger}, common...))
 	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, smspbconnect.PlacementServiceName,
 		grpchealth.HealthV1ServiceName)
