@@ -76,3 +76,26 @@ func reportFromProto(p *smspb.ReportInvocationOutcomeRequest) placement.Report {
 		ErrorMessage: p.GetErrorMessage(),
 	}
 }
+
+// ListPlacementPenalties returns the penalties in force.
+// Errors: the store errors of connectError.
+func (s *PlacementService) ListPlacementPenalties(ctx context.Context, _ *smspb.ListPlacementPenaltiesRequest) (*smspb.ListPlacementPenaltiesResponse, error) {
+	ps, err := s.placer.Penalties(ctx)
+	if err != nil {
+		return nil, connectError(ctx, s.logger, err)
+	}
+	now := s.placer.Now()
+	out := &smspb.ListPlacementPenaltiesResponse{Penalties: make([]*smspb.NodePenalty, len(ps))}
+	for i, p := range ps {
+		out.Penalties[i] = &smspb.NodePenalty{
+			NodeUuid:            p.NodeUUID,
+			ConsecutiveFailures: uint32(p.ConsecutiveFailures),
+			Penalty:             p.Value(now),
+			Blocked:             p.Blocked(now),
+			BlockedUntil:        unixSeconds(p.BlockedUntil),
+			LastFailure:         unixSeconds(p.LastFailure),
+			ExpiresAt:           unixSeconds(p.ExpiresAt),
+		}
+	}
+	return out, nil
+}

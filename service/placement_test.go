@@ -79,6 +79,11 @@ func TestPlacementService(t *testing.T) {
 				report(idle, smspb.InvocationOutcomeClass_INVOCATION_OUTCOME_CLASS_OVERLOADED)
 				wantOrder(t, "blocked", candidates(place, 0), "10.0.0.3", "10.0.0.1")
 				wantOrder(t, "the other replica sees the block", candidates(placeOther, 0), "10.0.0.3", "10.0.0.1")
+				pens := must(placeOther.ListPlacementPenalties(ctx, &smspb.ListPlacementPenaltiesRequest{}))(t).GetPenalties()
+				if len(pens) != 1 || pens[0].GetNodeUuid() != idle || !pens[0].GetBlocked() || pens[0].GetPenalty() != 10 ||
+					pens[0].GetConsecutiveFailures() != 1 || pens[0].GetBlockedUntil() != t0.Unix()+20 {
+					t.Fatalf("ListPlacementPenalties = %v, want %s blocked until t0+20s after 1 failure", pens, idle)
+				}
 				clock.Advance(20 * time.Second)
 				for _, id := range []string{busy, idle, mid} {
 					must(e.client.Heartbeat(ctx, &smspb.HeartbeatRequest{Uuid: id}))(t)

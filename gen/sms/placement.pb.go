@@ -428,6 +428,183 @@ func (x *ReportInvocationOutcomeResponse) GetAccepted() bool {
 	return false
 }
 
+type ListPlacementPenaltiesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPlacementPenaltiesRequest) Reset() {
+	*x = ListPlacementPenaltiesRequest{}
+	mi := &file_sms_placement_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPlacementPenaltiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPlacementPenaltiesRequest) ProtoMessage() {}
+
+func (x *ListPlacementPenaltiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sms_placement_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPlacementPenaltiesRequest.ProtoReflect.Descriptor instead.
+func (*ListPlacementPenaltiesRequest) Descriptor() ([]byte, []int) {
+	return file_sms_placement_proto_rawDescGZIP(), []int{5}
+}
+
+// NodePenalty is a node's remembered failures. Times are Unix seconds.
+type NodePenalty struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	NodeUuid            string                 `protobuf:"bytes,1,opt,name=node_uuid,json=nodeUuid,proto3" json:"node_uuid,omitempty"`
+	ConsecutiveFailures uint32                 `protobuf:"varint,2,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
+	// What the node's score loses is 5 times this: 10 while blocked, else
+	// min(consecutive_failures, 10).
+	Penalty float64 `protobuf:"fixed64,3,opt,name=penalty,proto3" json:"penalty,omitempty"`
+	// Blocked nodes are not placed on until blocked_until.
+	Blocked      bool  `protobuf:"varint,4,opt,name=blocked,proto3" json:"blocked,omitempty"`
+	BlockedUntil int64 `protobuf:"varint,5,opt,name=blocked_until,json=blockedUntil,proto3" json:"blocked_until,omitempty"`
+	LastFailure  int64 `protobuf:"varint,6,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
+	// When the penalty is forgotten: an hour after the last failure.
+	ExpiresAt     int64 `protobuf:"varint,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodePenalty) Reset() {
+	*x = NodePenalty{}
+	mi := &file_sms_placement_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodePenalty) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodePenalty) ProtoMessage() {}
+
+func (x *NodePenalty) ProtoReflect() protoreflect.Message {
+	mi := &file_sms_placement_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodePenalty.ProtoReflect.Descriptor instead.
+func (*NodePenalty) Descriptor() ([]byte, []int) {
+	return file_sms_placement_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NodePenalty) GetNodeUuid() string {
+	if x != nil {
+		return x.NodeUuid
+	}
+	return ""
+}
+
+func (x *NodePenalty) GetConsecutiveFailures() uint32 {
+	if x != nil {
+		return x.ConsecutiveFailures
+	}
+	return 0
+}
+
+func (x *NodePenalty) GetPenalty() float64 {
+	if x != nil {
+		return x.Penalty
+	}
+	return 0
+}
+
+func (x *NodePenalty) GetBlocked() bool {
+	if x != nil {
+		return x.Blocked
+	}
+	return false
+}
+
+func (x *NodePenalty) GetBlockedUntil() int64 {
+	if x != nil {
+		return x.BlockedUntil
+	}
+	return 0
+}
+
+func (x *NodePenalty) GetLastFailure() int64 {
+	if x != nil {
+		return x.LastFailure
+	}
+	return 0
+}
+
+func (x *NodePenalty) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+type ListPlacementPenaltiesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Penalties     []*NodePenalty         `protobuf:"bytes,1,rep,name=penalties,proto3" json:"penalties,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPlacementPenaltiesResponse) Reset() {
+	*x = ListPlacementPenaltiesResponse{}
+	mi := &file_sms_placement_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPlacementPenaltiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPlacementPenaltiesResponse) ProtoMessage() {}
+
+func (x *ListPlacementPenaltiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sms_placement_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPlacementPenaltiesResponse.ProtoReflect.Descriptor instead.
+func (*ListPlacementPenaltiesResponse) Descriptor() ([]byte, []int) {
+	return file_sms_placement_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListPlacementPenaltiesResponse) GetPenalties() []*NodePenalty {
+	if x != nil {
+		return x.Penalties
+	}
+	return nil
+}
+
 var File_sms_placement_proto protoreflect.FileDescriptor
 
 const file_sms_placement_proto_rawDesc = "" +
@@ -464,7 +641,19 @@ const file_sms_placement_proto_rawDesc = "" +
 	"\routcome_class\x18\x05 \x01(\x0e2\x1b.sms.InvocationOutcomeClassR\foutcomeClass\x12#\n" +
 	"\rerror_message\x18\x06 \x01(\tR\ferrorMessage\"=\n" +
 	"\x1fReportInvocationOutcomeResponse\x12\x1a\n" +
-	"\baccepted\x18\x01 \x01(\bR\baccepted*\xd5\x02\n" +
+	"\baccepted\x18\x01 \x01(\bR\baccepted\"\x1f\n" +
+	"\x1dListPlacementPenaltiesRequest\"\xf8\x01\n" +
+	"\vNodePenalty\x12\x1b\n" +
+	"\tnode_uuid\x18\x01 \x01(\tR\bnodeUuid\x121\n" +
+	"\x14consecutive_failures\x18\x02 \x01(\rR\x13consecutiveFailures\x12\x18\n" +
+	"\apenalty\x18\x03 \x01(\x01R\apenalty\x12\x18\n" +
+	"\ablocked\x18\x04 \x01(\bR\ablocked\x12#\n" +
+	"\rblocked_until\x18\x05 \x01(\x03R\fblockedUntil\x12!\n" +
+	"\flast_failure\x18\x06 \x01(\x03R\vlastFailure\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\a \x01(\x03R\texpiresAt\"P\n" +
+	"\x1eListPlacementPenaltiesResponse\x12.\n" +
+	"\tpenalties\x18\x01 \x03(\v2\x10.sms.NodePenaltyR\tpenalties*\xd5\x02\n" +
 	"\x16InvocationOutcomeClass\x12$\n" +
 	" INVOCATION_OUTCOME_CLASS_UNKNOWN\x10\x00\x12$\n" +
 	" INVOCATION_OUTCOME_CLASS_SUCCESS\x10\x01\x12'\n" +
@@ -473,10 +662,11 @@ const file_sms_placement_proto_rawDesc = "" +
 	" INVOCATION_OUTCOME_CLASS_TIMEOUT\x10\x04\x12%\n" +
 	"!INVOCATION_OUTCOME_CLASS_REJECTED\x10\x05\x12(\n" +
 	"$INVOCATION_OUTCOME_CLASS_BAD_REQUEST\x10\x06\x12%\n" +
-	"!INVOCATION_OUTCOME_CLASS_INTERNAL\x10\a2\xc6\x01\n" +
+	"!INVOCATION_OUTCOME_CLASS_INTERNAL\x10\a2\xa9\x02\n" +
 	"\x10PlacementService\x12L\n" +
 	"\x0fPlaceInvocation\x12\x1b.sms.PlaceInvocationRequest\x1a\x1c.sms.PlaceInvocationResponse\x12d\n" +
-	"\x17ReportInvocationOutcome\x12#.sms.ReportInvocationOutcomeRequest\x1a$.sms.ReportInvocationOutcomeResponseB)Z'github.com/spear-next/sms/gen/sms;smspbb\x06proto3"
+	"\x17ReportInvocationOutcome\x12#.sms.ReportInvocationOutcomeRequest\x1a$.sms.ReportInvocationOutcomeResponse\x12a\n" +
+	"\x16ListPlacementPenalties\x12\".sms.ListPlacementPenaltiesRequest\x1a#.sms.ListPlacementPenaltiesResponseB)Z'github.com/spear-next/sms/gen/sms;smspbb\x06proto3"
 
 var (
 	file_sms_placement_proto_rawDescOnce sync.Once
@@ -491,7 +681,7 @@ func file_sms_placement_proto_rawDescGZIP() []byte {
 }
 
 var file_sms_placement_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sms_placement_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_sms_placement_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_sms_placement_proto_goTypes = []any{
 	(InvocationOutcomeClass)(0),             // 0: sms.InvocationOutcomeClass
 	(*PlaceInvocationRequest)(nil),          // 1: sms.PlaceInvocationRequest
@@ -499,21 +689,27 @@ var file_sms_placement_proto_goTypes = []any{
 	(*PlaceInvocationResponse)(nil),         // 3: sms.PlaceInvocationResponse
 	(*ReportInvocationOutcomeRequest)(nil),  // 4: sms.ReportInvocationOutcomeRequest
 	(*ReportInvocationOutcomeResponse)(nil), // 5: sms.ReportInvocationOutcomeResponse
-	nil,                                     // 6: sms.PlaceInvocationRequest.LabelsEntry
+	(*ListPlacementPenaltiesRequest)(nil),   // 6: sms.ListPlacementPenaltiesRequest
+	(*NodePenalty)(nil),                     // 7: sms.NodePenalty
+	(*ListPlacementPenaltiesResponse)(nil),  // 8: sms.ListPlacementPenaltiesResponse
+	nil,                                     // 9: sms.PlaceInvocationRequest.LabelsEntry
 }
 var file_sms_placement_proto_depIdxs = []int32{
-	6, // 0: sms.PlaceInvocationRequest.labels:type_name -> sms.PlaceInvocationRequest.LabelsEntry
+	9, // 0: sms.PlaceInvocationRequest.labels:type_name -> sms.PlaceInvocationRequest.LabelsEntry
 	2, // 1: sms.PlaceInvocationResponse.candidates:type_name -> sms.NodeCandidate
 	0, // 2: sms.ReportInvocationOutcomeRequest.outcome_class:type_name -> sms.InvocationOutcomeClass
-	1, // 3: sms.PlacementService.PlaceInvocation:input_type -> sms.PlaceInvocationRequest
-	4, // 4: sms.PlacementService.ReportInvocationOutcome:input_type -> sms.ReportInvocationOutcomeRequest
-	3, // 5: sms.PlacementService.PlaceInvocation:output_type -> sms.PlaceInvocationResponse
-	5, // 6: sms.PlacementService.ReportInvocationOutcome:output_type -> sms.ReportInvocationOutcomeResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	7, // 3: sms.ListPlacementPenaltiesResponse.penalties:type_name -> sms.NodePenalty
+	1, // 4: sms.PlacementService.PlaceInvocation:input_type -> sms.PlaceInvocationRequest
+	4, // 5: sms.PlacementService.ReportInvocationOutcome:input_type -> sms.ReportInvocationOutcomeRequest
+	6, // 6: sms.PlacementService.ListPlacementPenalties:input_type -> sms.ListPlacementPenaltiesRequest
+	3, // 7: sms.PlacementService.PlaceInvocation:output_type -> sms.PlaceInvocationResponse
+	5, // 8: sms.PlacementService.ReportInvocationOutcome:output_type -> sms.ReportInvocationOutcomeResponse
+	8, // 9: sms.PlacementService.ListPlacementPenalties:output_type -> sms.ListPlacementPenaltiesResponse
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_sms_placement_proto_init() }
@@ -527,7 +723,7 @@ func file_sms_placement_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sms_placement_proto_rawDesc), len(file_sms_placement_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

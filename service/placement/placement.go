@@ -191,6 +191,9 @@ func New(store sqlkv.Store, nodes *registry.NodeRegistry, resources *registry.No
 	return p
 }
 
+// Now is the placer's clock, by which penalties are judged.
+func (p *Placer) Now() time.Time { return p.now() }
+
 func invalid(field, reason string) error {
 	return &registry.ValidationError{Field: field, Reason: reason}
 }

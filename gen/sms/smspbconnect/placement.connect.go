@@ -59,6 +59,9 @@ const (
 	// PlacementServiceReportInvocationOutcomeProcedure is the fully-qualified name of the
 	// PlacementService's ReportInvocationOutcome RPC.
 	PlacementServiceReportInvocationOutcomeProcedure = "/sms.PlacementService/ReportInvocationOutcome"
+	// PlacementServiceListPlacementPenaltiesProcedure is the fully-qualified name of the
+	// PlacementService's ListPlacementPenalties RPC.
+	PlacementServiceListPlacementPenaltiesProcedure = "/sms.PlacementService/ListPlacementPenalties"
 )
 
 // PlacementServiceClient is a client for the sms.PlacementService service.
@@ -74,6 +77,10 @@ type PlacementServiceClient interface {
 	// Errors: INVALID_ARGUMENT (empty decision_id, request_id, task_id or
 	// node_uuid, a node_uuid that is not a UUID, an unknown outcome_class).
 	ReportInvocationOutcome(context.Context, *sms.ReportInvocationOutcomeRequest) (*sms.ReportInvocationOutcomeResponse, error)
+	// ListPlacementPenalties returns the penalties in force, in node uuid
+	// order: nodes with recent failures, blocked or not. An SMS extension
+	// (SPEAR has no such RPC), for operators and the dashboard.
+	ListPlacementPenalties(context.Context, *sms.ListPlacementPenaltiesRequest) (*sms.ListPlacementPenaltiesResponse, error)
 }
 
 // NewPlacementServiceClient constructs a client for the sms.PlacementService service. By default,
@@ -99,6 +106,12 @@ func NewPlacementServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(placementServiceMethods.ByName("ReportInvocationOutcome")),
 			connect.WithClientOptions(opts...),
 		),
+		listPlacementPenalties: connect.NewClient[sms.ListPlacementPenaltiesRequest, sms.ListPlacementPenaltiesResponse](
+			httpClient,
+			baseURL+PlacementServiceListPlacementPenaltiesProcedure,
+			connect.WithSchema(placementServiceMethods.ByName("ListPlacementPenalties")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -106,6 +119,7 @@ func NewPlacementServiceClient(httpClient connect.HTTPClient, baseURL string, op
 type placementServiceClient struct {
 	placeInvocation         *connect.Client[sms.PlaceInvocationRequest, sms.PlaceInvocationResponse]
 	reportInvocationOutcome *connect.Client[sms.ReportInvocationOutcomeRequest, sms.ReportInvocationOutcomeResponse]
+	listPlacementPenalties  *connect.Client[sms.ListPlacementPenaltiesRequest, sms.ListPlacementPenaltiesResponse]
 }
 
 // PlaceInvocation calls sms.PlacementService.PlaceInvocation.
@@ -126,6 +140,15 @@ func (c *placementServiceClient) ReportInvocationOutcome(ctx context.Context, re
 	return nil, err
 }
 
+// ListPlacementPenalties calls sms.PlacementService.ListPlacementPenalties.
+func (c *placementServiceClient) ListPlacementPenalties(ctx context.Context, req *sms.ListPlacementPenaltiesRequest) (*sms.ListPlacementPenaltiesResponse, error) {
+	response, err := c.listPlacementPenalties.CallUnary(ctx, connect.NewRequest(req))
+	if response != nil {
+		return response.Msg, err
+	}
+	return nil, err
+}
+
 // PlacementServiceHandler is an implementation of the sms.PlacementService service.
 type PlacementServiceHandler interface {
 	// PlaceInvocation returns up to max_candidates nodes for one invocation,
@@ -139,6 +162,10 @@ type PlacementServiceHandler interface {
 	// Errors: INVALID_ARGUMENT (empty decision_id, request_id, task_id or
 	// node_uuid, a node_uuid that is not a UUID, an unknown outcome_class).
 	ReportInvocationOutcome(context.Context, *sms.ReportInvocationOutcomeRequest) (*sms.ReportInvocationOutcomeResponse, error)
+	// ListPlacementPenalties returns the penalties in force, in node uuid
+	// order: nodes with recent failures, blocked or not. An SMS extension
+	// (SPEAR has no such RPC), for operators and the dashboard.
+	ListPlacementPenalties(context.Context, *sms.ListPlacementPenaltiesRequest) (*sms.ListPlacementPenaltiesResponse, error)
 }
 
 // NewPlacementServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -160,12 +187,20 @@ func NewPlacementServiceHandler(svc PlacementServiceHandler, opts ...connect.Han
 		connect.WithSchema(placementServiceMethods.ByName("ReportInvocationOutcome")),
 		connect.WithHandlerOptions(opts...),
 	)
+	placementServiceListPlacementPenaltiesHandler := connect.NewUnaryHandlerSimple(
+		PlacementServiceListPlacementPenaltiesProcedure,
+		svc.ListPlacementPenalties,
+		connect.WithSchema(placementServiceMethods.ByName("ListPlacementPenalties")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sms.PlacementService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PlacementServicePlaceInvocationProcedure:
 			placementServicePlaceInvocationHandler.ServeHTTP(w, r)
 		case PlacementServiceReportInvocationOutcomeProcedure:
 			placementServiceReportInvocationOutcomeHandler.ServeHTTP(w, r)
+		case PlacementServiceListPlacementPenaltiesProcedure:
+			placementServiceListPlacementPenaltiesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -181,4 +216,8 @@ func (UnimplementedPlacementServiceHandler) PlaceInvocation(context.Context, *sm
 
 func (UnimplementedPlacementServiceHandler) ReportInvocationOutcome(context.Context, *sms.ReportInvocationOutcomeRequest) (*sms.ReportInvocationOutcomeResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sms.PlacementService.ReportInvocationOutcome is not implemented"))
+}
+
+func (UnimplementedPlacementServiceHandler) ListPlacementPenalties(context.Context, *sms.ListPlacementPenaltiesRequest) (*sms.ListPlacementPenaltiesResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sms.PlacementService.ListPlacementPenalties is not implemented"))
 }

@@ -30,7 +30,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sms/placement.proto.
  */
 export const file_sms_placement: GenFile = /*@__PURE__*/
-  fileDesc("ChNzbXMvcGxhY2VtZW50LnByb3RvEgNzbXMivQEKFlBsYWNlSW52b2NhdGlvblJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEhYKDm1heF9jYW5kaWRhdGVzGAMgASgNEjcKBmxhYmVscxgEIAMoCzInLnNtcy5QbGFjZUludm9jYXRpb25SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoNTm9kZUNhbmRpZGF0ZRIRCglub2RlX3V1aWQYASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRIMCgRwb3J0GAMgASgFEg0KBXNjb3JlGAQgASgBIlYKF1BsYWNlSW52b2NhdGlvblJlc3BvbnNlEhMKC2RlY2lzaW9uX2lkGAEgASgJEiYKCmNhbmRpZGF0ZXMYAiADKAsyEi5zbXMuTm9kZUNhbmRpZGF0ZSK4AQoeUmVwb3J0SW52b2NhdGlvbk91dGNvbWVSZXF1ZXN0EhMKC2RlY2lzaW9uX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSDwoHdGFza19pZBgDIAEoCRIRCglub2RlX3V1aWQYBCABKAkSMgoNb3V0Y29tZV9jbGFzcxgFIAEoDjIbLnNtcy5JbnZvY2F0aW9uT3V0Y29tZUNsYXNzEhUKDWVycm9yX21lc3NhZ2UYBiABKAkiMwofUmVwb3J0SW52b2NhdGlvbk91dGNvbWVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCCrVAgoWSW52b2NhdGlvbk91dGNvbWVDbGFzcxIkCiBJTlZPQ0FUSU9OX09VVENPTUVfQ0xBU1NfVU5LTk9XThAAEiQKIElOVk9DQVRJT05fT1VUQ09NRV9DTEFTU19TVUNDRVNTEAESJwojSU5WT0NBVElPTl9PVVRDT01FX0NMQVNTX09WRVJMT0FERUQQAhIoCiRJTlZPQ0FUSU9OX09VVENPTUVfQ0xBU1NfVU5BVkFJTEFCTEUQAxIkCiBJTlZPQ0FUSU9OX09VVENPTUVfQ0xBU1NfVElNRU9VVBAEEiUKIUlOVk9DQVRJT05fT1VUQ09NRV9DTEFTU19SRUpFQ1RFRBAFEigKJElOVk9DQVRJT05fT1VUQ09NRV9DTEFTU19CQURfUkVRVUVTVBAGEiUKIUlOVk9DQVRJT05fT1VUQ09NRV9DTEFTU19JTlRFUk5BTBAHMsYBChBQbGFjZW1lbnRTZXJ2aWNlEkwKD1BsYWNlSW52b2NhdGlvbhIbLnNtcy5QbGFjZUludm9jYXRpb25SZXF1ZXN0Ghwuc21zLlBsYWNlSW52b2NhdGlvblJlc3BvbnNlEmQKF1JlcG9ydEludm9jYXRpb25PdXRjb21lEiMuc21zLlJlcG9ydEludm9jYXRpb25PdXRjb21lUmVxdWVzdBokLnNtcy5SZXBvcnRJbnZvY2F0aW9uT3V0Y29tZVJlc3BvbnNlQilaJ2dpdGh1Yi5jb20vc3BlYXItbmV4dC9zbXMvZ2VuL3NtcztzbXNwYmIGcHJvdG8z");
+  fileDesc("ChNzbXMvcGxhY2VtZW50LnByb3RvEgNzbXMivQEKFlBsYWNlSW52b2NhdGlvblJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgd0YXNrX2lkGAIgASgJEhYKDm1heF9jYW5kaWRhdGVzGAMgASgNEjcKBmxhYmVscxgEIAMoCzInLnNtcy5QbGFjZUludm9jYXRpb25SZXF1ZXN0LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoNTm9kZUNhbmRpZGF0ZRIRCglub2RlX3V1aWQYASABKAkSEgoKaXBfYWRkcmVzcxgCIAEoCRIMCgRwb3J0GAMgASgFEg0KBXNjb3JlGAQgASgBIlYKF1BsYWNlSW52b2NhdGlvblJlc3BvbnNlEhMKC2RlY2lzaW9uX2lkGAEgASgJEiYKCmNhbmRpZGF0ZXMYAiADKAsyEi5zbXMuTm9kZUNhbmRpZGF0ZSK4AQoeUmVwb3J0SW52b2NhdGlvbk91dGNvbWVSZXF1ZXN0EhMKC2RlY2lzaW9uX2lkGAEgASgJEhIKCnJlcXVlc3RfaWQYAiABKAkSDwoHdGFza19pZBgDIAEoCRIRCglub2RlX3V1aWQYBCABKAkSMgoNb3V0Y29tZV9jbGFzcxgFIAEoDjIbLnNtcy5JbnZvY2F0aW9uT3V0Y29tZUNsYXNzEhUKDWVycm9yX21lc3NhZ2UYBiABKAkiMwofUmVwb3J0SW52b2NhdGlvbk91dGNvbWVSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoCCIfCh1MaXN0UGxhY2VtZW50UGVuYWx0aWVzUmVxdWVzdCKhAQoLTm9kZVBlbmFsdHkSEQoJbm9kZV91dWlkGAEgASgJEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGAIgASgNEg8KB3BlbmFsdHkYAyABKAESDwoHYmxvY2tlZBgEIAEoCBIVCg1ibG9ja2VkX3VudGlsGAUgASgDEhQKDGxhc3RfZmFpbHVyZRgGIAEoAxISCgpleHBpcmVzX2F0GAcgASgDIkUKHkxpc3RQbGFjZW1lbnRQZW5hbHRpZXNSZXNwb25zZRIjCglwZW5hbHRpZXMYASADKAsyEC5zbXMuTm9kZVBlbmFsdHkq1QIKFkludm9jYXRpb25PdXRjb21lQ2xhc3MSJAogSU5WT0NBVElPTl9PVVRDT01FX0NMQVNTX1VOS05PV04QABIkCiBJTlZPQ0FUSU9OX09VVENPTUVfQ0xBU1NfU1VDQ0VTUxABEicKI0lOVk9DQVRJT05fT1VUQ09NRV9DTEFTU19PVkVSTE9BREVEEAISKAokSU5WT0NBVElPTl9PVVRDT01FX0NMQVNTX1VOQVZBSUxBQkxFEAMSJAogSU5WT0NBVElPTl9PVVRDT01FX0NMQVNTX1RJTUVPVVQQBBIlCiFJTlZPQ0FUSU9OX09VVENPTUVfQ0xBU1NfUkVKRUNURUQQBRIoCiRJTlZPQ0FUSU9OX09VVENPTUVfQ0xBU1NfQkFEX1JFUVVFU1QQBhIlCiFJTlZPQ0FUSU9OX09VVENPTUVfQ0xBU1NfSU5URVJOQUwQBzKpAgoQUGxhY2VtZW50U2VydmljZRJMCg9QbGFjZUludm9jYXRpb24SGy5zbXMuUGxhY2VJbnZvY2F0aW9uUmVxdWVzdBocLnNtcy5QbGFjZUludm9jYXRpb25SZXNwb25zZRJkChdSZXBvcnRJbnZvY2F0aW9uT3V0Y29tZRIjLnNtcy5SZXBvcnRJbnZvY2F0aW9uT3V0Y29tZVJlcXVlc3QaJC5zbXMuUmVwb3J0SW52b2NhdGlvbk91dGNvbWVSZXNwb25zZRJhChZMaXN0UGxhY2VtZW50UGVuYWx0aWVzEiIuc21zLkxpc3RQbGFjZW1lbnRQZW5hbHRpZXNSZXF1ZXN0GiMuc21zLkxpc3RQbGFjZW1lbnRQZW5hbHRpZXNSZXNwb25zZUIpWidnaXRodWIuY29tL3NwZWFyLW5leHQvc21zL2dlbi9zbXM7c21zcGJiBnByb3RvMw");
 
 /**
  * @generated from message sms.PlaceInvocationRequest
@@ -189,6 +189,92 @@ export const ReportInvocationOutcomeResponseSchema: GenMessage<ReportInvocationO
   messageDesc(file_sms_placement, 4);
 
 /**
+ * @generated from message sms.ListPlacementPenaltiesRequest
+ */
+export type ListPlacementPenaltiesRequest = Message<"sms.ListPlacementPenaltiesRequest"> & {
+};
+
+/**
+ * Describes the message sms.ListPlacementPenaltiesRequest.
+ * Use `create(ListPlacementPenaltiesRequestSchema)` to create a new message.
+ */
+export const ListPlacementPenaltiesRequestSchema: GenMessage<ListPlacementPenaltiesRequest> = /*@__PURE__*/
+  messageDesc(file_sms_placement, 5);
+
+/**
+ * NodePenalty is a node's remembered failures. Times are Unix seconds.
+ *
+ * @generated from message sms.NodePenalty
+ */
+export type NodePenalty = Message<"sms.NodePenalty"> & {
+  /**
+   * @generated from field: string node_uuid = 1;
+   */
+  nodeUuid: string;
+
+  /**
+   * @generated from field: uint32 consecutive_failures = 2;
+   */
+  consecutiveFailures: number;
+
+  /**
+   * What the node's score loses is 5 times this: 10 while blocked, else
+   * min(consecutive_failures, 10).
+   *
+   * @generated from field: double penalty = 3;
+   */
+  penalty: number;
+
+  /**
+   * Blocked nodes are not placed on until blocked_until.
+   *
+   * @generated from field: bool blocked = 4;
+   */
+  blocked: boolean;
+
+  /**
+   * @generated from field: int64 blocked_until = 5;
+   */
+  blockedUntil: bigint;
+
+  /**
+   * @generated from field: int64 last_failure = 6;
+   */
+  lastFailure: bigint;
+
+  /**
+   * When the penalty is forgotten: an hour after the last failure.
+   *
+   * @generated from field: int64 expires_at = 7;
+   */
+  expiresAt: bigint;
+};
+
+/**
+ * Describes the message sms.NodePenalty.
+ * Use `create(NodePenaltySchema)` to create a new message.
+ */
+export const NodePenaltySchema: GenMessage<NodePenalty> = /*@__PURE__*/
+  messageDesc(file_sms_placement, 6);
+
+/**
+ * @generated from message sms.ListPlacementPenaltiesResponse
+ */
+export type ListPlacementPenaltiesResponse = Message<"sms.ListPlacementPenaltiesResponse"> & {
+  /**
+   * @generated from field: repeated sms.NodePenalty penalties = 1;
+   */
+  penalties: NodePenalty[];
+};
+
+/**
+ * Describes the message sms.ListPlacementPenaltiesResponse.
+ * Use `create(ListPlacementPenaltiesResponseSchema)` to create a new message.
+ */
+export const ListPlacementPenaltiesResponseSchema: GenMessage<ListPlacementPenaltiesResponse> = /*@__PURE__*/
+  messageDesc(file_sms_placement, 7);
+
+/**
  * InvocationOutcomeClass classifies how an invocation ended.
  *
  * @generated from enum sms.InvocationOutcomeClass
@@ -274,6 +360,18 @@ export const PlacementService: GenService<{
     methodKind: "unary";
     input: typeof ReportInvocationOutcomeRequestSchema;
     output: typeof ReportInvocationOutcomeResponseSchema;
+  },
+  /**
+   * ListPlacementPenalties returns the penalties in force, in node uuid
+   * order: nodes with recent failures, blocked or not. An SMS extension
+   * (SPEAR has no such RPC), for operators and the dashboard.
+   *
+   * @generated from rpc sms.PlacementService.ListPlacementPenalties
+   */
+  listPlacementPenalties: {
+    methodKind: "unary";
+    input: typeof ListPlacementPenaltiesRequestSchema;
+    output: typeof ListPlacementPenaltiesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_sms_placement, 0);
