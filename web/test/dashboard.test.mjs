@@ -92,6 +92,17 @@ test("dashboard shows a registered node and follows its status live", { skip, ti
   await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 3);
   await page.locator('[data-stat="total"] .value').filter({ hasText: "3" }).waitFor({ timeout: 15000 });
 
+  // A node an invoker reported as timing out is marked blocked for placement.
+  const report = await fetch(`${sms.url}/sms.PlacementService/ReportInvocationOutcome`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ decisionId: "d", requestId: "r", taskId: "t", nodeUuid: late.nodeUuid,
+      outcomeClass: "INVOCATION_OUTCOME_CLASS_TIMEOUT" }),
+  });
+  assert.equal(report.status, 200);
+  await page.locator(`tr[data-uuid="${late.nodeUuid}"] .placement.blocked`).waitFor({ timeout: 15000 });
+  assert.equal(await page.locator(".placement.blocked").count(), 1);
+
   mkdirSync(artifacts, { recursive: true });
   const shot = join(artifacts, "dashboard.png");
   await page.screenshot({ path: shot, fullPage: true });
