@@ -174,9 +174,17 @@ func httpStatus(code connect.Code) int {
 	return http.StatusInternalServerError
 }
 
-// writeError answers {"success": false, key: msg}.
+// writeError answers {"success": false, key: msg}, key being "error" or
+// "message".
 func writeError(w http.ResponseWriter, status int, key, msg string) {
-	writeJSON(w, status, map[string]any{"success": false, key: msg})
+	if key == "message" {
+		writeJSON(w, status, okJSON{Success: false, Message: msg})
+		return
+	}
+	writeJSON(w, status, struct {
+		Success bool   `json:"success"`
+		Error   string `json:"error"`
+	}{false, msg})
 }
 
 // writeJSON answers v as JSON, as SPEAR writes it: no HTML escaping, no
