@@ -27,9 +27,6 @@ import (
 // shares: method dispatch, the request checks (token, query parameters,
 // Content-Type, size) and the error answers.
 
-// gatewayPrefix is where SPEAR's HTTP routes live.
-const gatewayPrefix = "/api/v1/"
-
 // gateway serves the SPEAR HTTP routes.
 type gateway struct {
 	nodes     *registry.NodeRegistry
