@@ -12,9 +12,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/spear-next/sms/service/metrics"
 	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
 )
@@ -34,7 +36,8 @@ type gateway struct {
 	placer    *placement.Placer
 	logger    *slog.Logger
 	maxBytes  int64
-	auth      *bearerAuth // nil: no token required
+	auth      *bearerAuth      // nil: no token required
+	metrics   *metrics.Metrics // nil: not counted
 }
 
 // routes registers every /api/v1/ route on mux, and a JSON 404 for any other
@@ -59,9 +62,43 @@ func (g *gateway) routes(mux *http.ServeMux) {
 	g.route(mux, "/api/v1/placement/invocations/place", methods{http.MethodPost: g.place})
 	g.route(mux, "/api/v1/placement/invocations/report-outcome", methods{http.MethodPost: g.reportOutcome})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		w = &statusWriter{ResponseWriter: w}
+		defer g.observe(w, r, "unmatched")()
 		writeError(w, http.StatusNotFound, "error", "no route for "+r.Method+" "+r.URL.Path)
 	})
 }
+
+// observe starts timing a request of route; the function it returns
+// records it, with the status written to w.
+func (g *gateway) observe(w http.ResponseWriter, r *http.Request, route string) func() {
+	if g.metrics == nil {
+		return func() {}
+	}
+	start := time.Now()
+	return func() {
+		status := 0
+		if sw, ok := w.(*statusWriter); ok {
+			status = sw.status
+		}
+		g.metrics.ObserveHTTP(r.Method, route, status, time.Since(start))
+	}
+}
+
+// statusWriter remembers the status written, for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // gatewayFunc handles one method of one route. It returns the status and
 // the value to answer with as JSON, or an error, which writeFailure turns
@@ -83,6 +120,8 @@ func (g *gateway) route(mux *http.ServeMux, pattern string, m methods) {
 	}
 	slices.Sort(allow)
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		w = &statusWriter{ResponseWriter: w}
+		defer g.observe(w, r, pattern)()
 		h, ok := m[r.Method]
 		if !ok {
 			w.Header().Set("Allow", strings.Join(allow, ", "))

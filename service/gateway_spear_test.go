@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/spear-next/sms/service"
+	"github.com/spear-next/sms/service/metrics"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -185,5 +186,32 @@ func TestGatewayHealth(t *testing.T) {
 				t.Errorf("health of a closed store = %v, want unhealthy", body)
 			}
 		})
+	}
+}
+
+func TestGatewayMetrics(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.Metrics = metrics.New() })
+	status, body := gatewayCall(t, e.url, "POST", "/api/v1/nodes", `{"ip_address":"10.0.0.5","port":1}`, nil)
+	wantStatus(t, "register", status, http.StatusCreated, body)
+	status, body = gatewayCall(t, e.url, "GET", "/api/v1/nodes/"+absentUUID, "", nil)
+	wantStatus(t, "get absent", status, http.StatusNotFound, body)
+	status, body = gatewayCall(t, e.url, "GET", "/api/v1/nope", "", nil)
+	wantStatus(t, "unknown route", status, http.StatusNotFound, body)
+
+	resp, err := http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`sms_http_requests_total{method="POST",route="/api/v1/nodes",status="201"} 1`,
+		`sms_http_requests_total{method="GET",route="/api/v1/nodes/{uuid}",status="404"} 1`,
+		`sms_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

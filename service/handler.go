@@ -151,7 +151,8 @@ func NewHandler(cfg Config) http.Handler {
 		placer = placement.New(cfg.Store, cfg.Nodes, cfg.Resources, placement.Options{})
 	}
 	mux.Handle(smspbconnect.NewPlacementServiceHandler(NewPlacementService(placer, logger), rpcOpts...))
-	gw := &gateway{nodes: cfg.Nodes, resources: cfg.Resources, placer: placer, logger: logger, maxBytes: maxBytes}
+	gw := &gateway{nodes: cfg.Nodes, resources: cfg.Resources, placer: placer, logger: logger, maxBytes: maxBytes,
+		metrics: cfg.Metrics}
 	if cfg.AuthToken != "" {
 		gw.auth = newBearerAuth(cfg.AuthToken, logger)
 	}

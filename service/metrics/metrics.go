@@ -35,6 +35,7 @@ type Metrics struct {
 	rpcSeconds    *prometheus.HistogramVec
 	storeSeconds  *prometheus.HistogramVec
 	storeFailures *prometheus.CounterVec
+	http          httpMetrics
 }
 
 // New returns a Metrics with the RPC and store metrics registered.
@@ -60,10 +61,12 @@ func New() *Metrics {
 			Help: "Store operations that returned an error other than not-found or a failed condition, by backend and operation.",
 		}, []string{"backend", "operation"}),
 	}
+	m.http = newHTTPMetrics()
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.rpcs, m.rpcSeconds, m.storeSeconds, m.storeFailures,
+		m.http.requests, m.http.seconds,
 	)
 	return m
 }
