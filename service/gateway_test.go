@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
@@ -248,33 +249,11 @@ var goldenSteps = []goldenStep{
 		wantStatus: 200, wantBody: `{"status":"healthy","timestamp":"<now>","service":"sms"}`},
 }
 
-// fakeClock is a settable clock shared by the registries and the placer.
-type fakeClock struct {
-	ch chan time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock {
-	c := &fakeClock{ch: make(chan time.Time, 1)}
-	c.ch <- t
-	return c
-}
-
-func (c *fakeClock) Now() time.Time {
-	t := <-c.ch
-	c.ch <- t
-	return t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	t := <-c.ch
-	c.ch <- t.Add(d)
-}
-
 // gatewayEnv starts a server over store whose registries and placer run on
 // a fake clock at t0.
-func gatewayEnv(t *testing.T, store sqlkv.Store) (*env, *fakeClock) {
+func gatewayEnv(t *testing.T, store sqlkv.Store) (*env, *testutil.Clock) {
 	t.Helper()
-	clock := newFakeClock(t0)
+	clock := testutil.NewClock(t0)
 	e := newEnv(t, store, nil, func(c *service.Config) {
 		c.Nodes = registry.NewNodeRegistry(store, registry.WithClock(clock.Now))
 		c.Resources = registry.NewNodeResourceRegistry(store, registry.WithClock(clock.Now))

@@ -8,6 +8,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
@@ -25,7 +26,7 @@ func TestPlacementService(t *testing.T) {
 			t.Run(backend+"/"+p.name, func(t *testing.T) {
 				t.Parallel()
 				store := openStore(t, backend)
-				clock := newFakeClock(t0)
+				clock := testutil.NewClock(t0)
 				withClock := func(c *service.Config) {
 					c.Nodes = registry.NewNodeRegistry(store, registry.WithClock(clock.Now))
 					c.Resources = registry.NewNodeResourceRegistry(store, registry.WithClock(clock.Now))

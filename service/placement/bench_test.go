@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv/storetest"
@@ -27,7 +28,7 @@ func BenchmarkPlaceInvocation(b *testing.B) {
 	for _, backend := range storetest.Backends {
 		b.Run(fmt.Sprintf("%s/nodes=%d", backend, nodes), func(b *testing.B) {
 			store := storetest.Open(b, backend)
-			c := &clock{now: time.Now()}
+			c := testutil.NewClock(time.Now())
 			r := newReplica(store, c)
 			ids := seed(b, r, nodes)
 			for _, id := range ids[:100] {

@@ -8,29 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type clock = testutil.Clock
 
 // replica is what one SMS process has: registries and a placer over the
 // shared store, on the shared clock.
@@ -52,7 +37,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, store sqlkv.Store, c *clock
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			fn(t, storetest.Open(t, backend), &clock{now: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)})
+			fn(t, storetest.Open(t, backend), testutil.NewClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)))
 		})
 	}
 }
@@ -325,7 +310,7 @@ func TestSweep(t *testing.T) {
 func TestSweepCapsDecisions(t *testing.T) {
 	t.Parallel()
 	store := storetest.Open(t, "memory")
-	c := &clock{now: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
 	r := newReplica(store, c)
 	req := placement.Request{RequestID: "r", TaskID: "t"}
 	var first string
@@ -347,7 +332,7 @@ func TestSweepCapsDecisions(t *testing.T) {
 func TestInvalidRequests(t *testing.T) {
 	t.Parallel()
 	store := storetest.Open(t, "memory")
-	r := newReplica(store, &clock{now: time.Now()})
+	r := newReplica(store, testutil.NewClock(time.Now()))
 	ctx := t.Context()
 	for _, c := range []struct {
 		req   placement.Request
