@@ -3,17 +3,14 @@
 // title and every route, with no request leaving the server's origin and no
 // console error. Writes a screenshot to $ARTIFACTS_DIR as swagger-ui.png.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, skip } from "./browser.mjs";
 import { startSMS } from "./server.mjs";
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const artifacts = resolve(process.env.ARTIFACTS_DIR ?? join(dirname(fileURLToPath(import.meta.url)), "..", "..", "artifacts"));
-const skip = !existsSync(chromiumPath) && !process.env.CI
-  ? `no Chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)` : false;
 
 // The routes of the gateway, as Swagger UI lists them (method, path).
 const routes = [
@@ -31,11 +28,7 @@ let sms, browser;
 before(async () => {
   if (skip) return;
   sms = await startSMS();
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
