@@ -267,7 +267,8 @@ func query(r *http.Request, allowed ...string) (url.Values, error) {
 
 // decodeBody reads r's JSON body into v. The body must be application/json
 // (415 otherwise: a form or text body is never read as JSON, so a browser
-// cannot send a "simple" cross-origin write); a request without a body and
+// cannot send a "simple" cross-origin write) and not compressed (415); a
+// request without a body and
 // without a Content-Type counts as {}. A body larger than the limit is 413;
 // one that is not JSON is 400; one whose values have the wrong types is 422,
 // as SPEAR answers.
@@ -275,6 +276,12 @@ func (g *gateway) decodeBody(r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" && r.ContentLength == 0 {
 		return json.Unmarshal([]byte("{}"), v)
+	}
+	// Compressed bodies are refused rather than inflated: SPEAR's clients
+	// send plain JSON, and an inflated body would need its own limit.
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return &requestError{status: http.StatusUnsupportedMediaType,
+			msg: fmt.Sprintf("Content-Encoding %q is not supported; send the JSON body uncompressed", clip(ce))}
 	}
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return &requestError{status: http.StatusUnsupportedMediaType,

@@ -29,15 +29,16 @@ var t0 = time.Unix(1777593600, 0).UTC()
 
 // goldenStep is one request of the table.
 type goldenStep struct {
-	name        string
-	method      string
-	path        string
-	contentType string // "" with a body means application/json; "-" sends none
-	body        string
-	wantStatus  int
-	wantBody    string
-	capture     map[string]string // placeholder -> top-level key of the answer
-	advance     time.Duration     // moves the server clock before the request
+	name            string
+	method          string
+	path            string
+	contentType     string // "" with a body means application/json; "-" sends none
+	contentEncoding string
+	body            string
+	wantStatus      int
+	wantBody        string
+	capture         map[string]string // placeholder -> top-level key of the answer
+	advance         time.Duration     // moves the server clock before the request
 }
 
 const absentUUID = "00000000-0000-4000-8000-000000000000"
@@ -77,6 +78,8 @@ var goldenSteps = []goldenStep{
 		wantStatus: 415, wantBody: `{"success":false,"message":"Content-Type must be application/json, got \"text/plain\""}`},
 	{name: "register body without Content-Type", method: "POST", path: "/api/v1/nodes", contentType: "-", body: `{}`,
 		wantStatus: 415, wantBody: `{"success":false,"message":"Content-Type must be application/json, got \"\""}`},
+	{name: "register gzip body", method: "POST", path: "/api/v1/nodes", contentEncoding: "gzip", body: `{}`,
+		wantStatus: 415, wantBody: `{"success":false,"message":"Content-Encoding \"gzip\" is not supported; send the JSON body uncompressed"}`},
 	{name: "register with charset", method: "POST", path: "/api/v1/nodes", contentType: "application/json; charset=utf-8",
 		body:       `{"ip_address":"10.0.0.6","port":9000}`,
 		wantStatus: 201, wantBody: `{"success":true,"message":"Node registered successfully","node_uuid":"{n2}"}`,
@@ -305,6 +308,9 @@ func runGolden(t *testing.T, store sqlkv.Store) []gatewayExchange {
 		req, err := http.NewRequestWithContext(t.Context(), st.method, e.url+expand(st.path), body)
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
+		}
+		if st.contentEncoding != "" {
+			req.Header.Set("Content-Encoding", st.contentEncoding)
 		}
 		switch st.contentType {
 		case "":
