@@ -80,8 +80,19 @@ func (g *gateway) observe(w http.ResponseWriter, r *http.Request, route string) 
 		if sw, ok := w.(*statusWriter); ok {
 			status = sw.status
 		}
-		g.metrics.ObserveHTTP(r.Method, route, status, time.Since(start))
+		g.metrics.ObserveHTTP(metricMethod(r.Method), route, status, time.Since(start))
 	}
+}
+
+// metricMethod is the method label of a request: a client cannot grow the
+// metrics with made-up methods.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 // statusWriter remembers the status written, for metrics.
