@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,8 +37,10 @@ type gateway struct {
 	placer    *placement.Placer
 	logger    *slog.Logger
 	maxBytes  int64
-	auth      *bearerAuth      // nil: no token required
-	metrics   *metrics.Metrics // nil: not counted
+	// checkToken, if not nil, admits a request by its headers (the bearer
+	// token), before any byte of the body is read.
+	checkToken func(ctx context.Context, procedure string, h http.Header) error
+	metrics    *metrics.Metrics // nil: not counted
 }
 
 // routes registers every /api/v1/ route on mux, and a JSON 404 for any other
@@ -146,10 +149,14 @@ func (g *gateway) route(mux *http.ServeMux, pattern string, m methods) {
 		if pattern == "/api/v1/nodes" && r.Method == http.MethodPost {
 			key = "message"
 		}
-		if g.auth != nil {
-			if err := g.auth.check(r.Context(), r.Method+" "+pattern, r.Header); err != nil {
+		if g.checkToken != nil {
+			if err := g.checkToken(r.Context(), r.Method+" "+pattern, r.Header); err != nil {
+				msg := err.Error()
+				if ce := new(connect.Error); errors.As(err, &ce) {
+					msg = ce.Message()
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="sms"`)
-				writeError(w, http.StatusUnauthorized, key, errUnauthenticated.Error())
+				writeError(w, http.StatusUnauthorized, key, msg)
 				return
 			}
 		}

@@ -154,7 +154,7 @@ func NewHandler(cfg Config) http.Handler {
 	gw := &gateway{nodes: cfg.Nodes, resources: cfg.Resources, placer: placer, logger: logger, maxBytes: maxBytes,
 		metrics: cfg.Metrics}
 	if cfg.AuthToken != "" {
-		gw.auth = newBearerAuth(cfg.AuthToken, logger)
+		gw.checkToken = newBearerAuth(cfg.AuthToken, logger).check
 	}
 	gw.routes(mux)
 	mux.Handle("GET /health", health(cfg.Store, logger))
