@@ -1,6 +1,7 @@
 // Package migrations holds the goose SQL migrations of the SQL backends of
-// sqlkv, embedded, one folder per dialect, and the goose providers that apply
-// them. The stores apply them on Open; a "migrate" command can use the same
+// sqlkv, embedded, one folder per dialect, the Go migration that rewrites
+// the registry's stored records to a new format (records.go), and the goose
+// providers that apply them. The stores apply them on Open; a "migrate" command can use the same
 // providers for up, down and status.
 package migrations
 
@@ -43,7 +44,10 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 // once, the second fails cleanly ("table kv already exists") and succeeds
 // when started again.
 func NewSQLiteProvider(db *sql.DB) (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, SQLite, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, SQLite,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(recordsMigration(sqliteRecordQueries)),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite migrations: %w", err)
 	}
@@ -84,6 +88,7 @@ func NewPostgresProvider(ctx context.Context, db *sql.DB) (*goose.Provider, erro
 	p, err := goose.NewProvider(goose.DialectPostgres, db, Postgres,
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithSessionLocker(locker),
+		goose.WithGoMigrations(recordsMigration(postgresRecordQueries)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("postgres migrations: %w", err)

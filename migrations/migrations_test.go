@@ -53,30 +53,48 @@ func upDownUp(t *testing.T, p *goose.Provider, db *sql.DB) {
 	}
 }
 
-func TestSQLiteUpDownUp(t *testing.T) {
+// openSQLite returns a new SQLite file's database, closed when t ends, and
+// its migrations provider.
+func openSQLite(t *testing.T) (*goose.Provider, *sql.DB) {
+	t.Helper()
 	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "kv.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
 	p, err := migrations.NewSQLiteProvider(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	upDownUp(t, p, db)
+	return p, db
 }
 
-func TestPostgresUpDownUp(t *testing.T) {
+// openPostgres returns a database in a fresh schema (see
+// storetest.PostgresDSN, which may skip t), closed when t ends, and its
+// migrations provider.
+func openPostgres(t *testing.T) (*goose.Provider, *sql.DB) {
+	t.Helper()
 	cfg, err := pgx.ParseConfig(storetest.PostgresDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	p, err := migrations.NewPostgresProvider(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p, db
+}
+
+func TestSQLiteUpDownUp(t *testing.T) {
+	p, db := openSQLite(t)
+	upDownUp(t, p, db)
+}
+
+func TestPostgresUpDownUp(t *testing.T) {
+	p, db := openPostgres(t)
 	upDownUp(t, p, db)
 }
 

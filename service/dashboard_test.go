@@ -11,7 +11,7 @@ import (
 // web) at / and its assets under /ui/, next to the RPC and REST routes.
 func TestDashboardMounted(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	for path, want := range map[string]string{"/": "<title>SMS dashboard</title>", "/ui/app.js": "watchNodes"} {
 		resp, err := http.Get(e.url + path)
 		if err != nil {

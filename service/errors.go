@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc"
 
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
@@ -18,6 +19,7 @@ var (
 	errUnavailable = errors.New("store unavailable, retry later")
 	errConflict    = errors.New("concurrent update, retry")
 	errTooLarge    = errors.New("request exceeds the store's size limit")
+	errFull        = errors.New("storage full: the database's disk is full; writes fail until space is freed, reads still work")
 
 	errWatchLagged      = errors.New("watcher fell behind; watch again")
 	errWatchUnsupported = errors.New("this server's store cannot watch")
@@ -34,8 +36,9 @@ var (
 //	context.Canceled                             canceled
 //	context.DeadlineExceeded                     deadline_exceeded
 //	sqlkv.ErrKeyTooLarge, sqlkv.ErrValueTooLarge resource_exhausted
+//	sqlkv.ErrStorageFull                         resource_exhausted, "storage full: ..."
 //	sqlkv.ErrUnavailable, sqlkv.ErrClosed        unavailable
-//	sqlkv.ErrConflict (retries exhausted)        aborted
+//	sqlkv.ErrConflict (never from the registries) aborted
 //	anything else                                internal, "internal error"
 //
 // Only registry errors keep their text; for store and unknown errors the
@@ -78,6 +81,9 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) error {
 	case errors.Is(err, sqlkv.ErrKeyTooLarge), errors.Is(err, sqlkv.ErrValueTooLarge):
 		logger.WarnContext(ctx, "rpc exceeded a store size limit", procedureAttr(ctx), "err", err)
 		return connect.NewError(connect.CodeResourceExhausted, errTooLarge)
+	case errors.Is(err, sqlkv.ErrStorageFull):
+		logger.ErrorContext(ctx, "rpc failed: storage full", procedureAttr(ctx), "err", err)
+		return connect.NewError(connect.CodeResourceExhausted, errFull)
 	case errors.Is(err, sqlkv.ErrUnavailable), errors.Is(err, sqlkv.ErrClosed):
 		logger.WarnContext(ctx, "rpc failed: store unavailable", procedureAttr(ctx), "err", err)
 		return connect.NewError(connect.CodeUnavailable, errUnavailable)
@@ -93,6 +99,9 @@ func connectError(ctx context.Context, logger *slog.Logger, err error) error {
 func procedureAttr(ctx context.Context) slog.Attr {
 	if info, ok := connect.CallInfoForHandlerContext(ctx); ok {
 		return slog.String("procedure", info.Spec().Procedure)
+	}
+	if method, ok := grpc.Method(ctx); ok {
+		return slog.String("procedure", method)
 	}
 	return slog.String("procedure", "")
 }

@@ -47,6 +47,7 @@ func TestConnectError(t *testing.T) {
 		{"unavailable", wrap(sqlkv.ErrUnavailable), connect.CodeUnavailable, errUnavailable.Error(), true},
 		{"closed", wrap(sqlkv.ErrClosed), connect.CodeUnavailable, errUnavailable.Error(), true},
 		{"conflict retries exhausted", wrap(sqlkv.ErrConflict), connect.CodeAborted, errConflict.Error(), true},
+		{"storage full", wrap(sqlkv.ErrStorageFull), connect.CodeResourceExhausted, errFull.Error(), true},
 		{"store not found is a bug", wrap(sqlkv.ErrNotFound), connect.CodeInternal, errInternal.Error(), true},
 		{"unknown", errors.New(secret), connect.CodeInternal, errInternal.Error(), true},
 	}
@@ -97,28 +98,5 @@ func TestUnixSeconds(t *testing.T) {
 	var zero registry.Node
 	if got := nodeToProto(zero).GetLastHeartbeat(); got != 0 {
 		t.Errorf("zero time = %d, want 0", got)
-	}
-}
-
-func TestBearerToken(t *testing.T) {
-	tests := []struct {
-		header string
-		token  string
-		ok     bool
-	}{
-		{"Bearer abc", "abc", true},
-		{"bearer abc", "abc", true},
-		{"BEARER  abc ", "abc", true},
-		{"Bearer ", "", false},
-		{"Bearer", "", false},
-		{"Basic abc", "", false},
-		{"", "", false},
-		{"abc", "", false},
-	}
-	for _, tt := range tests {
-		token, ok := bearerToken(tt.header)
-		if token != tt.token || ok != tt.ok {
-			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", tt.header, token, ok, tt.token, tt.ok)
-		}
 	}
 }

@@ -295,8 +295,10 @@ func (g *gateway) decodeBody(r *http.Request, v any) error {
 	if ct == "" && r.ContentLength == 0 {
 		return json.Unmarshal([]byte("{}"), v)
 	}
-	// Compressed bodies are refused rather than inflated: SPEAR's clients
-	// send plain JSON, and an inflated body would need its own limit.
+	// The request policy (service/policy) inflates gzip bodies within the
+	// size limit and drops their Content-Encoding, and refuses other
+	// codings, before this runs; a coding that still arrives here (the
+	// gateway served without the policy) is refused rather than inflated.
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return &requestError{status: http.StatusUnsupportedMediaType,
 			msg: fmt.Sprintf("Content-Encoding %q is not supported; send the JSON body uncompressed", clip(ce))}

@@ -62,7 +62,7 @@ func TestGatewaySPEARCases(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, openStore(t, backend), nil, nil)
+			e := newEnv(t, openStore(t, backend), connectHTTP, nil)
 
 			status, body := gatewayCall(t, e.url, "POST", "/api/v1/nodes",
 				`{"ip_address":"192.168.1.100","port":8080,"metadata":{"region":"us-west-1","zone":"a"}}`, nil)
@@ -134,7 +134,7 @@ func TestGatewaySPEARCases(t *testing.T) {
 
 func TestGatewayNeedsToken(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.AuthToken = "s3cret" })
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.AuthToken = "s3cret" })
 
 	status, body := gatewayCall(t, e.url, "GET", "/api/v1/nodes", "", nil)
 	wantStatus(t, "no token", status, http.StatusUnauthorized, body)
@@ -156,11 +156,11 @@ func TestGatewayNeedsToken(t *testing.T) {
 
 func TestGatewayBodyLimit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.MaxRequestBytes = 1024 })
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.MaxRequestBytes = 1024 })
 	big := `{"ip_address":"10.0.0.5","port":1,"metadata":{"k":"` + strings.Repeat("x", 2000) + `"}}`
 	status, body := gatewayCall(t, e.url, "POST", "/api/v1/nodes", big, nil)
 	wantStatus(t, "oversized register", status, http.StatusRequestEntityTooLarge, body)
-	if got, want := body["message"], "request body larger than 1024 bytes"; got != want {
+	if got, want := body["message"], "request body is larger than the 1024 byte limit"; got != want {
 		t.Errorf("message = %v, want %v", got, want)
 	}
 }
@@ -171,7 +171,7 @@ func TestGatewayHealth(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, openStore(t, backend), nil, nil)
+			e := newEnv(t, openStore(t, backend), connectHTTP, nil)
 			status, body := gatewayCall(t, e.url, "GET", "/health", "", nil)
 			wantStatus(t, "health", status, http.StatusOK, body)
 			if body["status"] != "healthy" || body["service"] != "sms" {
@@ -191,7 +191,7 @@ func TestGatewayHealth(t *testing.T) {
 
 func TestGatewayMetrics(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.Metrics = metrics.New() })
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.Metrics = metrics.New() })
 	status, body := gatewayCall(t, e.url, "POST", "/api/v1/nodes", `{"ip_address":"10.0.0.5","port":1}`, nil)
 	wantStatus(t, "register", status, http.StatusCreated, body)
 	status, body = gatewayCall(t, e.url, "GET", "/api/v1/nodes/"+absentUUID, "", nil)

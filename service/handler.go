@@ -3,6 +3,10 @@
 // handler), gRPC health, gRPC server reflection and an HTTP readiness probe,
 // all on one http.Handler built by NewHandler.
 //
+// Every request passes the request policy (package policy) first:
+// authentication from the headers, body size and time limits, CORS, frame
+// checks, and the counting of rejected calls.
+//
 // Handlers are thin: they convert the request to domain types, call the
 // registry, and convert the result back. Every error leaves through one
 // function (connectError) that maps registry and store errors to Connect
@@ -13,7 +17,6 @@ package service
 import (
 	"context"
 	"log/slog"
-	"math"
 	"net/http"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"github.com/spear-next/sms/service/apidocs"
 	"github.com/spear-next/sms/service/metrics"
 	"github.com/spear-next/sms/service/placement"
+	"github.com/spear-next/sms/service/policy"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/service/web"
 	"github.com/spear-next/sms/sqlkv"
@@ -32,7 +36,7 @@ import (
 
 // DefaultMaxRequestBytes is the request size limit used when
 // Config.MaxRequestBytes is not positive (4 MiB).
-const DefaultMaxRequestBytes = 4 << 20
+const DefaultMaxRequestBytes = policy.DefaultMaxRequestBytes
 
 // CompressMinBytes is the smallest response that is compressed (when the
 // client accepts it): below it gzip costs more CPU than it saves bytes.
@@ -57,10 +61,35 @@ type Config struct {
 	// readiness failures. Nil discards logs.
 	Logger *slog.Logger
 
-	// MaxRequestBytes is the largest request message accepted, in bytes;
-	// larger requests fail with resource_exhausted. Zero or less means
+	// MaxRequestBytes is the largest request message accepted, in bytes,
+	// as sent and as inflated; larger requests fail with
+	// resource_exhausted (413 on REST). Zero or less means
 	// DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+
+	// MaxWatchers bounds the WatchNodes streams open at once; beyond it a
+	// new one fails with resource_exhausted. Zero or less means
+	// DefaultMaxWatchers.
+	MaxWatchers int
+
+	// Watchers, if not nil, is the limit that every stack built with this
+	// Config (NewHandler, NewGRPCServer) counts its WatchNodes streams
+	// against, so that the two together stay within it; nil gives each
+	// stack a limit of MaxWatchers of its own.
+	Watchers *WatcherLimit
+
+	// BodyReadTimeout, if positive, is how long a request body may take to
+	// arrive (see policy.Config).
+	BodyReadTimeout time.Duration
+
+	// CORSAllowOrigins lists the origins browsers may call from; empty
+	// refuses cross-origin calls (see policy.Config).
+	CORSAllowOrigins []string
+
+	// Policy, if not nil, is the request policy to serve behind, shared
+	// with another server stack; it then replaces AuthToken,
+	// MaxRequestBytes and CORSAllowOrigins.
+	Policy *policy.Policy
 
 	// StopWatches, if not nil, ends every WatchNodes stream with
 	// unavailable ("server shutting down; watch again") when it is closed.
@@ -69,15 +98,16 @@ type Config struct {
 	// shutdown.
 	StopWatches <-chan struct{}
 
-	// AuthToken, if not empty, is the bearer token every sms.NodeService RPC
-	// must carry (Authorization: Bearer <token>); others fail with
-	// unauthenticated. Health, reflection and /healthz stay open. The token
-	// is never logged.
+	// AuthToken, if not empty, is the bearer token every sms.* RPC
+	// and REST call must carry (Authorization: Bearer <token>), checked
+	// before any byte of the body is read; others fail with
+	// unauthenticated (401 on REST). Health, reflection and /healthz stay
+	// open. The token is never logged.
 	AuthToken string
 
 	// Metrics, if not nil, counts and times every sms.NodeService RPC (its
-	// Interceptor) and is served on GET /metrics, which, like /healthz,
-	// needs no token.
+	// Interceptor, and the policy for calls rejected before a handler ran)
+	// and is served on GET /metrics, which, like /healthz, needs no token.
 	Metrics *metrics.Metrics
 
 	// Placer serves sms.PlacementService and the placement routes of the
@@ -89,14 +119,14 @@ type Config struct {
 // NewHandler returns an http.Handler serving, on their standard paths:
 //
 //   - sms.NodeService over Connect, gRPC and gRPC-web (/sms.NodeService/...);
-//   - gRPC health, grpc.health.v1.Health: SERVING for "" and
-//     "sms.NodeService" while Store.Ping succeeds, NOT_SERVING otherwise,
+//   - gRPC health, grpc.health.v1.Health: SERVING for "",
+//     "sms.NodeService" and "sms.PlacementService" while Store.Ping succeeds, NOT_SERVING otherwise,
 //     not_found for any other service name;
-//   - gRPC server reflection, v1 and v1alpha, listing sms.NodeService and
-//     grpc.health.v1.Health;
+//   - gRPC server reflection, v1 and v1alpha, listing sms.NodeService,
+//     sms.PlacementService and grpc.health.v1.Health;
 //   - GET /healthz: 200 "ok" while Store.Ping succeeds, 503 otherwise;
 //   - sms.PlacementService over the same three protocols, with the same
-//     interceptors (token, metrics);
+//     policy and interceptors (token, metrics);
 //   - SPEAR's HTTP gateway: its routes under /api/v1/ with its JSON shapes
 //     (gateway.go), GET /health, GET /api/openapi.json and Swagger UI at
 //     /swagger-ui/;
@@ -113,51 +143,45 @@ func NewHandler(cfg Config) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	maxBytes := cfg.MaxRequestBytes
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxRequestBytes
-	}
-	maxBytes = min(maxBytes, math.MaxInt) // for 32-bit platforms
+	pol := cfg.policy(logger)
 
-	common := []connect.HandlerOption{
-		connect.WithReadMaxBytes(int(maxBytes)),
+	common := append(pol.HandlerOptions(),
 		connect.WithRecover(recoverPanic(logger)),
 		// Connect compresses every response a client accepts gzip for by
 		// default; for the hot path's tiny answers (a heartbeat's is ~30
 		// bytes) that was 13 % of the CPU of a heartbeat run, mostly
 		// resetting the compressor (BENCHMARKS.md).
 		connect.WithCompressMinBytes(CompressMinBytes),
-	}
+	)
 	rpcOpts := common
 	if cfg.Metrics != nil {
-		// Outermost, so that rejected calls (unauthenticated) count too.
+		// Calls rejected before they reach it (by the policy, or because
+		// their request does not decode) are counted by the policy.
 		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
 			connect.WithInterceptors(cfg.Metrics.Interceptor()))
 	}
-	// Debug-level request log, outside auth so rejected calls are logged.
+	// Debug-level request log of the calls that reach a handler; the
+	// policy logs the ones it rejects (unauthenticated) at debug too.
 	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(requestLog{logger}))
-	if cfg.AuthToken != "" {
-		rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)],
-			connect.WithInterceptors(newBearerAuth(cfg.AuthToken, logger)))
-	}
+
+	// Innermost: its deadline is the handler's.
+	rpcOpts = append(rpcOpts[:len(rpcOpts):len(rpcOpts)], connect.WithInterceptors(callDeadline(logger)))
 
 	mux := http.NewServeMux()
 	svc := NewNodeService(cfg.Nodes, cfg.Resources, logger)
 	svc.stopWatches = cfg.StopWatches
+	svc.watchers = cfg.watcherLimit()
 	rpcPath, rpc := smspbconnect.NewNodeServiceHandler(svc, rpcOpts...)
 	mux.Handle(rpcPath, rpc)
-	placer := cfg.Placer
-	if placer == nil {
-		placer = placement.New(cfg.Store, cfg.Nodes, cfg.Resources, placement.Options{})
-	}
+	placer := cfg.placer()
 	mux.Handle(smspbconnect.NewPlacementServiceHandler(NewPlacementService(placer, logger), rpcOpts...))
-	gw := &gateway{nodes: cfg.Nodes, resources: cfg.Resources, placer: placer, logger: logger, maxBytes: maxBytes,
-		metrics: cfg.Metrics}
-	if cfg.AuthToken != "" {
-		gw.checkToken = newBearerAuth(cfg.AuthToken, logger).check
-	}
+	// The policy (pol.Handler below) authenticates the gateway's routes by
+	// their headers, before any body byte, like every RPC: the gateway has
+	// no token check of its own.
+	gw := &gateway{nodes: cfg.Nodes, resources: cfg.Resources, placer: placer, logger: logger,
+		maxBytes: pol.MaxRequestBytes(), metrics: cfg.Metrics}
 	gw.routes(mux)
-	mux.Handle("GET /health", health(cfg.Store, logger))
+	mux.Handle("GET /health", spearHealth(cfg.Store, logger))
 	docs := apidocs.Handler()
 	mux.Handle("GET "+apidocs.OpenAPIPath, docs)
 	mux.Handle("GET "+apidocs.SwaggerPrefix, docs)
@@ -173,7 +197,16 @@ func NewHandler(cfg Config) http.Handler {
 	dashboard := web.Handler()
 	mux.Handle("GET /{$}", dashboard)
 	mux.Handle("GET "+web.AssetsPrefix, dashboard)
-	return mux
+	return pol.Handler(mux)
+}
+
+// placer is Config.Placer, or a Placer over the registries with the
+// default heartbeat timeout.
+func (cfg Config) placer() *placement.Placer {
+	if cfg.Placer != nil {
+		return cfg.Placer
+	}
+	return placement.New(cfg.Store, cfg.Nodes, cfg.Resources, placement.Options{})
 }
 
 // recoverPanic turns a handler panic into a logged, bare internal error

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -23,23 +24,37 @@ type storeChecker struct {
 
 var _ grpchealth.Checker = (*storeChecker)(nil)
 
-// Check answers SERVING or NOT_SERVING for "", "sms.NodeService" and
-// "sms.PlacementService", and
-// not_found for any other service.
-func (c *storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
-	switch req.Service {
-	case "", smspbconnect.NodeServiceName, smspbconnect.PlacementServiceName:
-	default:
-		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", req.Service))
+// healthServices are the service names gRPC health answers for: the server
+// as a whole ("") and each service it serves.
+var healthServices = []string{"", smspbconnect.NodeServiceName, smspbconnect.PlacementServiceName}
+
+// serving reports whether service is serving: true while the store answers
+// Ping. It fails with not_found for a service not in healthServices. Both
+// stacks' health services answer with it.
+func (c *storeChecker) serving(ctx context.Context, service string) (bool, error) {
+	if !slices.Contains(healthServices, service) {
+		return false, connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", service))
 	}
-	if err := ping(ctx, c.store, c.logger); err != nil {
+	return ping(ctx, c.store, c.logger) == nil, nil
+}
+
+// Check answers SERVING or NOT_SERVING for "", "sms.NodeService" and
+// "sms.PlacementService", and not_found for any other service.
+func (c *storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	ok, err := c.serving(ctx, req.Service)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
 	}
 	return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
 }
 
 // healthz is the HTTP readiness probe: 200 "ok" while the store answers Ping,
-// 503 otherwise.
+// 503 otherwise. While the store is degraded (its disk full: reads work,
+// writes fail) it stays 200, as reads are still served, with a body that
+// says "degraded" and why.
 func healthz(store sqlkv.Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -47,6 +62,10 @@ func healthz(store sqlkv.Store, logger *slog.Logger) http.Handler {
 		if err := ping(r.Context(), store, logger); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("unavailable\n"))
+			return
+		}
+		if sqlkv.Degraded(store) != nil {
+			_, _ = w.Write([]byte("degraded: " + errFull.Error() + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))
@@ -64,10 +83,10 @@ func ping(ctx context.Context, store sqlkv.Store, logger *slog.Logger) error {
 	return err
 }
 
-// health is SPEAR's GET /health: 200 {"status": "healthy", ...} while the
+// spearHealth is SPEAR's GET /health: 200 {"status": "healthy", ...} while the
 // store answers Ping, 503 with "unhealthy" otherwise; timestamp is the
 // server time in RFC 3339.
-func health(store sqlkv.Store, logger *slog.Logger) http.Handler {
+func spearHealth(store sqlkv.Store, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		status, code := "healthy", http.StatusOK
 		if err := ping(r.Context(), store, logger); err != nil {

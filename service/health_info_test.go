@@ -17,9 +17,9 @@ func TestHealthInfoIsReadable(t *testing.T) {
 	t.Parallel()
 	for _, backend := range storetest.Backends {
 		for _, p := range protocols {
-			t.Run(backend+"/"+p.name, func(t *testing.T) {
+			t.Run(backend+"/"+p.Name, func(t *testing.T) {
 				t.Parallel()
-				e := newEnv(t, watchableStore(t, backend), p.opts, nil)
+				e := newEnv(t, watchableStore(t, backend), p, nil)
 				checkHealthInfo(t, e)
 			})
 		}

@@ -3,7 +3,9 @@ package service_test
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -24,23 +26,28 @@ func openStore(t testing.TB, backend string) sqlkv.Store {
 	return storetest.Open(t, backend)
 }
 
-// protocols are the three wire protocols a client can speak to the handler.
-var protocols = []struct {
-	name string
-	opts []connect.ClientOption
-}{
-	{"connect", nil},
-	{"grpc", []connect.ClientOption{connect.WithGRPC()}},
-	{"grpcweb", []connect.ClientOption{connect.WithGRPCWeb()}},
-}
+// protocol is one way a client reaches the service (see testutil.Protocol).
+type protocol = testutil.Protocol
 
-// env is one server over one fresh store, with a client for one protocol.
+// protocols are every protocol, against both stacks.
+var protocols = testutil.Protocols
+
+// connectHTTP is the protocol of tests about the HTTP surface as a whole.
+var connectHTTP = protocols[0]
+
+// grpcGo is gRPC to grpc-go's server, for tests of what that stack adds.
+var grpcGo = protocols[3]
+
+// env is one server over one fresh store, both stacks (the http.Handler and
+// grpc-go's server) sharing one Config, with a client for one protocol.
 type env struct {
-	store  sqlkv.Store
-	url    string
-	http   *http.Client // speaks unencrypted HTTP/2, which gRPC needs
-	opts   []connect.ClientOption
-	client smspbconnect.NodeServiceClient
+	store   sqlkv.Store
+	url     string       // the http.Handler's
+	grpcURL string       // grpc-go's server
+	rpcURL  string       // url or grpcURL: where client goes
+	http    *http.Client // speaks unencrypted HTTP/2, which gRPC needs
+	opts    []connect.ClientOption
+	client  smspbconnect.NodeServiceClient
 }
 
 // startServer serves service.NewHandler(cfg) over HTTP/1.1 and unencrypted
@@ -50,8 +57,23 @@ func startServer(t *testing.T, cfg service.Config) (string, *http.Client) {
 	return testutil.StartH2CServer(t, service.NewHandler(cfg))
 }
 
-// newEnv starts a server over store; edit, if not nil, adjusts its Config.
-func newEnv(t *testing.T, store sqlkv.Store, opts []connect.ClientOption, edit func(*service.Config)) *env {
+// startGRPCServer serves service.NewGRPCServer(cfg) over cleartext HTTP/2
+// on a loopback port and returns its URL.
+func startGRPCServer(t *testing.T, cfg service.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := service.NewGRPCServer(cfg)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return "http://" + ln.Addr().String()
+}
+
+// newEnv starts both servers over store, with a client speaking p; edit,
+// if not nil, adjusts their Config.
+func newEnv(t *testing.T, store sqlkv.Store, p protocol, edit func(*service.Config)) *env {
 	t.Helper()
 	cfg := service.Config{
 		Nodes:     registry.NewNodeRegistry(store),
@@ -62,28 +84,61 @@ func newEnv(t *testing.T, store sqlkv.Store, opts []connect.ClientOption, edit f
 	if edit != nil {
 		edit(&cfg)
 	}
-	url, client := startServer(t, cfg)
-	return &env{
-		store:  store,
-		url:    url,
-		http:   client,
-		opts:   opts,
-		client: smspbconnect.NewNodeServiceClient(client, url, opts...),
+	if cfg.Watchers == nil { // as cmd/sms: one limit for both stacks
+		cfg.Watchers = service.NewWatcherLimit(cfg.MaxWatchers)
 	}
+	url, client := startServer(t, cfg)
+	e := &env{
+		store:   store,
+		url:     url,
+		grpcURL: startGRPCServer(t, cfg),
+		http:    client,
+		opts:    p.Opts,
+	}
+	e.rpcURL = e.target(p)
+	e.client = newClient(e, p)
+	return e
+}
+
+// target is the URL of the server p's clients talk to.
+func (e *env) target(p protocol) string {
+	if p.GRPCGo {
+		return e.grpcURL
+	}
+	return e.url
 }
 
 // testLogger sends the server's logs to the test log, so a failing test
 // shows what the server saw.
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w := &tWriter{t: t}
+	t.Cleanup(w.stop)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+// tWriter writes to the test log until the test's cleanup: a handler that
+// outlives its test (a stream the closed server did not wait for) may still
+// log, and testing forbids t.Log after the test ended (the race detector
+// reports it).
+type tWriter struct {
+	t       *testing.T
+	mu      sync.Mutex
+	stopped bool
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p))
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Log(string(p))
+	}
 	return len(p), nil
+}
+
+func (w *tWriter) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
 }
 
 // eachWire runs fn in parallel once per backend and protocol, each time
@@ -92,9 +147,9 @@ func eachWire(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
 	for _, backend := range storetest.Backends {
 		for _, p := range protocols {
-			t.Run(backend+"/"+p.name, func(t *testing.T) {
+			t.Run(backend+"/"+p.Name, func(t *testing.T) {
 				t.Parallel()
-				fn(t, newEnv(t, openStore(t, backend), p.opts, nil))
+				fn(t, newEnv(t, openStore(t, backend), p, nil))
 			})
 		}
 	}
@@ -121,9 +176,9 @@ func must[T any](v T, err error) func(t *testing.T) T {
 	}
 }
 
-// newClient returns another NodeService client of e's server.
-func newClient(e *env, opts []connect.ClientOption) smspbconnect.NodeServiceClient {
-	return smspbconnect.NewNodeServiceClient(e.http, e.url, opts...)
+// newClient returns another NodeService client of e's servers, speaking p.
+func newClient(e *env, p protocol) smspbconnect.NodeServiceClient {
+	return smspbconnect.NewNodeServiceClient(e.http, e.target(p), p.Opts...)
 }
 
 // slogTo returns a logger writing text records to w.

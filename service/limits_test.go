@@ -1,16 +1,9 @@
 package service_test
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/binary"
-	"encoding/json"
-	"io"
-	"net/http"
-	"runtime"
+	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -24,9 +17,9 @@ import (
 func TestMetadataLimitsOnTheWire(t *testing.T) {
 	t.Parallel()
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, openStore(t, "memory"), p.opts, nil)
+			e := newEnv(t, openStore(t, "memory"), p, nil)
 			id := e.register(t, nodeA, "")
 			tooMany := map[string]string{}
 			for i := range registry.MaxMetadataEntries + 1 {
@@ -49,115 +42,6 @@ func TestMetadataLimitsOnTheWire(t *testing.T) {
 	}
 }
 
-// bombSize is what the compressed request of TestCompressedRequestBomb
-// inflates to: 64 times the default request limit.
-const bombSize = 256 << 20
-
-var (
-	bombOnce sync.Once
-	bomb     []byte
-)
-
-// gzipBomb returns a gzip stream, a few hundred KB, of a RegisterNodeRequest
-// that inflates to bombSize bytes (an unknown bytes field full of zeros).
-// It is a series of gzip members (RFC 1952 allows several, and Go's reader
-// reads them as one stream): the field's header, then one member of 1 MiB
-// of zeros repeated, which is quick to build even under the race detector.
-func gzipBomb(t *testing.T) []byte {
-	t.Helper()
-	bombOnce.Do(func() {
-		member := func(b []byte) []byte {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			zw.Write(b)
-			zw.Close()
-			return buf.Bytes()
-		}
-		const chunk = 1 << 20
-		// Field 9999, wire type 2 (bytes), then its length.
-		head := binary.AppendUvarint(nil, 9999<<3|2)
-		head = binary.AppendUvarint(head, bombSize)
-		bomb = member(head)
-		zeros := member(make([]byte, chunk))
-		for range bombSize / chunk {
-			bomb = append(bomb, zeros...)
-		}
-	})
-	return bomb
-}
-
-// A compressed request whose message inflates past MaxRequestBytes is
-// resource_exhausted on every protocol: the limit applies after
-// decompression (connect.WithReadMaxBytes), and the server stops inflating
-// at the limit, so serving it allocates a small multiple of the limit, not
-// the inflated size.
-func TestCompressedRequestBomb(t *testing.T) {
-	body := gzipBomb(t)
-	t.Logf("gzip bomb: %d bytes compressed, %d MiB inflated, limit 4 MiB", len(body), (bombSize+8)>>20)
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
-	envelope := func(b []byte) []byte {
-		out := []byte{1, 0, 0, 0, 0} // flag 1: compressed
-		binary.BigEndian.PutUint32(out[1:], uint32(len(b)))
-		return append(out, b...)
-	}
-	requests := []struct {
-		name        string
-		contentType string
-		encoding    string // header naming the compression
-		body        []byte
-		code        func(resp *http.Response, body []byte) string
-	}{
-		{"connect", "application/proto", "Content-Encoding", body, func(_ *http.Response, b []byte) string {
-			var e struct{ Code string }
-			json.Unmarshal(b, &e)
-			return e.Code
-		}},
-		{"grpc", "application/grpc", "Grpc-Encoding", envelope(body), func(r *http.Response, _ []byte) string {
-			return grpcCode(r.Header.Get("Grpc-Status") + r.Trailer.Get("Grpc-Status"))
-		}},
-		{"grpcweb", "application/grpc-web+proto", "Grpc-Encoding", envelope(body), func(r *http.Response, b []byte) string {
-			if s := r.Header.Get("Grpc-Status"); s != "" {
-				return grpcCode(s)
-			}
-			// Trailers in the body: a frame with flag 0x80 and "grpc-status: N".
-			_, rest, _ := strings.Cut(string(b), "grpc-status:")
-			s, _, _ := strings.Cut(strings.TrimSpace(rest), "\r\n")
-			return grpcCode(s)
-		}},
-	}
-	for _, r := range requests {
-		t.Run(r.name, func(t *testing.T) {
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
-				e.url+"/sms.NodeService/RegisterNode", bytes.NewReader(r.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", r.contentType)
-			req.Header.Set(r.encoding, "gzip")
-			resp, err := e.http.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			respBody, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			runtime.ReadMemStats(&after)
-
-			if got, want := r.code(resp, respBody), "resource_exhausted"; got != want {
-				t.Errorf("code = %q, want %q (HTTP %d, %q)", got, want, resp.StatusCode, respBody)
-			}
-			allocated := after.TotalAlloc - before.TotalAlloc
-			t.Logf("allocated %.1f MiB while serving it (client included)", float64(allocated)/(1<<20))
-			if allocated > 64<<20 {
-				t.Errorf("allocated %d MiB serving a request that inflates to %d MiB; want memory bounded by the 4 MiB limit",
-					allocated>>20, bombSize>>20)
-			}
-		})
-	}
-}
-
 // grpcCode names a numeric grpc-status the way Connect does.
 func grpcCode(s string) string {
 	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
@@ -165,4 +49,48 @@ func grpcCode(s string) string {
 		return "grpc-status " + s
 	}
 	return connect.Code(n).String()
+}
+
+// Lists of uuids in a request are bounded (registry.MaxRequestUUIDs):
+// one more is invalid_argument, on ListNodeResources and WatchNodes.
+func TestRequestUUIDLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, watchableStore(t, "memory"), connectHTTP, nil)
+	uuids := make([]string, registry.MaxRequestUUIDs+1)
+	for i := range uuids {
+		uuids[i] = nodeA
+	}
+	_, err := e.client.ListNodeResources(t.Context(), &smspb.ListNodeResourcesRequest{NodeUuids: uuids})
+	wantCode(t, err, connect.CodeInvalidArgument)
+	stream, err := e.client.WatchNodes(t.Context(), &smspb.WatchNodesRequest{Uuids: uuids})
+	if err == nil {
+		for stream.Receive() {
+		}
+		err = stream.Err()
+	}
+	wantCode(t, err, connect.CodeInvalidArgument)
+
+	// At the limit, both are served.
+	uuids = uuids[:registry.MaxRequestUUIDs]
+	if _, err := e.client.ListNodeResources(t.Context(), &smspb.ListNodeResourcesRequest{NodeUuids: uuids}); err != nil {
+		t.Fatalf("ListNodeResources with %d uuids: %v", len(uuids), err)
+	}
+}
+
+// Cluster sums saturate at the int64 limit instead of wrapping negative.
+func TestClusterStatsSaturate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
+	for range 2 {
+		id := e.register(t, "", "")
+		must(e.client.UpdateNodeResource(t.Context(), &smspb.UpdateNodeResourceRequest{Resource: &smspb.NodeResource{
+			NodeUuid: id, TotalMemoryBytes: math.MaxInt64, UsedMemoryBytes: math.MaxInt64}}))(t)
+	}
+	st := must(e.client.GetClusterStats(t.Context(), &smspb.GetClusterStatsRequest{}))(t)
+	if got := st.GetTotalMemoryBytes(); got != math.MaxInt64 {
+		t.Errorf("total_memory_bytes = %d, want %d (saturated)", got, int64(math.MaxInt64))
+	}
+	if got := st.GetUsedMemoryBytes(); got != math.MaxInt64 {
+		t.Errorf("used_memory_bytes = %d, want %d (saturated)", got, int64(math.MaxInt64))
+	}
 }

@@ -21,6 +21,7 @@ type NodeService struct {
 	resources   *registry.NodeResourceRegistry
 	logger      *slog.Logger
 	stopWatches <-chan struct{} // Config.StopWatches
+	watchers    *WatcherLimit   // Config.Watchers, or one of Config.MaxWatchers
 }
 
 var _ smspbconnect.NodeServiceHandler = (*NodeService)(nil)
@@ -31,7 +32,7 @@ func NewNodeService(nodes *registry.NodeRegistry, resources *registry.NodeResour
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &NodeService{nodes: nodes, resources: resources, logger: logger}
+	return &NodeService{nodes: nodes, resources: resources, logger: logger, watchers: NewWatcherLimit(0)}
 }
 
 // errMissing is the invalid_argument answer to a request without its

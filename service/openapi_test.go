@@ -26,7 +26,7 @@ import (
 func TestOpenAPIDocumentIsTrue(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	resp, err := http.Get(e.url + "/api/openapi.json")
 	if err != nil {
 		t.Fatal(err)

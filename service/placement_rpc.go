@@ -18,7 +18,10 @@ type PlacementService struct {
 	logger *slog.Logger
 }
 
-var _ smspbconnect.PlacementServiceHandler = (*PlacementService)(nil)
+var (
+	_ smspbconnect.PlacementServiceHandler = (*PlacementService)(nil)
+	_ smspb.PlacementServiceServer         = (*PlacementService)(nil) // grpc-go's server, see NewGRPCServer
+)
 
 // NewPlacementService returns a PlacementService over placer. A nil logger
 // discards logs.

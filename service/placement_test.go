@@ -23,7 +23,7 @@ import (
 func TestPlacementService(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		for _, p := range protocols {
-			t.Run(backend+"/"+p.name, func(t *testing.T) {
+			t.Run(backend+"/"+p.Name, func(t *testing.T) {
 				t.Parallel()
 				store := openStore(t, backend)
 				clock := testutil.NewClock(t0)
@@ -32,11 +32,11 @@ func TestPlacementService(t *testing.T) {
 					c.Resources = registry.NewNodeResourceRegistry(store, registry.WithClock(clock.Now))
 					c.Placer = placement.New(store, c.Nodes, c.Resources, placement.Options{Now: clock.Now})
 				}
-				e := newEnv(t, store, p.opts, withClock)
-				other := newEnv(t, store, p.opts, withClock) // a second replica
+				e := newEnv(t, store, p, withClock)
+				other := newEnv(t, store, p, withClock) // a second replica
 				ctx := t.Context()
-				place := smspbconnect.NewPlacementServiceClient(e.http, e.url, p.opts...)
-				placeOther := smspbconnect.NewPlacementServiceClient(other.http, other.url, p.opts...)
+				place := smspbconnect.NewPlacementServiceClient(e.http, e.rpcURL, p.Opts...)
+				placeOther := smspbconnect.NewPlacementServiceClient(other.http, other.rpcURL, p.Opts...)
 
 				register := func(ip string, cpu float64) string {
 					t.Helper()
@@ -117,10 +117,15 @@ func TestPlacementService(t *testing.T) {
 
 func TestPlacementServiceNeedsToken(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.AuthToken = "s3cret" })
-	place := smspbconnect.NewPlacementServiceClient(e.http, e.url)
-	_, err := place.PlaceInvocation(t.Context(), &smspb.PlaceInvocationRequest{RequestId: "r", TaskId: "t"})
-	wantCode(t, err, connect.CodeUnauthenticated)
+	for _, p := range protocols {
+		t.Run(p.Name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, openStore(t, "memory"), p, func(c *service.Config) { c.AuthToken = "s3cret" })
+			place := smspbconnect.NewPlacementServiceClient(e.http, e.rpcURL, p.Opts...)
+			_, err := place.PlaceInvocation(t.Context(), &smspb.PlaceInvocationRequest{RequestId: "r", TaskId: "t"})
+			wantCode(t, err, connect.CodeUnauthenticated)
+		})
+	}
 }
 
 func wantOrder(t *testing.T, what string, got []string, want ...string) {

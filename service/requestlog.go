@@ -19,19 +19,29 @@ type requestLog struct{ logger *slog.Logger }
 var _ connect.Interceptor = requestLog{}
 
 func (l requestLog) log(ctx context.Context, spec connect.Spec, peer connect.Peer, start time.Time, err error) {
-	code := "ok"
+	code := connect.Code(0)
 	if err != nil {
-		code = connect.CodeOf(err).String()
+		code = connect.CodeOf(err)
 		if errors.Is(err, context.Canceled) {
-			code = connect.CodeCanceled.String()
+			code = connect.CodeCanceled
 		}
 	}
-	l.logger.LogAttrs(ctx, slog.LevelDebug, "rpc",
-		slog.String("procedure", spec.Procedure),
-		slog.String("protocol", peer.Protocol),
-		slog.String("code", code),
+	logRPC(ctx, l.logger, spec.Procedure, peer.Protocol, code, start, peer.Addr)
+}
+
+// logRPC writes the request log line of one call that ended with code (0 =
+// ok), for either server stack.
+func logRPC(ctx context.Context, logger *slog.Logger, procedure, protocol string, code connect.Code, start time.Time, peer string) {
+	label := "ok"
+	if code != 0 {
+		label = code.String()
+	}
+	logger.LogAttrs(ctx, slog.LevelDebug, "rpc",
+		slog.String("procedure", procedure),
+		slog.String("protocol", protocol),
+		slog.String("code", label),
 		slog.Duration("duration", time.Since(start)),
-		slog.String("peer", peer.Addr),
+		slog.String("peer", peer),
 	)
 }
 

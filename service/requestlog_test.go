@@ -21,10 +21,10 @@ func TestRequestLog(t *testing.T) {
 	t.Parallel()
 	const token = "tok-3f9a1c"
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
 			var logs testutil.SyncBuffer
-			e := newEnv(t, openStore(t, "memory"), p.opts, func(c *service.Config) {
+			e := newEnv(t, openStore(t, "memory"), p, func(c *service.Config) {
 				c.AuthToken = token
 				c.Logger = slogTo(&logs)
 			})
@@ -34,7 +34,9 @@ func TestRequestLog(t *testing.T) {
 					return next(ctx, req)
 				}
 			}))
-			authed := newClient(e, append(p.opts[:len(p.opts):len(p.opts)], withToken))
+			withTok := p
+			withTok.Opts = append(p.Opts[:len(p.Opts):len(p.Opts)], withToken)
+			authed := newClient(e, withTok)
 			must(authed.RegisterNode(t.Context(), &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.9.8.7", Port: 8080}}))(t)
 			_, err := e.client.ListNodes(t.Context(), &smspb.ListNodesRequest{})
 			wantCode(t, err, connect.CodeUnauthenticated)
@@ -51,7 +53,11 @@ func TestRequestLog(t *testing.T) {
 			}
 			for i, want := range []string{"procedure=/sms.NodeService/RegisterNode", "procedure=/sms.NodeService/ListNodes"} {
 				code := []string{"code=ok", "code=unauthenticated"}[i]
-				for _, field := range []string{"level=DEBUG", want, code, "duration=", "peer=127.0.0.1:", "protocol=" + p.name} {
+				protocol := p.Name
+				if p.GRPCGo {
+					protocol = "grpc"
+				}
+				for _, field := range []string{"level=DEBUG", want, code, "duration=", "peer=127.0.0.1:", "protocol=" + protocol} {
 					if !strings.Contains(rpcs[i], field) {
 						t.Errorf("rpc log line %q lacks %q", rpcs[i], field)
 					}
@@ -65,7 +71,7 @@ func TestRequestLog(t *testing.T) {
 
 	t.Run("nothing at info level", func(t *testing.T) {
 		var logs testutil.SyncBuffer
-		e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) {
+		e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) {
 			c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		})
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)

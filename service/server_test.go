@@ -40,7 +40,7 @@ func TestOversizedRequest(t *testing.T) {
 
 func TestMaxRequestBytes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, func(c *service.Config) { c.MaxRequestBytes = 1024 })
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, func(c *service.Config) { c.MaxRequestBytes = 1024 })
 	_, err := e.client.RegisterNode(t.Context(), &smspb.RegisterNodeRequest{Node: &smspb.Node{
 		IpAddress: "10.0.0.1", Port: 1, Metadata: map[string]string{"k": strings.Repeat("x", 2048)}}})
 	wantCode(t, err, connect.CodeResourceExhausted)
@@ -93,9 +93,9 @@ func (failingStore) Apply(context.Context, ...sqlkv.Op) ([]sqlkv.OpResult, error
 func TestUnknownErrorIsBareInternal(t *testing.T) {
 	t.Parallel()
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, failingStore{memory.New()}, p.opts, nil)
+			e := newEnv(t, failingStore{memory.New()}, p, nil)
 			calls := map[string]func() error{
 				"GetNode": func() error {
 					_, err := e.client.GetNode(t.Context(), &smspb.GetNodeRequest{Uuid: nodeA})
@@ -124,7 +124,7 @@ func TestUnknownErrorIsBareInternal(t *testing.T) {
 func TestHealth(t *testing.T) {
 	t.Parallel()
 	eachWire(t, func(t *testing.T, e *env) {
-		health := grpchealth.NewClient(e.http, e.url, e.opts...)
+		health := grpchealth.NewClient(e.http, e.rpcURL, e.opts...)
 		check := func(service string) (grpchealth.Status, error) {
 			resp, err := health.Check(t.Context(), &grpchealth.CheckRequest{Service: service})
 			if err != nil {
@@ -178,7 +178,7 @@ func getHealthz(t *testing.T, e *env) int {
 
 func TestHealthzMethod(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	resp, err := http.Post(e.url+"/healthz", "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -192,7 +192,7 @@ func TestHealthzMethod(t *testing.T) {
 func TestReflection(t *testing.T) {
 	t.Parallel()
 	eachWire(t, func(t *testing.T, e *env) {
-		stream := grpcreflect.NewClient(e.http, e.url, e.opts...).NewStream(t.Context())
+		stream := grpcreflect.NewClient(e.http, e.rpcURL, e.opts...).NewStream(t.Context())
 		t.Cleanup(func() { _, _ = stream.Close() })
 		services := must(stream.ListServices())(t)
 		for _, want := range []protoreflect.FullName{"sms.NodeService", "grpc.health.v1.Health"} {
@@ -211,7 +211,7 @@ func TestReflection(t *testing.T) {
 	// one envelope holding list_services (field 7) = "".
 	t.Run("v1alpha", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, openStore(t, "memory"), nil, nil)
+		e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 		msg := []byte{7<<3 | 2, 0}
 		body := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg)))
 		body = append(body, msg...)
@@ -245,19 +245,19 @@ func TestAuth(t *testing.T) {
 		}))
 	}
 	for _, p := range protocols {
-		t.Run(p.name, func(t *testing.T) {
+		t.Run(p.Name, func(t *testing.T) {
 			t.Parallel()
 			var logs testutil.SyncBuffer
-			e := newEnv(t, openStore(t, "memory"), p.opts, func(c *service.Config) {
+			e := newEnv(t, openStore(t, "memory"), p, func(c *service.Config) {
 				c.AuthToken = token
 				c.Logger = slogTo(&logs)
 			})
 			client := func(header string) func() error {
-				opts := p.opts
+				p := p
 				if header != "" {
-					opts = append(slices.Clone(opts), withToken(header))
+					p.Opts = append(slices.Clone(p.Opts), withToken(header))
 				}
-				c := newClient(e, opts)
+				c := newClient(e, p)
 				return func() error {
 					_, err := c.ListNodes(t.Context(), &smspb.ListNodesRequest{})
 					return err
@@ -276,11 +276,11 @@ func TestAuth(t *testing.T) {
 			}
 
 			// Health, reflection and /healthz stay open.
-			health := grpchealth.NewClient(e.http, e.url, p.opts...)
+			health := grpchealth.NewClient(e.http, e.rpcURL, p.Opts...)
 			if _, err := health.Check(t.Context(), &grpchealth.CheckRequest{}); err != nil {
 				t.Errorf("health check without a token: %v", err)
 			}
-			stream := grpcreflect.NewClient(e.http, e.url, p.opts...).NewStream(t.Context())
+			stream := grpcreflect.NewClient(e.http, e.rpcURL, p.Opts...).NewStream(t.Context())
 			if _, err := stream.ListServices(); err != nil {
 				t.Errorf("reflection without a token: %v", err)
 			}
@@ -300,7 +300,7 @@ func TestAuth(t *testing.T) {
 // a plain HTTP/1.1 POST with a JSON body.
 func TestConnectJSON(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, openStore(t, "memory"), nil, nil)
+	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
 	post := func(procedure, body string) (int, map[string]any) {
 		t.Helper()
 		resp, err := http.Post(e.url+"/sms.NodeService/"+procedure, "application/json", strings.NewReader(body))

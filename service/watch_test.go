@@ -38,10 +38,10 @@ func TestWatchNodes(t *testing.T) {
 	t.Parallel()
 	for _, backend := range storetest.Backends {
 		for _, p := range protocols {
-			t.Run(backend+"/"+p.name, func(t *testing.T) {
+			t.Run(backend+"/"+p.Name, func(t *testing.T) {
 				t.Parallel()
 				stop := make(chan struct{})
-				e := newEnv(t, watchableStore(t, backend), p.opts, func(c *service.Config) { c.StopWatches = stop })
+				e := newEnv(t, watchableStore(t, backend), p, func(c *service.Config) { c.StopWatches = stop })
 				first := e.register(t, "", "")
 
 				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)

@@ -56,6 +56,13 @@ var (
 
 	// ErrClosed means the store was used after Close.
 	ErrClosed = errors.New("sqlkv: store closed")
+
+	// ErrStorageFull means the database's disk, or the size limit it was
+	// given, is full: the write was not done. Reads keep working, and
+	// writes succeed again once space is freed, without reopening the
+	// store. Returned by the write methods of stores that keep files
+	// (SQLite).
+	ErrStorageFull = errors.New("sqlkv: storage full")
 )
 
 // Entry is a key with its value and current version.

@@ -52,7 +52,7 @@ func TestBackupOfALiveServer(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	live, copyPath := filepath.Join(dir, "live.db"), filepath.Join(dir, "backup", "copy.db")
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	p := startProcess(t, bin, "--addr", addr, "--kv-path", live)
 	p.waitHealthy(t, "http://"+addr)
 	for range 3 {
@@ -70,7 +70,7 @@ func TestBackupOfALiveServer(t *testing.T) {
 	// The live server keeps serving, and writes after the copy stay out of it.
 	registerOverHTTP(t, "http://"+addr)
 
-	restored := freeAddr(t)
+	restored := holdPort(t)
 	q := startProcess(t, bin, "--addr", restored, "--kv-path", copyPath)
 	q.waitHealthy(t, "http://"+restored)
 	if got := listUUIDs(t, "http://"+restored); !slices.Equal(got, want) {
@@ -108,7 +108,7 @@ func TestPgDumpRestore(t *testing.T) {
 	q.Del("search_path")
 	base.RawQuery = q.Encode()
 
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
 	p.waitHealthy(t, "http://"+addr)
 	for range 3 {
@@ -143,7 +143,7 @@ func TestPgDumpRestore(t *testing.T) {
 		t.Fatalf("pg_restore: %v\n%s", err, out)
 	}
 
-	addr = freeAddr(t)
+	addr = holdPort(t)
 	r := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", postgres.WithSearchPath(target.String(), schema))
 	r.waitHealthy(t, "http://"+addr)
 	if got := listUUIDs(t, "http://"+addr); !slices.Equal(got, want) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -29,16 +30,23 @@ type option struct {
 }
 
 var options = []option{
-	{"addr", "SMS_ADDR", "127.0.0.1:50051", "host:port", "address to listen on (Connect, gRPC, gRPC-web and /healthz on one port)"},
+	{"addr", "SMS_ADDR", "127.0.0.1:50051", "host:port", "one-port layout: everything on one address (Connect, gRPC through connect-go, gRPC-web, REST, dashboard, /metrics, /healthz); the default layout"},
+	{"grpc-addr", "SMS_GRPC_ADDR", "", "host:port", "SPEAR's layout: gRPC on grpc-go's server at this address (SPEAR: 127.0.0.1:50051), with --http-addr for the rest; instead of --addr"},
+	{"http-addr", "SMS_HTTP_ADDR", "", "host:port", "SPEAR's layout: Connect, gRPC-web, gRPC through connect-go, REST, dashboard, /metrics and /healthz at this address (SPEAR: 127.0.0.1:8080), with --grpc-addr; instead of --addr"},
 	{"kv-backend", kvstore.EnvBackend, kvstore.DefaultBackend, "name", "key/value store: memory, sqlite or postgres"},
 	{"kv-path", kvstore.EnvPath, kvstore.DefaultPath, "file", "SQLite database file (sqlite backend)"},
 	{"kv-dsn", kvstore.EnvDSN, "", "url", "Postgres connection string (required for the postgres backend; logged with its password masked)"},
+	{"kv-listen-dsn", kvstore.EnvListenDSN, "", "url", "direct Postgres connection for the change feed's LISTEN and migrations, when --kv-dsn goes through a transaction pooler (default: --kv-dsn; logged with its password masked)"},
 	{"sqlite-synchronous", kvstore.EnvSQLiteSynchronous, kvstore.SynchronousLevels[0], "level", "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
 	{"skip-migrations", "SMS_SKIP_MIGRATIONS", "false", boolArg, "do not migrate the database on start (run sms migrate up as a deploy step); refuse to start if a migration is pending"},
 	{"heartbeat-timeout", "SMS_HEARTBEAT_TIMEOUT", "90s", "duration", "an active node silent for longer is marked unhealthy (> 0)"},
 	{"cleanup-interval", "SMS_CLEANUP_INTERVAL", "30s", "duration", "how often the liveness sweeper runs (> 0)"},
 	{"node-ttl", "SMS_NODE_TTL", "0", "duration", "delete nodes silent for longer; 0 = never, otherwise >= the heartbeat timeout"},
-	{"max-request-bytes", "SMS_MAX_REQUEST_BYTES", "4194304", "bytes", "largest request message accepted (> 0); larger ones get resource_exhausted"},
+	{"max-request-bytes", "SMS_MAX_REQUEST_BYTES", "4194304", "bytes", "largest request message accepted (> 0), as sent and as inflated; larger ones get resource_exhausted (413 on REST)"},
+	{"max-watchers", "SMS_MAX_WATCHERS", "1024", "count", "most WatchNodes streams open at once (> 0); more get resource_exhausted"},
+	{"read-header-timeout", "SMS_READ_HEADER_TIMEOUT", "10s", "duration", "close a connection whose request headers take longer to arrive (> 0)"},
+	{"read-body-timeout", "SMS_READ_BODY_TIMEOUT", "30s", "duration", "fail a call whose request body takes longer to arrive, and close its connection (> 0); streams are not limited once their request is in"},
+	{"cors-allow-origin", "SMS_CORS_ALLOW_ORIGIN", "", listArg, "let browser pages from this origin (scheme://host[:port], or * for any) call SMS; repeatable, the variable comma-separated; none = cross-origin calls refused"},
 	{"tls-cert", "SMS_TLS_CERT", "", "file", "PEM server certificate; with --tls-key serves TLS instead of cleartext"},
 	{"tls-key", "SMS_TLS_KEY", "", "file", "PEM private key of --tls-cert"},
 	{"tls-client-ca", "SMS_TLS_CLIENT_CA", "", "file", "PEM CA certificates; if set, clients must present a certificate they signed (needs TLS)"},
@@ -53,6 +61,23 @@ var options = []option{
 // alone (--skip-migrations) or with a value (--skip-migrations=false).
 const boolArg = "[=true|false]"
 
+// listArg is the placeholder of a repeatable option: each flag adds to the
+// list, and its variable holds the list comma-separated.
+const listArg = "origin"
+
+// listFlag is a repeatable flag kept as its values joined with commas, so
+// that it is parsed like its environment variable.
+type listFlag string
+
+func (l *listFlag) String() string { return string(*l) }
+func (l *listFlag) Set(s string) error {
+	if *l != "" {
+		s = string(*l) + "," + s
+	}
+	*l = listFlag(s)
+	return nil
+}
+
 // boolFlag is a boolean flag kept as the string given, so that it is
 // validated like the environment variable it falls back to.
 type boolFlag string
@@ -64,14 +89,23 @@ func (b *boolFlag) IsBoolFlag() bool   { return true }
 // config is the validated server configuration. Files named by flags are
 // already read, so a config that parsed can start the server.
 type config struct {
-	addr             string
-	store            kvstore.Config // validated; its DSN is a secret
-	metrics          bool
-	metricsMaxAge    time.Duration
-	heartbeatTimeout time.Duration
-	cleanupInterval  time.Duration
-	nodeTTL          time.Duration // 0 = never
-	maxRequestBytes  int
+	// addr is the one port of the one-port layout; "" in SPEAR's layout,
+	// where grpcAddr and httpAddr are both set. An address is host:port, or
+	// fd:N for a listening socket inherited as file descriptor N.
+	addr              string
+	grpcAddr          string
+	httpAddr          string
+	store             kvstore.Config // validated; its DSN is a secret
+	metrics           bool
+	metricsMaxAge     time.Duration
+	heartbeatTimeout  time.Duration
+	cleanupInterval   time.Duration
+	nodeTTL           time.Duration // 0 = never
+	maxRequestBytes   int
+	maxWatchers       int
+	readHeaderTimeout time.Duration
+	readBodyTimeout   time.Duration
+	corsOrigins       []string // empty = cross-origin calls refused
 
 	// tlsCert is nil for cleartext.
 	tlsCert *tls.Certificate
@@ -117,6 +151,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		if o.arg == boolArg {
 			*p = o.def
 			fs.Var((*boolFlag)(p), o.name, o.usage)
+		} else if o.arg == listArg {
+			fs.Var((*listFlag)(p), o.name, o.usage)
 		} else {
 			fs.StringVar(p, o.name, o.def, o.usage)
 		}
@@ -175,6 +211,7 @@ var storeFlags = map[kvstore.Param]string{
 	kvstore.ParamBackend:           "kv-backend",
 	kvstore.ParamPath:              "kv-path",
 	kvstore.ParamDSN:               "kv-dsn",
+	kvstore.ParamListenDSN:         "kv-listen-dsn",
 	kvstore.ParamSQLiteSynchronous: "sqlite-synchronous",
 	kvstore.ParamSkipMigrations:    "skip-migrations",
 }
@@ -194,6 +231,7 @@ func (v values) storeConfig() (kvstore.Config, error) {
 	}
 	c.Path = param("kv-path", kvstore.BackendSQLite)
 	c.DSN = param("kv-dsn", kvstore.BackendPostgres)
+	c.ListenDSN = param("kv-listen-dsn", kvstore.BackendPostgres)
 	c.SQLiteSynchronous = strings.ToLower(param("sqlite-synchronous", kvstore.BackendSQLite))
 	if raw := v.get("skip-migrations"); raw != "" { // sms migrate has no such flag
 		skip, err := strconv.ParseBool(raw)
@@ -221,9 +259,8 @@ func (v values) config() (config, error) {
 	var c config
 	var err error
 
-	c.addr = v.get("addr")
-	if _, _, err := net.SplitHostPort(c.addr); err != nil {
-		return c, bad("addr", fmt.Sprintf("%q is not host:port", c.addr), "host:port such as 127.0.0.1:50051 or :50051")
+	if err := c.loadAddrs(v); err != nil {
+		return c, err
 	}
 
 	if c.store, err = v.storeConfig(); err != nil {
@@ -261,6 +298,21 @@ func (v values) config() (config, error) {
 	}
 	c.maxRequestBytes = int(n)
 
+	raw = v.get("max-watchers")
+	if n, err = strconv.ParseInt(raw, 10, 0); err != nil || n <= 0 {
+		return c, bad("max-watchers", fmt.Sprintf("%q is not an integer > 0", raw), "a count > 0 such as 1024")
+	}
+	c.maxWatchers = int(n)
+	if c.readHeaderTimeout, err = positiveDuration(v, "read-header-timeout", "a Go duration > 0 such as 10s"); err != nil {
+		return c, err
+	}
+	if c.readBodyTimeout, err = positiveDuration(v, "read-body-timeout", "a Go duration > 0 such as 30s"); err != nil {
+		return c, err
+	}
+	if c.corsOrigins, err = parseOrigins(v.get("cors-allow-origin")); err != nil {
+		return c, err
+	}
+
 	if err := c.loadTLS(v); err != nil {
 		return c, err
 	}
@@ -296,6 +348,82 @@ func (v values) config() (config, error) {
 		return c, bad("log-format", fmt.Sprintf("%q is not a format", v.get("log-format")), "text or json")
 	}
 	return c, nil
+}
+
+// Defaults of SPEAR's layout, for the one of --grpc-addr and --http-addr
+// that is not given.
+const (
+	defaultGRPCAddr = "127.0.0.1:50051"
+	defaultHTTPAddr = "127.0.0.1:8080"
+)
+
+// loadAddrs picks the layout: SPEAR's (gRPC and HTTP apart) when
+// --grpc-addr or --http-addr is given, the other one defaulting to SPEAR's
+// port; otherwise the one-port layout on --addr.
+func (c *config) loadAddrs(v values) error {
+	c.grpcAddr, c.httpAddr = v.get("grpc-addr"), v.get("http-addr")
+	if c.grpcAddr == "" && c.httpAddr == "" {
+		c.addr = v.get("addr")
+		return checkAddr("addr", c.addr)
+	}
+	if v.given["addr"] {
+		name := "grpc-addr"
+		if c.grpcAddr == "" {
+			name = "http-addr"
+		}
+		return bad(name, "set together with --addr", "either --addr (one port) or --grpc-addr and --http-addr (SPEAR's layout)")
+	}
+	if c.grpcAddr == "" {
+		c.grpcAddr = defaultGRPCAddr
+	}
+	if c.httpAddr == "" {
+		c.httpAddr = defaultHTTPAddr
+	}
+	if err := checkAddr("grpc-addr", c.grpcAddr); err != nil {
+		return err
+	}
+	if err := checkAddr("http-addr", c.httpAddr); err != nil {
+		return err
+	}
+	if _, port, _ := net.SplitHostPort(c.grpcAddr); c.grpcAddr == c.httpAddr && port != "0" {
+		return bad("http-addr", fmt.Sprintf("%q is also --grpc-addr", c.httpAddr), "two different addresses, or --addr for one port")
+	}
+	return nil
+}
+
+// checkAddr accepts host:port, or fd:N (an inherited listening socket).
+func checkAddr(name, addr string) error {
+	if n, ok := strings.CutPrefix(addr, "fd:"); ok {
+		if fd, err := strconv.Atoi(n); err != nil || fd < 3 {
+			return bad(name, fmt.Sprintf("%q is not an inherited file descriptor", addr), "fd:N with N >= 3")
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return bad(name, fmt.Sprintf("%q is not host:port", addr), "host:port such as 127.0.0.1:50051 or :50051, or fd:N")
+	}
+	return nil
+}
+
+// parseOrigins parses the comma-separated origins of --cors-allow-origin:
+// each "*" or scheme://host[:port] with nothing after.
+func parseOrigins(raw string) ([]string, error) {
+	var origins []string
+	for o := range strings.SplitSeq(raw, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				return nil, bad("cors-allow-origin", fmt.Sprintf("%q is not an origin", o), "scheme://host[:port] such as https://dashboard.example.com, or *")
+			}
+			o = u.Scheme + "://" + u.Host // a browser's Origin has no trailing slash
+		}
+		origins = append(origins, o)
+	}
+	return origins, nil
 }
 
 func positiveDuration(v values, name, want string) (time.Duration, error) {
@@ -389,6 +517,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "       sms backup [--kv-path FILE] DEST     (see sms backup --help)\n")
 	fmt.Fprintf(w, "       sms --version\n\n")
 	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
+	fmt.Fprintf(w, "Layouts: one port (--addr, the default), or SPEAR's: gRPC on grpc-go's server\n")
+	fmt.Fprintf(w, "at --grpc-addr and everything else at --http-addr.\n")
 	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
 	fmt.Fprintf(w, "then to its default. A flag given on the command line wins over its variable.\n\n")
 	for _, o := range options {

@@ -60,6 +60,10 @@ func TestParseConfigDefaults(t *testing.T) {
 		{"cleanupInterval", c.cleanupInterval, 30 * time.Second},
 		{"nodeTTL", c.nodeTTL, time.Duration(0)},
 		{"maxRequestBytes", c.maxRequestBytes, 4194304},
+		{"maxWatchers", c.maxWatchers, 1024},
+		{"readHeaderTimeout", c.readHeaderTimeout, 10 * time.Second},
+		{"readBodyTimeout", c.readBodyTimeout, 30 * time.Second},
+		{"corsOrigins", len(c.corsOrigins), 0},
 		{"tls", c.tlsCert == nil && c.clientCAs == nil, true},
 		{"authToken", c.authToken, ""},
 		{"logLevel", c.logLevel, slog.LevelInfo},
@@ -88,6 +92,23 @@ func TestParseConfigFromEnv(t *testing.T) {
 		c.cleanupInterval != 5*time.Second || c.nodeTTL != time.Hour || c.maxRequestBytes != 1024 ||
 		c.logLevel != slog.LevelDebug || c.logFormat != "json" {
 		t.Errorf("config from env = %+v, want every env value applied", c)
+	}
+}
+
+// --cors-allow-origin is repeatable; its variable is comma-separated; a
+// flag replaces the variable's whole list.
+func TestParseConfigCORSOrigins(t *testing.T) {
+	c := mustParse(t, []string{"--cors-allow-origin", "https://a.example", "--cors-allow-origin=http://127.0.0.1:8080/"}, nil)
+	if got, want := strings.Join(c.corsOrigins, " "), "https://a.example http://127.0.0.1:8080"; got != want {
+		t.Errorf("origins from flags = %q, want %q", got, want)
+	}
+	c = mustParse(t, nil, map[string]string{"SMS_CORS_ALLOW_ORIGIN": "https://a.example, https://b.example"})
+	if got, want := strings.Join(c.corsOrigins, " "), "https://a.example https://b.example"; got != want {
+		t.Errorf("origins from env = %q, want %q", got, want)
+	}
+	c = mustParse(t, []string{"--cors-allow-origin", "*"}, map[string]string{"SMS_CORS_ALLOW_ORIGIN": "https://a.example"})
+	if got, want := strings.Join(c.corsOrigins, " "), "*"; got != want {
+		t.Errorf("origins from flag and env = %q, want %q", got, want)
 	}
 }
 
@@ -150,6 +171,16 @@ func TestParseConfigErrors(t *testing.T) {
 	}{
 		{"addr without port", []string{"--addr", "localhost"}, nil,
 			[]string{"--addr (SMS_ADDR)", `"localhost"`, "host:port"}},
+		{"grpc-addr without port", []string{"--grpc-addr", "localhost"}, nil,
+			[]string{"--grpc-addr (SMS_GRPC_ADDR)", `"localhost"`, "host:port"}},
+		{"bad inherited socket", []string{"--http-addr", "fd:1"}, nil,
+			[]string{"--http-addr (SMS_HTTP_ADDR)", `"fd:1"`, "fd:N with N >= 3"}},
+		{"both layouts", []string{"--addr", ":1", "--grpc-addr", ":2"}, nil,
+			[]string{"--grpc-addr (SMS_GRPC_ADDR)", "set together with --addr", "SPEAR's layout"}},
+		{"both layouts from env", []string{"--http-addr", ":2"}, map[string]string{"SMS_ADDR": ":1"},
+			[]string{"--http-addr (SMS_HTTP_ADDR)", "set together with --addr"}},
+		{"one address for both", []string{"--grpc-addr", ":7", "--http-addr", ":7"}, nil,
+			[]string{"--http-addr (SMS_HTTP_ADDR)", `":7" is also --grpc-addr`}},
 		{"unknown backend", []string{"--kv-backend", "mysql"}, nil,
 			[]string{"--kv-backend (KV_BACKEND)", `"mysql"`, "memory", "sqlite", "postgres"}},
 		{"unknown backend from env", nil, map[string]string{"KV_BACKEND": "mysql"},
@@ -158,6 +189,14 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{"--kv-path (KV_PATH)", "empty"}},
 		{"postgres without dsn", []string{"--kv-backend", "postgres"}, nil,
 			[]string{"--kv-dsn (KV_DSN)", "missing", "postgres"}},
+		{"zero watchers", []string{"--max-watchers", "0"}, nil,
+			[]string{"--max-watchers (SMS_MAX_WATCHERS)", `"0"`, "a count > 0"}},
+		{"bad body timeout", nil, map[string]string{"SMS_READ_BODY_TIMEOUT": "soon"},
+			[]string{"--read-body-timeout (SMS_READ_BODY_TIMEOUT)", `"soon"`, "duration"}},
+		{"origin with a path", []string{"--cors-allow-origin", "https://a.example/app"}, nil,
+			[]string{"--cors-allow-origin (SMS_CORS_ALLOW_ORIGIN)", `"https://a.example/app"`, "scheme://host[:port]"}},
+		{"origin without scheme", nil, map[string]string{"SMS_CORS_ALLOW_ORIGIN": "a.example"},
+			[]string{"--cors-allow-origin (SMS_CORS_ALLOW_ORIGIN)", `"a.example"`}},
 		{"bad synchronous", []string{"--sqlite-synchronous", "off"}, nil,
 			[]string{"--sqlite-synchronous (KV_SQLITE_SYNCHRONOUS)", `"off"`, "full or normal"}},
 		{"synchronous with postgres", []string{"--kv-backend", "postgres", "--kv-dsn", "postgres://db/x", "--sqlite-synchronous", "normal"}, nil,
@@ -246,6 +285,32 @@ func TestParseConfigErrors(t *testing.T) {
 			}
 			if strings.Contains(msg, "\n") {
 				t.Errorf("error %q spans several lines, want one", msg)
+			}
+		})
+	}
+}
+
+func TestParseConfigLayouts(t *testing.T) {
+	tests := []struct {
+		name                     string
+		args                     []string
+		env                      map[string]string
+		addr, grpcAddr, httpAddr string
+	}{
+		{"default: one port", nil, nil, "127.0.0.1:50051", "", ""},
+		{"spear's layout", []string{"--grpc-addr", ":50051", "--http-addr", ":8080"}, nil, "", ":50051", ":8080"},
+		{"spear's layout from env", nil, map[string]string{"SMS_GRPC_ADDR": ":1", "SMS_HTTP_ADDR": ":2"}, "", ":1", ":2"},
+		{"grpc only: http at SPEAR's default", []string{"--grpc-addr", ":9"}, nil, "", ":9", "127.0.0.1:8080"},
+		{"http only: grpc at SPEAR's default", []string{"--http-addr", ":9"}, nil, "", "127.0.0.1:50051", ":9"},
+		{"inherited sockets", []string{"--grpc-addr", "fd:3", "--http-addr", "fd:4"}, nil, "", "fd:3", "fd:4"},
+		{"both on port 0", []string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, nil, "", "127.0.0.1:0", "127.0.0.1:0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustParse(t, tt.args, tt.env)
+			if c.addr != tt.addr || c.grpcAddr != tt.grpcAddr || c.httpAddr != tt.httpAddr {
+				t.Errorf("addr, grpc-addr, http-addr = %q, %q, %q; want %q, %q, %q",
+					c.addr, c.grpcAddr, c.httpAddr, tt.addr, tt.grpcAddr, tt.httpAddr)
 			}
 		})
 	}

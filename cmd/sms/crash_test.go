@@ -88,11 +88,13 @@ type crashStats struct {
 
 func runCrashRounds(t *testing.T, bin string, rounds int, cfg kvstore.Config, sqlitePath string, storeArgs ...string) {
 	const workers, nodesPerWorker = 8, 4
-	addr := freeAddr(t)
-	baseURL := "http://" + addr
+	// SPEAR's layout, so that the workers write through every protocol,
+	// gRPC on grpc-go's server included.
+	grpcAddr, httpAddr := holdPort(t), holdPort(t)
+	baseURL := "http://" + httpAddr
 	// Long liveness settings: the sweeper must not remove the resource
 	// records the test checks, however long the run.
-	args := append([]string{"--addr", addr, "--heartbeat-timeout", "24h", "--cleanup-interval", "1h"}, storeArgs...)
+	args := append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--heartbeat-timeout", "24h", "--cleanup-interval", "1h"}, storeArgs...)
 
 	nodes := make([][]*crashNode, workers)
 	for w := range nodes {
@@ -116,7 +118,7 @@ func runCrashRounds(t *testing.T, bin string, rounds int, cfg kvstore.Config, sq
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		for w := range workers {
-			client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL, protocols[w%len(protocols)].opts...)
+			client := nodeClient(protocols[w%len(protocols)], cleartextClient(protocols[w%len(protocols)]), "http", grpcAddr, httpAddr)
 			rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
 			wg.Go(func() {
 				n := driveUntilKilled(t, client, rng, nodes[w], &seq, &killed)

@@ -16,12 +16,12 @@ func TestOneServerPerSQLiteFile(t *testing.T) {
 	bin := buildBinary(t)
 	path := filepath.Join(t.TempDir(), "sms.db")
 
-	addr := freeAddr(t)
+	addr := holdPort(t)
 	holder := startProcess(t, bin, "--addr", addr, "--kv-path", path)
 	holder.waitHealthy(t, "http://"+addr)
 	registerOverHTTP(t, "http://"+addr)
 
-	_, errOut, status := runBin(t, bin, "--addr", freeAddr(t), "--kv-path", path)
+	_, errOut, status := runBin(t, bin, "--addr", holdPort(t), "--kv-path", path)
 	want := fmt.Sprintf("%s is in use by process %d", path, holder.cmd.Process.Pid)
 	if status != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, want) {
 		t.Errorf("second sms on %s: status %d, stderr %q; want 1 and one line with %q", path, status, errOut, want)
@@ -31,7 +31,7 @@ func TestOneServerPerSQLiteFile(t *testing.T) {
 		t.Fatalf("SIGKILL: %v", err)
 	}
 	<-holder.exited
-	addr = freeAddr(t)
+	addr = holdPort(t)
 	next := startProcess(t, bin, "--addr", addr, "--kv-path", path)
 	next.waitHealthy(t, "http://"+addr)
 	next.stop(t, syscall.SIGTERM)

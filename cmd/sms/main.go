@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spear-next/sms/internal/buildinfo"
@@ -37,7 +36,7 @@ func main() {
 	case len(args) > 0 && args[0] == "backup":
 		err = runBackup(ctx, args[1:], os.Getenv, os.Stdout, os.Stderr)
 	default:
-		err = run(ctx, args, os.Getenv, os.Stderr)
+		err = run(ctx, args, os.Getenv, os.Stderr, listeners{})
 	}
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -57,33 +56,21 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 // run parses the configuration from args and getenv and serves until ctx is
-// done, then shuts down gracefully. Logs go to stderr. It returns errHelp
-// after printing --help, a *usageError for a bad setting, and nil after a
-// clean shutdown.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+// done, then shuts down gracefully. Logs go to stderr. It serves on ls if
+// any is set (tests pass listeners bound to port 0, and the configured
+// addresses are ignored then), else on listeners opened from the
+// configuration. It returns errHelp after printing --help, a *usageError
+// for a bad setting, and nil after a clean shutdown.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ls listeners) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
+		ls.closeAll()
 		return err
 	}
-	return serve(ctx, cfg, stderr)
-}
-
-// redactError removes a secret from an error message that might quote it,
-// such as a driver error echoing the DSN.
-func redactError(err error, secrets ...string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	changed := false
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-			changed = true
+	if ls == (listeners{}) {
+		if ls, err = listen(ctx, cfg); err != nil {
+			return err
 		}
 	}
-	if !changed {
-		return err
-	}
-	return errors.New(msg)
+	return serve(ctx, cfg, ls, stderr)
 }

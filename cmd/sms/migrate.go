@@ -15,7 +15,9 @@ import (
 	"github.com/pressly/goose/v3"
 	"golang.org/x/term"
 
+	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv/kvstore"
+	"github.com/spear-next/sms/sqlkv/postgres"
 )
 
 // migrateOptions are the options `sms migrate` takes: those that name the
@@ -125,7 +127,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return nil
 	}
 	err = migrate(ctx, command, sc, confirm, stdout)
-	return redactError(err, dsnSecrets(sc.DSN)...)
+	return postgres.RedactError(err, sc.DSN)
 }
 
 // migrate runs command on the database of sc. Before rolling back, it
@@ -145,7 +147,7 @@ func migrate(ctx context.Context, command string, sc kvstore.Config, confirm fun
 	case "up":
 		results, err := p.Up(ctx)
 		for _, r := range results {
-			fmt.Fprintf(w, "applied %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+			fmt.Fprintf(w, "applied %s (%s)\n", migrations.Name(r.Source), r.Duration.Round(time.Millisecond))
 		}
 		if err != nil {
 			return fmt.Errorf("migrate up: %w", err)
@@ -165,7 +167,7 @@ func migrate(ctx context.Context, command string, sc kvstore.Config, confirm fun
 		if err != nil {
 			return fmt.Errorf("migrate down: %w", err)
 		}
-		fmt.Fprintf(w, "rolled back %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+		fmt.Fprintf(w, "rolled back %s (%s)\n", migrations.Name(r.Source), r.Duration.Round(time.Millisecond))
 	case "status":
 		statuses, err := p.Status(ctx)
 		if err != nil {
@@ -178,7 +180,7 @@ func migrate(ctx context.Context, command string, sc kvstore.Config, confirm fun
 			if s.State == goose.StateApplied {
 				at = s.AppliedAt.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, at, s.Source.Path)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.State, at, migrations.Name(s.Source))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -213,7 +215,10 @@ func downPlan(ctx context.Context, p *goose.Provider, db kvstore.MigrationDB) (s
 	if err != nil {
 		return "", fmt.Errorf("migrate down: %w", err)
 	}
-	latest := applied[len(applied)-1].Source.Path
+	latest := migrations.Name(applied[len(applied)-1].Source)
+	if applied[len(applied)-1].Source.Version == migrations.RecordsVersion {
+		return fmt.Sprintf("migrate down rolls back %s: it rewrites the records among the store's %d keys in the JSON format of SMS before records v2 and deletes none", latest, keys), nil
+	}
 	if len(applied) == 1 {
 		return fmt.Sprintf("migrate down rolls back %s, which drops the store's table: %d keys will be deleted", latest, keys), nil
 	}

@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,10 +60,74 @@ type process struct {
 	err    error // cmd.Wait's result, once exited is closed
 }
 
+// heldPorts maps the address of each port a test holds (holdPort) to its
+// listener.
+var heldPorts sync.Map // string -> *net.TCPListener
+
+// holdPort returns the address of a loopback listener the test keeps open
+// until it ends. startProcess hands it to every process started with that
+// address as --addr, --grpc-addr or --http-addr, as an inherited socket
+// (fd:N): a restarted process serves the same address, no other program can
+// take the port in between, and connections made while no process runs
+// wait in the backlog instead of being refused.
+func holdPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	heldPorts.Store(addr, ln)
+	t.Cleanup(func() {
+		heldPorts.Delete(addr)
+		ln.Close()
+	})
+	return addr
+}
+
+// command is exec.Command(bin, args...) with a clean environment; held
+// ports among args (holdPort) are passed as inherited sockets. Close the
+// returned files once the command started.
+func command(t *testing.T, ctx context.Context, bin string, args ...string) (*exec.Cmd, []*os.File) {
+	t.Helper()
+	args = slices.Clone(args)
+	var files []*os.File
+	for i := 1; i < len(args); i++ {
+		switch args[i-1] {
+		case "--addr", "--grpc-addr", "--http-addr":
+		default:
+			continue
+		}
+		ln, ok := heldPorts.Load(args[i])
+		if !ok {
+			continue
+		}
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+		args[i] = fmt.Sprintf("fd:%d", 2+len(files)) // ExtraFiles start at 3
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = cleanEnv()
+	cmd.ExtraFiles = files
+	return cmd, files
+}
+
+// closeFiles closes the parent's copies of a started command's files.
+func closeFiles(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// startProcess starts bin with args (see command).
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), output: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	p.cmd.Env = cleanEnv()
+	cmd, files := command(t, context.Background(), bin, args...)
+	defer closeFiles(files)
+	p := &process{cmd: cmd, output: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
@@ -104,7 +172,8 @@ func (p *process) waitHealthy(t *testing.T, baseURL string) {
 	}
 }
 
-// stop sends sig and requires a clean exit (status 0) within 5 seconds.
+// stop sends sig and requires a clean exit (status 0); the bound only keeps a
+// hung process from hanging the test.
 func (p *process) stop(t *testing.T, sig os.Signal) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(sig); err != nil {
@@ -112,8 +181,8 @@ func (p *process) stop(t *testing.T, sig os.Signal) {
 	}
 	select {
 	case <-p.exited:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("sms did not exit within 5s of %v\n%s", sig, p.output)
+	case <-time.After(time.Minute):
+		t.Fatalf("sms did not exit after %v (gave up after a minute)\n%s", sig, p.output)
 	}
 	if p.err != nil {
 		t.Fatalf("sms exited with %v after %v, want status 0\n%s", p.err, sig, p.output)
@@ -137,7 +206,7 @@ func TestProcess(t *testing.T) {
 	for _, b := range backends {
 		t.Run("persists across a graceful restart/"+b.name, func(t *testing.T) {
 			storeFlags := b.store(t)
-			addr := freeAddr(t)
+			addr := holdPort(t)
 			baseURL := "http://" + addr
 			client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL)
 			ctx := context.Background()
@@ -183,7 +252,7 @@ func TestProcess(t *testing.T) {
 		} {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "--kv-backend", "postgres", "--kv-dsn", dsn, "--addr", freeAddr(t))
+			cmd := exec.CommandContext(ctx, bin, "--kv-backend", "postgres", "--kv-dsn", dsn, "--addr", "127.0.0.1:0")
 			cmd.Env = cleanEnv()
 			var output testutil.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &output, &output

@@ -5,25 +5,26 @@ import (
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
-
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
 // Two replicas on one Postgres database: a watcher of one hears what the
-// other did within a second, and the liveness sweeps of both together
-// produce exactly one unhealthy event per silent node.
+// other did, and the liveness sweeps of both together produce exactly one
+// unhealthy event per silent node. How fast the news travels is a figure it
+// logs (RELIABILITY.md), not something it asserts.
 func TestTwoReplicasOnePostgres(t *testing.T) {
 	bin := buildBinary(t)
 	dsn := storetest.PostgresDSN(t)
 	start := func() (smspbconnect.NodeServiceClient, *process) {
-		addr := freeAddr(t)
-		p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn,
+		// SPEAR's layout; the watches and writes go to grpc-go's server.
+		grpcAddr, httpAddr := holdPort(t), holdPort(t)
+		p := startProcess(t, bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--kv-backend", "postgres", "--kv-dsn", dsn,
 			"--heartbeat-timeout", "1s", "--cleanup-interval", "100ms")
-		p.waitHealthy(t, "http://"+addr)
-		return smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr, connect.WithGRPC()), p
+		p.waitHealthy(t, "http://"+httpAddr)
+		grpcGo := protocols[3]
+		return nodeClient(grpcGo, cleartextClient(grpcGo), "http", grpcAddr, httpAddr), p
 	}
 	clientA, procA := start()
 	clientB, procB := start()
@@ -47,18 +48,18 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 				t.Fatalf("B's watcher got %v, want REGISTERED %s", m, resp.GetNodeUuid())
 			}
 			worst = max(worst, time.Since(registered))
-		case <-time.After(time.Second):
-			t.Fatalf("B's watcher did not hear of a node registered on A within 1s\nA:\n%s\nB:\n%s", procA.output, procB.output)
+		case <-time.After(giveUp):
+			t.Fatalf("B's watcher never heard of a node registered on A (gave up after %v)\nA:\n%s\nB:\n%s", giveUp, procA.output, procB.output)
 		}
 	}
-	t.Logf("slowest delivery from A's RegisterNode to B's watcher: %v", worst)
+	t.Logf("measured: slowest delivery from A's RegisterNode to B's watcher: %v", worst)
 
 	// No heartbeats: after the 1 s timeout both sweepers race to mark each
 	// node; every watcher must see one unhealthy event per node, and no more
 	// events however many sweeps follow.
 	for name, w := range map[string]<-chan *smspb.WatchNodesResponse{"A": watchA, "B": watchB} {
 		unhealthy := map[string]int{}
-		deadline := time.After(15 * time.Second)
+		deadline := time.After(giveUp)
 		settle := (<-chan time.Time)(nil)
 	collect:
 		for {
@@ -82,7 +83,7 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 			case <-settle:
 				break collect
 			case <-deadline:
-				t.Fatalf("%s's watcher saw %d of %d nodes go unhealthy within 15s", name, len(unhealthy), nodes)
+				t.Fatalf("%s's watcher saw %d of %d nodes go unhealthy (gave up after %v)", name, len(unhealthy), nodes, giveUp)
 			}
 		}
 		for _, id := range ids {

@@ -17,7 +17,8 @@ import (
 	"github.com/google/uuid"
 
 	sms "github.com/spear-next/sms/gen/sms"
-	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service/registry"
+	"github.com/spear-next/sms/sqlkv"
 )
 
 // stats collects one RPC's latencies and errors, from many goroutines.
@@ -65,7 +66,7 @@ func (r *recorder) call(fn func() error) {
 		if r.errs == nil {
 			r.errs = map[string]int{}
 		}
-		r.errs[connect.CodeOf(err).String()]++
+		r.errs[errCode(err).String()]++
 		return
 	}
 	r.lat = append(r.lat, time.Since(start))
@@ -138,30 +139,72 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		path = dir + "/sms.db"
 	}
 
-	url := c.addr
-	if url == "" {
+	if c.workload == "seed" {
 		store, err := openStore(ctx, c, path)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		u, stop, err := startServer(store)
+		_, err = seed(ctx, store, c, out)
+		return err
+	}
+
+	url := c.addr
+	var store sqlkv.Store
+	var nodes *registry.NodeRegistry
+	if url == "" {
+		s, err := openStore(ctx, c, path)
+		if err != nil {
+			return err
+		}
+		store = watchable(s)
+		defer store.Close()
+		// Two more than --watchers: the watch workload's snapshot watch may
+		// still be closing when its idle watchers open.
+		u, n, stop, err := startServer(store, c.watchers+2, c.protocol == "grpc" && c.listener == "grpc")
 		if err != nil {
 			return err
 		}
 		defer stop()
-		url = u
+		url, nodes = u, n
 	}
-	client := newClient(url, c.protocol, c.concurrency+c.readers)
-	fmt.Fprintf(out, "smsbench: %s workload, protocol %s, backend %s (sync %s), %d nodes, %d clients, %d readers, %s per phase\n",
-		c.workload, c.protocol, c.backend, c.sync, c.nodes, c.concurrency, c.readers, c.duration)
+	client, err := newClient(url, c.protocol, c.concurrency+c.readers)
+	if err != nil {
+		return err
+	}
+	where := fmt.Sprintf("backend %s (sync %s)", c.backend, c.sync)
+	if c.addr != "" {
+		where = "server " + c.addr
+	}
+	fmt.Fprintf(out, "smsbench: %s workload, protocol %s%s, %s, %d nodes (register: %s), %d clients, %d readers, %s per phase\n",
+		c.workload, c.protocol, listenerNote(c), where, c.nodes, c.register, c.concurrency, c.readers, c.duration)
 
 	sizeBefore := dbSize(ctx, c, path)
-	ids, err := register(ctx, client, c)
+	var ids []string
+	switch c.register {
+	case "rpc":
+		ids, err = register(ctx, client, c)
+	case "seed":
+		ids, err = seed(ctx, store, c, out)
+	case "none":
+		ids = seedIDs(c.nodes)
+	}
 	if err != nil {
 		return err
 	}
 	sizeAfterRegister := dbSize(ctx, c, path)
+	if err := waitReady(ctx, client, out); err != nil {
+		return err
+	}
+
+	switch c.workload {
+	case "watch":
+		return watchBench(ctx, watchClient(url, c.protocol, c.concurrency+c.readers), c, out)
+	case "idle":
+		err := idleBench(ctx, nodes, c, out)
+		printSizes(ctx, out, c, path, sizeBefore, sizeAfterRegister)
+		return err
+	}
 
 	var names []string
 	var st map[string]*stats
@@ -182,6 +225,8 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		}()
 	}
 	switch c.workload {
+	case "watchers":
+		return watchersWorkload(ctx, c, url, ids, out)
 	case "fleet":
 		names, st = fleet(ctx, client, c, ids)
 	default:
@@ -192,13 +237,7 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		st = runSingle()
 	}
 	printStats(out, "service:", names, st)
-	fmt.Fprintf(out, "\ndatabase size: %s before, %s after registering, %s after the run%s\n",
-		fmtBytes(sizeBefore), fmtBytes(sizeAfterRegister), fmtBytes(dbSize(ctx, c, path)), sizeDetail(c, path))
-	if c.addr == "" {
-		fmt.Fprintf(out, "process RSS (client and in-process server): %s\n", fmtBytes(rss(0)))
-	} else if c.serverPID > 0 {
-		fmt.Fprintf(out, "server RSS: %s\n", fmtBytes(rss(c.serverPID)))
-	}
+	printSizes(ctx, out, c, path, sizeBefore, sizeAfterRegister)
 
 	failed := 0
 	for _, s := range st {
@@ -213,12 +252,36 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		return nil
 	}
 	fmt.Fprintln(out)
-	return baselines(ctx, c, dir, out, func() float64 { return runSingle()[c.workload].rate() })
+	return baselines(ctx, c, dir, out, func() *stats { return runSingle()[c.workload] })
+}
+
+// waitReady makes one small read, so that a server still loading its
+// registry (a view of a million nodes takes a while) has loaded before the
+// first timed phase, and says how long that took.
+func waitReady(ctx context.Context, client nodeClient, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, err := client.ListNodes(ctx, &sms.ListNodesRequest{PageSize: 1}); err != nil {
+		return fmt.Errorf("first read: %w", err)
+	}
+	fmt.Fprintf(out, "first read (ListNodes of 1) answered after %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func printSizes(ctx context.Context, out io.Writer, c config, path string, before, afterRegister int64) {
+	fmt.Fprintf(out, "\ndatabase size: %s before, %s after registering, %s after the run%s\n",
+		fmtBytes(before), fmtBytes(afterRegister), fmtBytes(dbSize(ctx, c, path)), sizeDetail(c, path))
+	if c.addr == "" {
+		fmt.Fprintf(out, "process RSS (client and in-process server): %s\n", fmtBytes(rss(0)))
+	} else if c.serverPID > 0 {
+		fmt.Fprintf(out, "server RSS: %s\n", fmtBytes(rss(c.serverPID)))
+	}
 }
 
 // register registers c.nodes nodes, each with a resource report, from
 // c.concurrency clients.
-func register(ctx context.Context, client smspbconnect.NodeServiceClient, c config) ([]string, error) {
+func register(ctx context.Context, client nodeClient, c config) ([]string, error) {
 	ids := make([]string, c.nodes)
 	for i := range ids {
 		ids[i] = uuid.NewString()
@@ -269,7 +332,7 @@ var health = map[string]string{"disk": "ok", "agent": "1.4.2"}
 
 // single is one client of a single-RPC workload: closed loop, or paced to
 // its share of c.rate.
-func single(ctx context.Context, client smspbconnect.NodeServiceClient, c config, ids []string, w int, rec *recorder) {
+func single(ctx context.Context, client nodeClient, c config, ids []string, w int, rec *recorder) {
 	rng := rand.New(rand.NewPCG(uint64(w), 1))
 	var tick <-chan time.Time
 	if c.rate > 0 {
@@ -297,6 +360,8 @@ func single(ctx context.Context, client smspbconnect.NodeServiceClient, c config
 				_, err := client.GetNode(ctx, &sms.GetNodeRequest{Uuid: id})
 				return err
 			})
+		case "stats":
+			rec.call(func() error { return statsCall(ctx, client) })
 		case "list":
 			// A page starting at a random node: the page token is opaque,
 			// so walk from the start to a random page once, then reuse it.
@@ -314,7 +379,7 @@ var (
 )
 
 // pageTokens returns the tokens of every page of the node list ("" first).
-func pageTokens(ctx context.Context, client smspbconnect.NodeServiceClient, c config) []string {
+func pageTokens(ctx context.Context, client nodeClient, c config) []string {
 	tokensOnce.Do(func() {
 		tokens = []string{""}
 		for {
@@ -331,7 +396,7 @@ func pageTokens(ctx context.Context, client smspbconnect.NodeServiceClient, c co
 // fleet runs the fleet: writers heartbeat and report resources for their
 // share of the nodes, every c.interval or as fast as they can, while
 // readers mix GetNode, ListNodes pages and GetNodeWithResource.
-func fleet(ctx context.Context, client smspbconnect.NodeServiceClient, c config, ids []string) ([]string, map[string]*stats) {
+func fleet(ctx context.Context, client nodeClient, c config, ids []string) ([]string, map[string]*stats) {
 	names := []string{"Heartbeat", "UpdateNodeResource", "GetNode", "ListNodes", "GetNodeWithResource"}
 	pageTokens(ctx, client, c)
 	st := phase(ctx, c.duration, c.concurrency+c.readers, names, func(ctx context.Context, w int, rec map[string]*recorder) {

@@ -5,6 +5,9 @@
 // p50/p99/p99.9 latency, errors by code and the database size before and
 // after.
 //
+// With --workload watchers it measures GetNode with and without --watchers
+// WatchNodes streams open, and the memory they take and give back.
+//
 // With --workload heartbeat, get or list it runs one RPC in a closed loop
 // from --concurrency clients and, in the same run, its baselines: the same
 // writes or reads as plain SQL through the same driver and pool settings
@@ -28,6 +31,7 @@ import (
 type config struct {
 	addr        string
 	protocol    string
+	listener    string // grpc or http: where --protocol grpc goes in-process
 	concurrency int
 	readers     int
 	duration    time.Duration
@@ -35,10 +39,15 @@ type config struct {
 	interval    time.Duration
 	rate        float64
 	workload    string
+	watchers    int
 	pageSize    int
 	baselines   bool
 	repeat      int
 	serverPID   int
+
+	register      string
+	storageNodes  int
+	sweepInterval time.Duration
 
 	backend, path, dsn, sync string
 	groupLanes               int
@@ -59,14 +68,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("smsbench", flag.ContinueOnError)
 	fs.StringVar(&c.addr, "addr", "", "server URL (http://host:port); empty starts one in-process with the --kv-* flags")
-	fs.StringVar(&c.protocol, "protocol", "connect", "connect, grpc or grpcweb")
+	fs.StringVar(&c.protocol, "protocol", "connect", "connect, connect-h2c (Connect over cleartext HTTP/2), grpc (grpc-go's client) or grpcweb")
+	fs.StringVar(&c.listener, "listener", "grpc", "--protocol grpc in-process: grpc (grpc-go's server, --grpc-addr) or http (connect-go's, --addr/--http-addr)")
 	fs.IntVar(&c.concurrency, "concurrency", 16, "concurrent writer clients (and clients of a single-RPC workload)")
 	fs.IntVar(&c.readers, "readers", 4, "concurrent reader clients in the fleet workload")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long each phase runs")
 	fs.IntVar(&c.nodes, "nodes", 1000, "nodes in the fleet")
 	fs.DurationVar(&c.interval, "interval", 0, "fleet: each node heartbeats and reports resources every interval; 0 = as fast as possible")
 	fs.Float64Var(&c.rate, "rate", 0, "single-RPC workloads: total calls per second (open loop); 0 = as fast as possible")
-	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get or list")
+	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get, list, watchers, stats, watch, idle, or seed (write --nodes nodes into the --kv-* store and exit)")
+	fs.IntVar(&c.watchers, "watchers", 0, "watchers workload: WatchNodes streams to open (0: 2000; an in-process server admits them all; start a remote one with --max-watchers); watch workload: idle watchers to open after the snapshot rounds, their memory measured (0: 10)")
+	fs.StringVar(&c.register, "register", "rpc", "how the --nodes nodes get there: rpc (RegisterNode and UpdateNodeResource calls), seed (BatchPut straight into the in-process server's store; see --workload seed), none (already there: seeded by --workload seed)")
+	fs.IntVar(&c.storageNodes, "storage-nodes", 0, "rows of the raw-SQL storage baseline's table (0: --nodes); a point read or range of a B-tree barely depends on it, and filling 1M rows takes minutes")
+	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "idle, in-process server: how often the sweeper runs (cmd/sms's default is 30s)")
 	fs.IntVar(&c.pageSize, "page-size", 500, "ListNodes page size")
 	fs.BoolVar(&c.baselines, "baselines", true, "single-RPC workloads: also measure the storage and RPC limits")
 	fs.IntVar(&c.repeat, "repeat", 3, "single-RPC workloads: rounds of service, storage and RPC phases, interleaved")
@@ -82,14 +96,37 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	switch c.protocol {
-	case "connect", "grpc", "grpcweb":
+	case "connect", "connect-h2c", "grpc", "grpcweb":
 	default:
-		return fmt.Errorf("--protocol %q: want connect, grpc or grpcweb", c.protocol)
+		return fmt.Errorf("--protocol %q: want connect, connect-h2c, grpc or grpcweb", c.protocol)
+	}
+	switch c.listener {
+	case "grpc", "http":
+	default:
+		return fmt.Errorf("--listener %q: want grpc or http", c.listener)
 	}
 	switch c.workload {
-	case "fleet", "heartbeat", "get", "list":
+	case "fleet", "heartbeat", "get", "list", "watchers", "stats", "watch", "idle", "seed":
 	default:
-		return fmt.Errorf("--workload %q: want fleet, heartbeat, get or list", c.workload)
+		return fmt.Errorf("--workload %q: want fleet, heartbeat, get, list, watchers, stats, watch, idle or seed", c.workload)
+	}
+	switch c.register {
+	case "rpc", "none":
+	case "seed":
+		if c.addr != "" {
+			return errors.New("--register seed writes into the in-process server's store; with --addr, seed first with --workload seed and pass --register none")
+		}
+	default:
+		return fmt.Errorf("--register %q: want rpc, seed or none", c.register)
+	}
+	if c.workload == "seed" && c.addr != "" {
+		return errors.New("--workload seed writes into the --kv-* store, not to a server: drop --addr")
+	}
+	if c.watchers == 0 {
+		c.watchers = 10
+		if c.workload == "watchers" {
+			c.watchers = 2000
+		}
 	}
 	if c.concurrency < 1 || c.nodes < 1 || c.duration <= 0 || c.repeat < 1 {
 		return errors.New("--concurrency, --nodes, --duration and --repeat must be positive")

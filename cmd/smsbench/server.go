@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -9,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -19,12 +16,14 @@ import (
 
 	sms "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/procstat"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/postgres"
 	"github.com/spear-next/sms/sqlkv/sqlite"
+	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
 // openStore opens the configured backend through kvstore, the one store
@@ -55,30 +54,96 @@ func serve(h http.Handler) (string, func(), error) {
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
-// startServer starts SMS in-process on store.
-func startServer(store sqlkv.Store) (string, func(), error) {
-	h := service.NewHandler(service.Config{
-		Nodes:     registry.NewNodeRegistry(store),
-		Resources: registry.NewNodeResourceRegistry(store),
-		Store:     store,
-	})
-	return serve(h)
+// startServer starts SMS in-process on store (see watchable), admitting at
+// most maxWatchers WatchNodes streams: its HTTP server, or with grpcGo its
+// grpc-go server (the --grpc-addr listener of SPEAR's layout). It returns
+// the server's URL and its node registry (the idle workload sweeps through
+// it, as cmd/sms's sweeper does).
+func startServer(store sqlkv.Store, maxWatchers int, grpcGo bool) (string, *registry.NodeRegistry, func(), error) {
+	cfg := service.Config{
+		Nodes:       registry.NewNodeRegistry(store),
+		Resources:   registry.NewNodeResourceRegistry(store),
+		Store:       store,
+		MaxWatchers: maxWatchers,
+	}
+	var url string
+	var stop func()
+	var err error
+	if grpcGo {
+		url, stop, err = serveGRPC(service.NewGRPCServer(cfg))
+	} else {
+		url, stop, err = serve(service.NewHandler(cfg))
+	}
+	return url, cfg.Nodes, stop, err
+}
+
+// watchable returns store, wrapped to report its writes in process when it
+// cannot watch itself, as cmd/sms does for memory and SQLite. Everything the
+// run writes (seeding too) goes through the wrapper, so the server's
+// watchers see it.
+func watchable(store sqlkv.Store) sqlkv.Store {
+	if _, ok := store.(sqlkv.Watchable); ok {
+		return store
+	}
+	return watchstore.New(store)
+}
+
+// listenerNote names the in-process listener gRPC calls go to.
+func listenerNote(c config) string {
+	switch {
+	case c.protocol != "grpc":
+		return ""
+	case c.addr != "":
+		return " (grpc-go client)"
+	case c.listener == "grpc":
+		return " (grpc-go client, grpc-go server: the --grpc-addr listener)"
+	}
+	return " (grpc-go client, connect-go server: the --addr / --http-addr listener)"
+}
+
+// connectGRPCClient is connect-go's gRPC client of url, over one
+// prior-knowledge HTTP/2 connection: the streams of the watchers and watch
+// workloads.
+func connectGRPCClient(url string) smspbconnect.NodeServiceClient {
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: &http.Transport{Protocols: protocols}}, url, connect.WithGRPC())
 }
 
 // newClient returns a NodeService client for url speaking protocol, with
 // the transports smsctl uses: Connect and gRPC-web over HTTP/1.1 with a
-// pool of conns connections, gRPC over prior-knowledge h2c.
-func newClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
+// pool of conns connections (connect-h2c: Connect over one prior-knowledge
+// HTTP/2 connection); gRPC with grpc-go's client over one HTTP/2
+// connection.
+func newClient(url, protocol string, conns int) (nodeClient, error) {
+	if protocol == "grpc" {
+		return newGRPCGoClient(url)
+	}
+	return newConnectClient(url, protocol, conns), nil
+}
+
+// watchClient returns connect-go's client of url for WatchNodes streams
+// (the watch workload reads them through connect's stream API): for gRPC
+// connectGRPCClient, otherwise newClient's Connect client.
+func watchClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
+	if protocol == "grpc" {
+		return connectGRPCClient(url)
+	}
+	return newConnectClient(url, protocol, conns)
+}
+
+// newConnectClient is newClient's connect-go client (every protocol but
+// grpc).
+func newConnectClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
 	transport := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: 0}
 	protocols := new(http.Protocols)
 	var opts []connect.ClientOption
 	switch protocol {
-	case "grpc":
-		opts = append(opts, connect.WithGRPC())
-		protocols.SetUnencryptedHTTP2(true)
 	case "grpcweb":
 		opts = append(opts, connect.WithGRPCWeb())
 		protocols.SetHTTP1(true)
+	case "connect-h2c":
+		protocols.SetUnencryptedHTTP2(true)
 	default:
 		protocols.SetHTTP1(true)
 	}
@@ -86,22 +151,48 @@ func newClient(url, protocol string, conns int) smspbconnect.NodeServiceClient {
 	return smspbconnect.NewNodeServiceClient(&http.Client{Transport: transport}, url, opts...)
 }
 
-// noop answers Heartbeat, GetNode and ListNodes with canned responses of the
-// size the real service sends: the RPC limit.
+// noop answers Heartbeat, GetNode, ListNodes, GetClusterStats and
+// WatchNodes with canned responses of the size the real service sends: the
+// RPC limit. Its watch snapshot has watchNodes nodes.
 type noop struct {
 	smspbconnect.UnimplementedNodeServiceHandler
-	node *sms.Node
-	page []*sms.Node
+	node       *sms.Node
+	page       []*sms.Node
+	watchNodes int
 }
 
-func newNoop(pageSize int) *noop {
+func newNoop(pageSize, watchNodes int) *noop {
 	n := fakeNode("00000000-0000-4000-8000-000000000000")
 	n.Status, n.LastHeartbeat, n.RegisteredAt = "active", time.Now().Unix(), time.Now().Unix()
 	page := make([]*sms.Node, pageSize)
 	for i := range page {
 		page[i] = n
 	}
-	return &noop{node: n, page: page}
+	return &noop{node: n, page: page, watchNodes: watchNodes}
+}
+
+func (h *noop) GetClusterStats(context.Context, *sms.GetClusterStatsRequest) (*sms.GetClusterStatsResponse, error) {
+	return &sms.GetClusterStatsResponse{
+		TotalNodes: 1_000_000, NodesByStatus: map[string]int64{"active": 999_000, "inactive": 500, "unhealthy": 400, "decommissioning": 100},
+		NodesWithResources: 1_000_000, AverageCpuUsagePercent: 50.1, AverageMemoryUsagePercent: 49.9,
+		TotalMemoryBytes: 64 << 50, UsedMemoryBytes: 27 << 50, HighLoadNodes: 1234,
+	}, nil
+}
+
+// WatchNodes sends the snapshot (the same node watchNodes times), its end,
+// and then nothing until the client leaves.
+func (h *noop) WatchNodes(ctx context.Context, _ *sms.WatchNodesRequest, stream *connect.ServerStream[sms.WatchNodesResponse]) error {
+	ev := &sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT, Node: h.node}
+	for range h.watchNodes {
+		if err := stream.Send(ev); err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(&sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT_END}); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
 }
 
 func (h *noop) Heartbeat(context.Context, *sms.HeartbeatRequest) (*sms.HeartbeatResponse, error) {
@@ -169,28 +260,7 @@ func sizeDetail(c config, path string) string {
 }
 
 // rss returns the resident set size of process pid (0: this one), or -1.
-func rss(pid int) int64 {
-	p := "/proc/self/status"
-	if pid > 0 {
-		p = "/proc/" + strconv.Itoa(pid) + "/status"
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return kb << 10
-		}
-	}
-	return -1
-}
+func rss(pid int) int64 { return procstat.RSS(pid) }
 
 func startProfile(path string) (func(), error) {
 	f, err := os.Create(path)
@@ -263,8 +333,15 @@ func rawOf(s sqlkv.Store) rawStore {
 func pgxConfig(dsn string) (*pgx.ConnConfig, error) { return pgx.ParseConfig(dsn) }
 
 // newNoopHandler returns the no-op NodeService handler and its path.
-func newNoopHandler(pageSize int) (string, http.Handler) {
+func newNoopHandler(pageSize, watchNodes int) (string, http.Handler) {
 	// The service's compression threshold, so that the two differ only in
 	// what the handlers do.
-	return smspbconnect.NewNodeServiceHandler(newNoop(pageSize), connect.WithCompressMinBytes(service.CompressMinBytes))
+	return smspbconnect.NewNodeServiceHandler(newNoop(pageSize, watchNodes), connect.WithCompressMinBytes(service.CompressMinBytes))
+}
+
+// serveOne serves h at path on a loopback port, as serve does.
+func serveOne(path string, h http.Handler) (string, func(), error) {
+	mux := http.NewServeMux()
+	mux.Handle(path, h)
+	return serve(mux)
 }

@@ -1339,6 +1339,7 @@ func (x *GetNodeResourceResponse) GetResource() *NodeResource {
 type ListNodeResourcesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// node_uuids selects the nodes whose reports to return; empty means all.
+	// At most 10,000 (more is invalid_argument).
 	NodeUuids []string `protobuf:"bytes,1,rep,name=node_uuids,json=nodeUuids,proto3" json:"node_uuids,omitempty"`
 	// page_size is the most reports to return when node_uuids is empty; 0
 	// means all. Values above 1000 are treated as 1000. Must be 0 when
@@ -1574,7 +1575,8 @@ func (x *GetNodeWithResourceResponse) GetResource() *NodeResource {
 // a node is watched when it matches all that are set.
 type WatchNodesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// uuids, if not empty, watches only these nodes.
+	// uuids, if not empty, watches only these nodes. At most 10,000 (more is
+	// invalid_argument).
 	Uuids []string `protobuf:"bytes,1,rep,name=uuids,proto3" json:"uuids,omitempty"`
 	// status_filter, if not empty, watches only nodes with this status (any
 	// spelling Node.status accepts), before or after a change: a node that
@@ -1766,9 +1768,11 @@ type GetClusterStatsResponse struct {
 	// average_memory_usage_percent is the mean memory usage over the nodes
 	// with a report; 0 when there are none.
 	AverageMemoryUsagePercent float64 `protobuf:"fixed64,5,opt,name=average_memory_usage_percent,json=averageMemoryUsagePercent,proto3" json:"average_memory_usage_percent,omitempty"`
-	// total_memory_bytes is the sum of the reports' total_memory_bytes.
+	// total_memory_bytes is the sum of the reports' total_memory_bytes,
+	// saturating: a sum past 2^63-1 is 2^63-1, never a wrapped negative.
 	TotalMemoryBytes int64 `protobuf:"varint,6,opt,name=total_memory_bytes,json=totalMemoryBytes,proto3" json:"total_memory_bytes,omitempty"`
-	// used_memory_bytes is the sum of the reports' used_memory_bytes.
+	// used_memory_bytes is the sum of the reports' used_memory_bytes,
+	// saturating like total_memory_bytes.
 	UsedMemoryBytes int64 `protobuf:"varint,7,opt,name=used_memory_bytes,json=usedMemoryBytes,proto3" json:"used_memory_bytes,omitempty"`
 	// high_load_nodes is how many nodes with a report are above a high-load
 	// threshold.

@@ -35,6 +35,7 @@ type Metrics struct {
 	rpcSeconds    *prometheus.HistogramVec
 	storeSeconds  *prometheus.HistogramVec
 	storeFailures *prometheus.CounterVec
+	authFailures  prometheus.Counter
 	http          httpMetrics
 }
 
@@ -44,7 +45,7 @@ func New() *Metrics {
 		registry: prometheus.NewRegistry(),
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "rpc_requests_total",
-			Help: "RPCs handled, by procedure and Connect code (ok for success); streams count when they end.",
+			Help: "Calls that reached the server, by procedure and Connect code (ok for success), rejected ones included (unauthenticated, oversized, undecodable; procedure \"unknown\" for a path that names none, \"rest\" for REST routes rejected before their handler); streams count when they end.",
 		}, []string{"procedure", "code"}),
 		rpcSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "rpc_duration_seconds",
@@ -60,12 +61,16 @@ func New() *Metrics {
 			Namespace: namespace, Name: "store_operation_errors_total",
 			Help: "Store operations that returned an error other than not-found or a failed condition, by backend and operation.",
 		}, []string{"backend", "operation"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "auth_failures_total",
+			Help: "Calls rejected for a missing or wrong bearer token.",
+		}),
 	}
 	m.http = newHTTPMetrics()
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.rpcs, m.rpcSeconds, m.storeSeconds, m.storeFailures,
+		m.rpcs, m.rpcSeconds, m.storeSeconds, m.storeFailures, m.authFailures,
 		m.http.requests, m.http.seconds,
 	)
 	return m
@@ -89,9 +94,10 @@ type interceptor struct{ m *Metrics }
 
 func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		markCounted(ctx)
 		start := time.Now()
 		resp, err := next(ctx, req)
-		i.m.observeRPC(req.Spec().Procedure, err, time.Since(start))
+		i.m.ObserveRPC(req.Spec().Procedure, err, time.Since(start))
 		return resp, err
 	}
 }
@@ -102,18 +108,26 @@ func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conne
 
 func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		markCounted(ctx)
 		start := time.Now()
 		err := next(ctx, conn)
-		i.m.observeRPC(conn.Spec().Procedure, err, time.Since(start))
+		i.m.ObserveRPC(conn.Spec().Procedure, err, time.Since(start))
 		return err
 	}
 }
 
-func (m *Metrics) observeRPC(procedure string, err error, d time.Duration) {
+// ObserveRPC counts and times one call of procedure that ended with err
+// (nil for ok, else its Connect code), for server stacks the Interceptor
+// does not wrap (grpc-go).
+func (m *Metrics) ObserveRPC(procedure string, err error, d time.Duration) {
 	code := "ok"
 	if err != nil {
 		code = connect.CodeOf(err).String()
 	}
+	m.observe(procedure, code, d)
+}
+
+func (m *Metrics) observe(procedure, code string, d time.Duration) {
 	m.rpcs.WithLabelValues(procedure, code).Inc()
 	m.rpcSeconds.WithLabelValues(procedure, code).Observe(d.Seconds())
 }

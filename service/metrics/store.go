@@ -160,6 +160,9 @@ func (s *timedStore) Ping(ctx context.Context) error {
 // Close closes the wrapped store.
 func (s *timedStore) Close() error { return s.next.Close() }
 
+// Degraded forwards the wrapped store's; see sqlkv.Degrader.
+func (s *timedStore) Degraded() error { return sqlkv.Degraded(s.next) }
+
 // watchableStore is a timedStore over a watchable store.
 type watchableStore struct {
 	*timedStore

@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -106,31 +105,3 @@ const (
 	uuidB = "5b1f2a3c-4d5e-4f60-8172-839405a6b7c8"
 	uuidC = "c3d4e5f6-0718-4293-a4b5-c6d7e8f90a1b"
 )
-
-// contendedStore fails the next `fail` Applies with sqlkv.ErrConflict without
-// writing anything, as Postgres does when it cannot serialize a transaction
-// with concurrent ones although every condition holds.
-type contendedStore struct {
-	sqlkv.Store
-	mu   sync.Mutex
-	fail int
-}
-
-func (s *contendedStore) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, error) {
-	s.mu.Lock()
-	fail := s.fail > 0
-	if fail {
-		s.fail--
-	}
-	s.mu.Unlock()
-	if fail {
-		return nil, fmt.Errorf("apply: could not serialize access: %w", sqlkv.ErrConflict)
-	}
-	return s.Store.Apply(ctx, ops...)
-}
-
-func (s *contendedStore) failNext(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fail = n
-}

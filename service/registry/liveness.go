@@ -75,7 +75,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 		hb, hv := s.heartbeat(id)
 		switch {
 		case l.NodeTTL > 0 && hb.LastHeartbeat < deadBefore:
-			results, err := apply(ctx, r.store,
+			results, err := r.store.Apply(ctx,
 				sqlkv.Delete(nodeKey(id)).If(sqlkv.IfVersion(nv)),
 				sqlkv.Delete(heartbeatKey(id)).If(sqlkv.IfVersion(hv)),
 				sqlkv.Delete(resourceKey(id)),
@@ -96,7 +96,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 
 		case effectiveStatus(s.nodes[id].rec.Status, hb) == StatusActive && hb.LastHeartbeat < staleBefore:
 			hb.Expired = true
-			_, err := apply(ctx, r.store,
+			_, err := r.store.Apply(ctx,
 				// The decision rests on both records as read.
 				sqlkv.Check(nodeKey(id), sqlkv.IfVersion(nv)),
 				sqlkv.Put(heartbeatKey(id), encode(hb)).If(sqlkv.IfVersion(hv)),
@@ -119,7 +119,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 		if !ok || rr.rec.UpdatedAt >= staleBefore {
 			continue
 		}
-		_, err := apply(ctx, r.store, sqlkv.Delete(resourceKey(id)).If(sqlkv.IfVersion(rr.version)))
+		_, err := r.store.Apply(ctx, sqlkv.Delete(resourceKey(id)).If(sqlkv.IfVersion(rr.version)))
 		if errors.Is(err, sqlkv.ErrConflict) {
 			continue
 		}
@@ -139,7 +139,7 @@ func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, erro
 		if expired[id].rec.At >= staleBefore {
 			continue
 		}
-		_, err := apply(ctx, r.store, sqlkv.Delete(expiredKey(id)).If(sqlkv.IfVersion(expired[id].version)))
+		_, err := r.store.Apply(ctx, sqlkv.Delete(expiredKey(id)).If(sqlkv.IfVersion(expired[id].version)))
 		if err != nil && !errors.Is(err, sqlkv.ErrConflict) {
 			return res, fmt.Errorf("sweep: delete expiry record %s: %w", id, err)
 		}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -34,9 +35,11 @@ func (r *NodeRegistry) now() time.Time { return r.opts.now() }
 // heartbeat is refreshed and health_info kept. An empty n.UUID makes the
 // registry generate one. It returns the node as stored.
 //
-// Errors: a *ValidationError (ErrInvalid) for bad input; sqlkv.ErrConflict,
-// wrapped, if concurrent writers kept changing the node; store errors,
-// wrapped.
+// Concurrent writers of the same node never make it fail: it reads again
+// and retries until its context is done (see retryConflicts).
+//
+// Errors: a *ValidationError (ErrInvalid) for bad input; the context's error
+// if it ends first; store errors, wrapped.
 func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
 	if err := ctx.Err(); err != nil {
 		return Node{}, err
@@ -56,7 +59,7 @@ func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
 	now := unixNano(r.now())
 
 	var out Node
-	err = retryConflicts(ctx, func(int) error {
+	err = retryConflicts(ctx, func() error {
 		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
 		if err != nil {
 			return err
@@ -107,9 +110,9 @@ func (r *NodeRegistry) Register(ctx context.Context, n Node) (Node, error) {
 // change its expired flag, and then only if no heartbeat landed in between).
 //
 // Errors: ErrNotFound if the node does not exist; a *ValidationError
-// (ErrInvalid) for bad input or an n.UUID naming another node;
-// sqlkv.ErrConflict, wrapped, if concurrent writers kept changing the node;
-// store errors, wrapped.
+// (ErrInvalid) for bad input or an n.UUID naming another node; the
+// context's error if it ends before the concurrent writers of the node let
+// it through; store errors, wrapped.
 func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, error) {
 	if err := ctx.Err(); err != nil {
 		return Node{}, err
@@ -130,7 +133,7 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 	if _, err := validateNode(n); err != nil {
 		return Node{}, err
 	}
-	out, err := r.rewrite(ctx, id, true, func(Node) Node { return n })
+	out, err := r.rewrite(ctx, id, func(Node) Node { return n })
 	if err != nil {
 		return Node{}, fmt.Errorf("update node %s: %w", id, err)
 	}
@@ -155,8 +158,8 @@ type NodePatch struct {
 //
 // Errors: ErrNotFound if the node does not exist; a *ValidationError
 // (ErrInvalid) for a malformed uuid or a merged node that fails validation;
-// sqlkv.ErrConflict, wrapped, if concurrent writers kept changing the node;
-// store errors, wrapped.
+// ctx's error if concurrent writers kept changing the node until its
+// deadline; store errors, wrapped.
 func (r *NodeRegistry) Patch(ctx context.Context, id string, p NodePatch) (Node, error) {
 	if err := ctx.Err(); err != nil {
 		return Node{}, err
@@ -165,7 +168,7 @@ func (r *NodeRegistry) Patch(ctx context.Context, id string, p NodePatch) (Node,
 	if err != nil {
 		return Node{}, err
 	}
-	out, err := r.rewrite(ctx, id, false, func(n Node) Node {
+	out, err := r.rewrite(ctx, id, func(n Node) Node {
 		if p.IPAddress != nil {
 			n.IPAddress = *p.IPAddress
 		}
@@ -191,16 +194,15 @@ func (r *NodeRegistry) Patch(ctx context.Context, id string, p NodePatch) (Node,
 
 // rewrite replaces the registration of the existing node id (canonical) with
 // build(the node as read), keeping registered_at, last_heartbeat and
-// health_info. build runs once per attempt; its result is validated.
-// wholesale says build ignores what it is given (Update), so that
-// persistent conflicts may relax the version condition.
+// health_info. build runs once per attempt, inside retryConflicts; its
+// result is validated.
 //
 // Concurrent rewrites of one node are last-writer-wins; a concurrent
 // Heartbeat is never lost (the heartbeat record is rewritten only to change
 // its expired flag, and then only if no heartbeat landed in between).
-func (r *NodeRegistry) rewrite(ctx context.Context, id string, wholesale bool, build func(Node) Node) (Node, error) {
+func (r *NodeRegistry) rewrite(ctx context.Context, id string, build func(Node) Node) (Node, error) {
 	var out Node
-	err := retryConflicts(ctx, func(attempt int) error {
+	err := retryConflicts(ctx, func() error {
 		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
 		if err != nil {
 			return err
@@ -211,13 +213,10 @@ func (r *NodeRegistry) rewrite(ctx context.Context, id string, wholesale bool, b
 		// The version condition guards registered_at, the one field kept
 		// from the record we read, against a delete and re-register in
 		// between. It also makes concurrent Updates of one node conflict,
-		// although each replaces the other wholesale; when they keep
-		// conflicting (a busy single-writer store makes the read-to-write
-		// window long), fall back to requiring only that the node exists,
-		// so Updates do not starve each other. The price: a delete and
-		// re-register inside that window would keep the old registered_at.
-		// A Patch (wholesale false) merges the fields it read, so it
-		// stays strict.
+		// although each replaces the other wholesale; every conflict means
+		// one of them landed, so they all get through, in turn, well
+		// within a deadline (see retryConflicts). A Patch merges the
+		// fields it read, so it needs the condition anyway.
 		cond := sqlkv.IfVersion(nv)
 		hb, hv, hbFound, err := getRecord[heartbeatRecord](ctx, r.store, heartbeatKey(id))
 		if err != nil {
@@ -239,9 +238,6 @@ func (r *NodeRegistry) rewrite(ctx context.Context, id string, wholesale bool, b
 			Status:       status,
 			RegisteredAt: old.RegisteredAt,
 			Metadata:     n.Metadata,
-		}
-		if wholesale && attempt >= strictAttempts {
-			cond = sqlkv.IfExists()
 		}
 		ops := []sqlkv.Op{sqlkv.Put(nodeKey(id), encode(nr)).If(cond)}
 		// The heartbeat record is rewritten only when the expired flag must
@@ -274,12 +270,12 @@ func (r *NodeRegistry) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, err = apply(ctx, r.store,
+	_, err = r.store.Apply(ctx,
 		sqlkv.Delete(nodeKey(id)).If(sqlkv.IfExists()),
 		sqlkv.Delete(heartbeatKey(id)),
 		sqlkv.Delete(resourceKey(id)),
 	)
-	if conditionFailed(err) {
+	if errors.Is(err, sqlkv.ErrConflict) { // the only condition failed
 		err = ErrNotFound
 	}
 	if err != nil {
@@ -313,11 +309,11 @@ func (r *NodeRegistry) Heartbeat(ctx context.Context, id string, health map[stri
 	}
 	now := unixNano(r.now())
 	hb := heartbeatRecord{LastHeartbeat: now, HealthInfo: health}
-	_, err = apply(ctx, r.store,
+	_, err = r.store.Apply(ctx,
 		sqlkv.Check(nodeKey(id), sqlkv.IfExists()),
 		sqlkv.Put(heartbeatKey(id), encode(hb)),
 	)
-	if conditionFailed(err) {
+	if errors.Is(err, sqlkv.ErrConflict) { // the only condition failed
 		err = ErrNotFound
 	}
 	if err != nil {

@@ -154,6 +154,9 @@ func newNodeFilter(uuids []string, status string, metadata map[string]string) (n
 			return f, err
 		}
 	}
+	if err := checkUUIDCount("uuids", len(uuids)); err != nil {
+		return f, err
+	}
 	if len(uuids) > 0 {
 		f.uuids = make(map[string]bool, len(uuids))
 		for i, s := range uuids {

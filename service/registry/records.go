@@ -2,21 +2,21 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"time"
 
+	"github.com/spear-next/sms/internal/records"
 	"github.com/spear-next/sms/sqlkv"
 )
 
 // Key prefixes, one namespace each (see the package doc).
 const (
-	nodePrefix      = "node:"
-	heartbeatPrefix = "heartbeat:"
-	resourcePrefix  = "resource:"
-	expiredPrefix   = "expired:"
+	nodePrefix      = records.NodePrefix
+	heartbeatPrefix = records.HeartbeatPrefix
+	resourcePrefix  = records.ResourcePrefix
+	expiredPrefix   = records.ExpiredPrefix
 )
 
 func nodeKey(uuid string) []byte      { return []byte(nodePrefix + uuid) }
@@ -24,71 +24,78 @@ func heartbeatKey(uuid string) []byte { return []byte(heartbeatPrefix + uuid) }
 func resourceKey(uuid string) []byte  { return []byte(resourcePrefix + uuid) }
 func expiredKey(uuid string) []byte   { return []byte(expiredPrefix + uuid) }
 
-// The stored records are JSON with short field names. They are private to
-// this package: decoding ignores unknown fields, so a record can grow without
-// a migration. Times are Unix nanoseconds.
+// The stored records are private to this package; their format (protobuf
+// behind a format byte, and the JSON of SMS before records v2, which
+// readers still accept) is internal/records. Times are Unix nanoseconds.
 
 // nodeRecord is the value of node:<uuid>: what a client registered. Its
 // Status is never unhealthy: an unhealthy node is an active one whose
 // heartbeat record is expired (see effectiveStatus).
 type nodeRecord struct {
-	IP           string            `json:"ip"`
-	Port         int32             `json:"p"`
-	HTTPPort     int32             `json:"hp,omitempty"`
-	Status       Status            `json:"s"`
-	RegisteredAt int64             `json:"r"`
-	Metadata     map[string]string `json:"m,omitempty"`
+	IP           string
+	Port         int32
+	HTTPPort     int32
+	Status       Status
+	RegisteredAt int64
+	Metadata     map[string]string
 }
 
 // heartbeatRecord is the value of heartbeat:<uuid>: the node's liveness. It
 // is separate from the node record so a heartbeat is one blind write that
 // cannot lose a concurrent Update. Expired is set by the sweeper, and by
 // Register and Update when the client asks for status unhealthy.
-type heartbeatRecord struct {
-	LastHeartbeat int64             `json:"t"`
-	HealthInfo    map[string]string `json:"h,omitempty"`
-	Expired       bool              `json:"x,omitempty"`
-}
+type heartbeatRecord records.Heartbeat
 
 // expiredRecord is the value of expired:<uuid>: the sweeper deleted the
 // node after its TTL, at At. It lets watchers tell an expiry from a Delete
 // (see NodeRegistry.Watch); a later sweep removes it.
-type expiredRecord struct {
-	At int64 `json:"t"`
-}
+type expiredRecord records.Expired
 
 // resourceRecord is the value of resource:<uuid>.
-type resourceRecord struct {
-	CPU          float64           `json:"cpu,omitempty"`
-	Mem          float64           `json:"mem,omitempty"`
-	MemTotal     int64             `json:"mt,omitempty"`
-	MemUsed      int64             `json:"mu,omitempty"`
-	MemAvailable int64             `json:"ma,omitempty"`
-	Disk         float64           `json:"disk,omitempty"`
-	DiskTotal    int64             `json:"dt,omitempty"`
-	DiskUsed     int64             `json:"du,omitempty"`
-	NetRx        int64             `json:"rx,omitempty"`
-	NetTx        int64             `json:"tx,omitempty"`
-	Load1        float64           `json:"l1,omitempty"`
-	Load5        float64           `json:"l5,omitempty"`
-	Load15       float64           `json:"l15,omitempty"`
-	UpdatedAt    int64             `json:"u"`
-	Metadata     map[string]string `json:"m,omitempty"`
-}
+type resourceRecord records.Resource
 
+// encode returns the stored form of a record (one of the four types above).
 func encode(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// The records hold only strings, integers and validated finite
-		// floats, which always marshal.
-		panic(fmt.Sprintf("registry: encode %T: %v", v, err))
+	switch r := v.(type) {
+	case nodeRecord:
+		n := records.Node{IP: r.IP, Port: r.Port, HTTPPort: r.HTTPPort, Status: string(r.Status), RegisteredAt: r.RegisteredAt, Metadata: r.Metadata}
+		return n.AppendProto(make([]byte, 0, 96))
+	case heartbeatRecord:
+		return (*records.Heartbeat)(&r).AppendProto(make([]byte, 0, 48))
+	case resourceRecord:
+		return (*records.Resource)(&r).AppendProto(make([]byte, 0, 128))
+	case expiredRecord:
+		return (*records.Expired)(&r).AppendProto(make([]byte, 0, 12))
 	}
-	return b
+	panic(fmt.Sprintf("registry: encode %T: not a record", v))
 }
 
+// decode decodes the record stored at key, in either format. It returns an
+// error wrapping records.ErrFormat for a value that is not such a record.
 func decode[T any](key []byte, value []byte) (T, error) {
 	var rec T
-	if err := json.Unmarshal(value, &rec); err != nil {
+	var err error
+	switch p := any(&rec).(type) {
+	case *nodeRecord:
+		var n records.Node
+		n, err = records.DecodeNode(value)
+		*p = nodeRecord{IP: n.IP, Port: n.Port, HTTPPort: n.HTTPPort, Status: Status(n.Status), RegisteredAt: n.RegisteredAt, Metadata: n.Metadata}
+	case *heartbeatRecord:
+		var h records.Heartbeat
+		h, err = records.DecodeHeartbeat(value)
+		*p = heartbeatRecord(h)
+	case *resourceRecord:
+		var r records.Resource
+		r, err = records.DecodeResource(value)
+		*p = resourceRecord(r)
+	case *expiredRecord:
+		var e records.Expired
+		e, err = records.DecodeExpired(value)
+		*p = expiredRecord(e)
+	default:
+		panic(fmt.Sprintf("registry: decode %T: not a record", rec))
+	}
+	if err != nil {
 		return rec, fmt.Errorf("decode %q: %w", key, err)
 	}
 	return rec, nil

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spear-next/sms/sqlkv"
@@ -40,11 +41,11 @@ func (r *NodeResourceRegistry) Update(ctx context.Context, res Resource) (Resour
 	res.NodeUUID = id
 	res.UpdatedAt = fromUnixNano(unixNano(r.opts.now()))
 	rr := resourceToRecord(res)
-	_, err = apply(ctx, r.store,
+	_, err = r.store.Apply(ctx,
 		sqlkv.Check(nodeKey(id), sqlkv.IfExists()),
 		sqlkv.Put(resourceKey(id), encode(rr)),
 	)
-	if conditionFailed(err) {
+	if errors.Is(err, sqlkv.ErrConflict) {
 		err = ErrNotFound
 	}
 	if err != nil {
@@ -82,9 +83,13 @@ func (r *NodeResourceRegistry) Get(ctx context.Context, nodeUUID string) (Resour
 // returned twice).
 //
 // Errors: a *ValidationError (ErrInvalid) naming the first malformed uuid,
-// before anything is read; store errors, wrapped.
+// or saying that more than MaxRequestUUIDs are listed, before anything is
+// read; store errors, wrapped.
 func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]Resource, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkUUIDCount("node_uuids", len(nodeUUIDs)); err != nil {
 		return nil, err
 	}
 	if len(nodeUUIDs) == 0 {
@@ -230,8 +235,8 @@ func (r *NodeResourceRegistry) ClusterStats(ctx context.Context) (ClusterStats, 
 		st.NodesWithResources++
 		cpu += res.CPUUsagePercent
 		mem += res.MemoryUsagePercent
-		st.TotalMemoryBytes += res.TotalMemoryBytes
-		st.UsedMemoryBytes += res.UsedMemoryBytes
+		st.TotalMemoryBytes = addSaturating(st.TotalMemoryBytes, res.TotalMemoryBytes)
+		st.UsedMemoryBytes = addSaturating(st.UsedMemoryBytes, res.UsedMemoryBytes)
 		if r.IsHighLoad(res) {
 			st.HighLoadNodes++
 		}

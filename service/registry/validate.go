@@ -63,8 +63,8 @@ func clip(s string) string {
 // record costs to store, to send to every watcher and to filter on, whatever
 // the request size limit; exceeding one is a *ValidationError
 // (invalid_argument on the wire). Keys and values must be valid UTF-8 (as
-// protobuf strings are; records store them as JSON, which would replace
-// invalid bytes); empty keys and values are allowed.
+// protobuf strings are, on the wire and in the stored records, and as the
+// JSON format of older records needs); empty keys and values are allowed.
 const (
 	// MaxMetadataEntries is the most key/value pairs in one map.
 	MaxMetadataEntries = 64
@@ -73,6 +73,19 @@ const (
 	// MaxMetadataValueBytes is the longest value, in bytes.
 	MaxMetadataValueBytes = 4096
 )
+
+// MaxRequestUUIDs is the most uuids one request may list (ListNodeResources'
+// node_uuids, WatchNodes' uuids); more is a *ValidationError. Each costs a
+// parse and a read, so without a bound one 4 MiB request could list 100,000.
+const MaxRequestUUIDs = 10_000
+
+// checkUUIDCount fails when a list of n uuids, field, is over MaxRequestUUIDs.
+func checkUUIDCount(field string, n int) error {
+	if n > MaxRequestUUIDs {
+		return invalid(field, fmt.Sprintf("lists %d uuids; the most one request may list is %d", n, MaxRequestUUIDs))
+	}
+	return nil
+}
 
 // validateMap checks m against the metadata limits; field names the map in
 // the error.

@@ -89,7 +89,8 @@ type WatchOptions struct {
 // A node deleted by the sweeper is reported as EventExpired: the sweeper
 // leaves an expired:<uuid> record, removed by a later sweep.
 //
-// Errors: a *ValidationError (ErrInvalid) for a bad uuid or status;
+// Errors: a *ValidationError (ErrInvalid) for a bad uuid or status, or more
+// than MaxRequestUUIDs uuids;
 // ErrWatchUnsupported; ErrWatchLagged when the watcher fell behind; send's
 // error; the context's error; store errors, wrapped.
 func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(Event) error) error {

@@ -36,6 +36,7 @@ const (
 	EnvBackend           = "KV_BACKEND"
 	EnvPath              = "KV_PATH"
 	EnvDSN               = "KV_DSN"
+	EnvListenDSN         = "KV_LISTEN_DSN"
 	EnvSQLiteSynchronous = "KV_SQLITE_SYNCHRONOUS"
 
 	DefaultBackend = BackendSQLite
@@ -57,6 +58,12 @@ type Config struct {
 	// DSN is the Postgres connection string (postgres only, required). It is
 	// never included in errors or String with its password.
 	DSN string
+	// ListenDSN is a direct connection to the same Postgres database for
+	// the change feed's LISTEN and the migrations' lock (postgres only;
+	// empty: DSN). Needed when DSN goes through a transaction pooler; see
+	// postgres.Options.ListenDSN. Never included in errors or String with
+	// its password.
+	ListenDSN string
 	// SQLiteSynchronous is "full" (the default when empty) or "normal"
 	// (sqlite only); see sqlite.SynchronousFull and SynchronousNormal.
 	SQLiteSynchronous string
@@ -89,6 +96,7 @@ const (
 	ParamBackend           Param = "Backend"
 	ParamPath              Param = "Path"
 	ParamDSN               Param = "DSN"
+	ParamListenDSN         Param = "ListenDSN"
 	ParamSQLiteSynchronous Param = "SQLiteSynchronous"
 	ParamSkipMigrations    Param = "SkipMigrations"
 	ParamGroupLanes        Param = "GroupLanes"
@@ -115,7 +123,7 @@ func (e *ParamError) Error() string {
 }
 
 // FromEnv reads a Config from KV_BACKEND (default sqlite), KV_PATH (default
-// ./data/sms.db for sqlite), KV_DSN and KV_SQLITE_SYNCHRONOUS through getenv
+// ./data/sms.db for sqlite), KV_DSN, KV_LISTEN_DSN and KV_SQLITE_SYNCHRONOUS through getenv
 // (os.Getenv, or a map's lookup in tests; "" means unset), and validates it.
 // Its errors are *ParamErrors naming the variables.
 func FromEnv(getenv func(string) string) (Config, error) {
@@ -123,6 +131,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Backend:           strings.ToLower(strings.TrimSpace(getenv(EnvBackend))),
 		Path:              getenv(EnvPath),
 		DSN:               getenv(EnvDSN),
+		ListenDSN:         getenv(EnvListenDSN),
 		SQLiteSynchronous: strings.TrimSpace(getenv(EnvSQLiteSynchronous)),
 	}
 	if cfg.Backend == "" {
@@ -141,6 +150,7 @@ var envNames = map[Param]string{
 	ParamBackend:           EnvBackend,
 	ParamPath:              EnvPath,
 	ParamDSN:               EnvDSN,
+	ParamListenDSN:         EnvListenDSN,
 	ParamSQLiteSynchronous: EnvSQLiteSynchronous,
 }
 
@@ -171,6 +181,7 @@ func (c Config) validate(names map[Param]string) error {
 	}
 	unused(ParamPath, c.Path != "", BackendSQLite)
 	unused(ParamDSN, c.DSN != "", BackendPostgres)
+	unused(ParamListenDSN, c.ListenDSN != "", BackendPostgres)
 	unused(ParamSQLiteSynchronous, c.SQLiteSynchronous != "", BackendSQLite)
 	unused(ParamSkipMigrations, c.SkipMigrations, BackendSQLite, BackendPostgres)
 	unused(ParamGroupLanes, c.GroupLanes != 0, BackendSQLite, BackendPostgres)
@@ -207,6 +218,9 @@ func (c Config) String() string {
 	case BackendSQLite:
 		return fmt.Sprintf("sqlite path=%s synchronous=%s", c.Path, orDefault(c.SQLiteSynchronous, sqlite.SynchronousFull))
 	case BackendPostgres:
+		if c.ListenDSN != "" {
+			return "postgres dsn=" + postgres.RedactDSN(c.DSN) + " listen-dsn=" + postgres.RedactDSN(c.ListenDSN)
+		}
 		return "postgres dsn=" + postgres.RedactDSN(c.DSN)
 	}
 	return c.Backend
@@ -241,7 +255,7 @@ func Open(ctx context.Context, cfg Config) (sqlkv.Store, error) {
 		}
 		return s, nil
 	default: // BackendPostgres, as validated
-		s, err := postgres.OpenWithOptions(ctx, cfg.DSN, postgres.Options{SkipMigrations: cfg.SkipMigrations, GroupLanes: cfg.GroupLanes})
+		s, err := postgres.OpenWithOptions(ctx, cfg.DSN, postgres.Options{SkipMigrations: cfg.SkipMigrations, GroupLanes: cfg.GroupLanes, ListenDSN: cfg.ListenDSN})
 		if err != nil {
 			return nil, fmt.Errorf("kvstore: %w", err)
 		}

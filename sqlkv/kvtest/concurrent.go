@@ -77,6 +77,28 @@ func testConcurrentCreate(t *testing.T, s sqlkv.Store) {
 	}
 }
 
+// testConcurrentAppliesHold races Applies whose conditions all hold but
+// whose transactions collide (on Postgres, a check of absence runs
+// SERIALIZABLE, so colliding writers of one key fail to serialize): every
+// one must succeed, because ErrConflict is only for a failed condition and
+// the store resolves contention itself. The registries rely on it.
+func testConcurrentAppliesHold(t *testing.T, s sqlkv.Store) {
+	put(t, s, "node", "n")
+	const n = 4 * goroutines
+	race(n, func(i int) {
+		ops := []sqlkv.Op{
+			sqlkv.Check([]byte("guard"), sqlkv.IfNotExists()),
+			sqlkv.Put([]byte("shared"), []byte(strconv.Itoa(i))),
+		}
+		if i%2 == 1 { // the heartbeat's shape
+			ops[0] = sqlkv.Check([]byte("node"), sqlkv.IfExists())
+		}
+		if _, err := s.Apply(t.Context(), ops...); err != nil {
+			t.Errorf("Apply %d (%v %v): %v, want success: its conditions hold", i, ops[0].Kind, ops[0].Cond, err)
+		}
+	})
+}
+
 // testCompareAndSwap increments one counter from many goroutines with
 // read-modify-write loops; a lost update shows as a short count.
 func testCompareAndSwap(t *testing.T, s sqlkv.Store) {

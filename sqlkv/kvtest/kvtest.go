@@ -61,6 +61,7 @@ func TestStore(t *testing.T, open func(t *testing.T) sqlkv.Store) {
 		{"ConcurrentDeleteExactlyOneWins", testConcurrentDelete},
 		{"ConcurrentCreateExactlyOneWins", testConcurrentCreate},
 		{"ConcurrentCompareAndSwap", testCompareAndSwap},
+		{"ConcurrentAppliesThatHoldAllSucceed", testConcurrentAppliesHold},
 		{"ConcurrentWritersAndReaders", testWritersAndReaders},
 		{"TenThousandKeys", testManyKeys},
 		{"Closed", testClosed},

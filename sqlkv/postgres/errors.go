@@ -36,6 +36,10 @@ func translate(err error) error {
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne),
 		errors.Is(err, driver.ErrBadConn),
+		// A connection pgx closed after a fatal error ("conn closed"):
+		// the request was never sent (seen in a failover, when the
+		// primary vanished under a transaction).
+		pgconn.SafeToRetry(err),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: %w", sqlkv.ErrUnavailable, err)
 	}
@@ -77,14 +81,56 @@ func RedactDSN(dsn string) string {
 	return kvPassword.ReplaceAllString(dsn, "password=xxxxx")
 }
 
-// redact returns err with every occurrence of password in its message
+// RedactError returns err with dsn and its password, in each spelling a
+// driver or server may quote (URL, percent-encoded, key=value), replaced by
+// "xxxxx"; errors.Is and errors.As still see err. It is the one redactor of
+// errors that may quote a DSN (cmd/sms uses it too); nil stays nil.
+func RedactError(err error, dsn string) error {
+	return redact(err, dsnSecrets(dsn)...)
+}
+
+// redact returns err with every occurrence of each secret in its message
 // replaced, whatever a driver or server put there; errors.Is and errors.As
 // still see err.
-func redact(err error, password string) error {
-	if password == "" || !strings.Contains(err.Error(), password) {
+func redact(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	if msg == err.Error() {
 		return err
 	}
-	return redactedError{msg: strings.ReplaceAll(err.Error(), password, "xxxxx"), err: err}
+	return redactedError{msg: msg, err: err}
+}
+
+// dsnSecrets returns the strings of dsn that must not appear in a message:
+// the DSN itself and its password, in URL or key=value form.
+func dsnSecrets(dsn string) []string {
+	if dsn == "" {
+		return nil
+	}
+	secrets := []string{dsn}
+	if u, err := url.Parse(dsn); err == nil {
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p, url.PathEscape(p), url.QueryEscape(p))
+		}
+		if p := u.Query().Get("password"); p != "" {
+			secrets = append(secrets, p)
+		}
+	}
+	for _, f := range strings.Fields(dsn) {
+		if p, ok := strings.CutPrefix(f, "password="); ok {
+			if p = strings.Trim(p, `'"`); p != "" {
+				secrets = append(secrets, p)
+			}
+		}
+	}
+	return secrets
 }
 
 type redactedError struct {

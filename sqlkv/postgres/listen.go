@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -11,20 +12,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sethvargo/go-retry"
 
+	"github.com/spear-next/sms/internal/backoff"
 	"github.com/spear-next/sms/sqlkv"
-)
-
-// Reconnection back-off of the listener.
-const (
-	listenRetryMin = 100 * time.Millisecond
-	listenRetryMax = 5 * time.Second
 )
 
 // listener holds one dedicated connection that LISTENs to the store's
 // change channel (see migrations/postgres/00002_notify.sql) and publishes
 // what it hears to an in-process feed. It starts with the first Watch and
-// reconnects with back-off; after every (re)connection it tells subscribers
+// reconnects with back-off (backoff.Reconnect); after every (re)connection it tells subscribers
 // to resync, since notifications sent while it was away are lost.
 type listener struct {
 	cfg  *pgx.ConnConfig
@@ -95,43 +92,48 @@ func (l *listener) setState(connected bool, err error) {
 	l.connected, l.lastErr = connected, err
 }
 
+// run keeps a listening connection until ctx ends, reconnecting with
+// backoff.Reconnect pauses; a connection that was made resets them, so a
+// short blip costs one short pause and a long outage is polled ever less
+// often, up to the policy's cap.
 func (l *listener) run(ctx context.Context) {
 	defer close(l.done)
-	first := true
-	delay := listenRetryMin
-	for ctx.Err() == nil {
-		conn, err := l.connect(ctx)
-		if err != nil {
-			l.setState(false, err)
-		} else {
-			l.setState(true, nil)
-			delay = listenRetryMin
-			l.feed.Resync()
+	var tried sync.Once
+	b := backoff.Reconnect()
+	_ = retry.Do(ctx, retry.BackoffFunc(func() (time.Duration, bool) { return b.Next() }), func(ctx context.Context) error {
+		if l.session(ctx, func() { tried.Do(func() { close(l.tried) }) }) {
+			b = backoff.Reconnect()
 		}
-		if first {
-			first = false
-			close(l.tried)
-		}
-		if err == nil {
-			err = l.receive(ctx, conn)
-			l.setState(false, err)
-			// Changes may be missed until the next connection, which
-			// resyncs; tell subscribers now too, so they do not wait.
-			l.feed.Resync()
-			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-			conn.Close(closeCtx)
-			cancel()
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, listenRetryMax)
+		return retry.RetryableError(errReconnect)
+	})
+}
+
+// errReconnect keeps run's retry loop going: a session only ends with ctx or
+// with the connection lost.
+var errReconnect = errors.New("listening connection ended")
+
+// session connects, LISTENs and publishes notifications until the
+// connection fails or ctx ends, and reports whether it connected. attempted
+// runs once the connection attempt is over and the state is set.
+func (l *listener) session(ctx context.Context, attempted func()) bool {
+	conn, err := l.connect(ctx)
+	if err != nil {
+		l.setState(false, err)
+		attempted()
+		return false
 	}
+	l.setState(true, nil)
+	l.feed.Resync()
+	attempted()
+	err = l.receive(ctx, conn)
+	l.setState(false, err)
+	// Changes may be missed until the next connection, which resyncs;
+	// tell subscribers now too, so they do not wait.
+	l.feed.Resync()
+	closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	conn.Close(closeCtx)
+	cancel()
+	return true
 }
 
 // connect opens the listening connection and LISTENs on the channel of the
@@ -142,7 +144,10 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	var channel string
-	err = conn.QueryRow(ctx, `SELECT 'sms_kv_' || left(md5(current_schema()), 16)`).Scan(&channel)
+	err = checkDirect(ctx, conn)
+	if err == nil {
+		err = conn.QueryRow(ctx, `SELECT 'sms_kv_' || left(md5(current_schema()), 16)`).Scan(&channel)
+	}
 	if err == nil {
 		_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize())
 	}
@@ -153,10 +158,35 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// receive publishes notifications until the connection fails or ctx ends.
+// After listenIdle without a notification the listener pings the server,
+// and gives the connection up if the ping is not answered within
+// listenProbeTimeout: a network that went silent with the connection open
+// (which TCP keepalive cannot see when something in between still answers
+// TCP) is found within listenIdle + listenProbeTimeout, and the watchers
+// are told to resync. Variables for the tests.
+var (
+	listenIdle         = 10 * time.Second
+	listenProbeTimeout = 5 * time.Second
+)
+
+// receive publishes notifications until the connection fails, stops
+// answering, or ctx ends.
 func (l *listener) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		wctx, cancel := context.WithTimeout(ctx, listenIdle)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			// Idle; pgx keeps the connection usable after a timed-out
+			// wait, and buffers notifications that arrive during the ping.
+			pctx, cancel := context.WithTimeout(ctx, listenProbeTimeout)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("listening connection does not answer: %w", err)
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}

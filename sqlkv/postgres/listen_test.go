@@ -3,11 +3,14 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/spear-next/sms/internal/faultproxy"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvtest"
+	"github.com/spear-next/sms/sqlkv/postgres"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -109,4 +112,45 @@ func TestWatchResyncsAfterReconnect(t *testing.T) {
 
 func TestWatch(t *testing.T) {
 	kvtest.TestWatch(t, func(t *testing.T) sqlkv.Store { return open(t, storetest.PostgresDSN(t)) })
+}
+
+// When the network to the server goes silent with the listening connection
+// open (a proxy holding every byte: TCP itself stays up), the listener's
+// probe finds it, subscribers are told to resync, and once the network
+// heals changes are heard again.
+func TestWatchResyncsWhenTheNetworkGoesSilent(t *testing.T) {
+	postgres.SetListenProbe(t, 200*time.Millisecond, 300*time.Millisecond)
+	proxy, dsn, err := faultproxy.StartURL(storetest.PostgresDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	s := open(t, dsn)
+	ctx := t.Context()
+	sub, err := s.Watch(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	proxy.Blackhole(true)
+	for !nextBatch(t, sub).Resync {
+	}
+	proxy.Blackhole(false)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("no change heard after the network healed")
+		}
+		v, err := s.Put(ctx, []byte("k"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		b, err := sub.Next(wctx)
+		cancel()
+		if err == nil && slices.ContainsFunc(b.Changes, func(c sqlkv.Change) bool { return c.Version == v }) {
+			return
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,6 +61,11 @@ type Options struct {
 	// (each in one transaction on one connection): 0 is the default (2),
 	// negative turns group commit off. Outcomes are the same either way.
 	GroupLanes int
+	// ListenDSN is a direct connection to the same database, for what
+	// needs a session of its own: the change feed's LISTEN and the
+	// migrations' advisory lock. Empty means the main DSN. Set it when the
+	// main DSN goes through a transaction pooler (see pooler.go).
+	ListenDSN string
 }
 
 // OpenWithOptions is Open with options; it returns the same errors, and
@@ -71,7 +77,22 @@ func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*Store, err
 		// a wrapped url.Error: say only what is wrong with it.
 		return nil, fmt.Errorf("postgres: cannot parse DSN %s", RedactDSN(dsn))
 	}
-	db := stdlib.OpenDB(*cfg)
+	direct := cfg
+	if opts.ListenDSN != "" {
+		if direct, err = pgx.ParseConfig(opts.ListenDSN); err != nil {
+			return nil, fmt.Errorf("postgres: cannot parse the listen DSN %s", RedactDSN(opts.ListenDSN))
+		}
+	}
+	withKeepAlive(cfg)
+	if direct != cfg {
+		withKeepAlive(direct)
+	}
+	var db *sql.DB
+	if unprepared(cfg) {
+		db = sql.OpenDB(unpreparedConnector{stdlib.GetConnector(*cfg)})
+	} else {
+		db = stdlib.OpenDB(*cfg)
+	}
 	db.SetMaxOpenConns(maxOpenConns)
 	db.SetMaxIdleConns(maxIdleConns)
 	db.SetConnMaxIdleTime(connMaxIdleTime)
@@ -83,12 +104,12 @@ func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*Store, err
 	case opts.GroupLanes > 0:
 		d.GroupLanes = opts.GroupLanes
 	}
-	s, err := open(ctx, d, db, opts.SkipMigrations)
+	s, err := open(ctx, d, db, cfg, direct, opts.ListenDSN != "", opts.SkipMigrations)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("postgres: open: %w", redact(err, cfg.Password))
+		return nil, fmt.Errorf("postgres: open: %w", redact(redact(err, cfg.Password), direct.Password))
 	}
-	s.listen = newListener(cfg)
+	s.listen = newListener(direct)
 	return s, nil
 }
 
@@ -101,26 +122,46 @@ func (s *Store) Close() error {
 	return s.Store.Close()
 }
 
-func open(ctx context.Context, d sqlstore.Dialect, db *sql.DB, skipMigrations bool) (*Store, error) {
+// open pings db (opened with db0), checks the pooler settings (see
+// checkConnections), migrates (on its own pool of direct when separate, since
+// the advisory lock needs a session) and prepares the store on db.
+func open(ctx context.Context, d sqlstore.Dialect, db *sql.DB, db0, direct *pgx.ConnConfig, separate, skipMigrations bool) (*Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return nil, translate(err)
 	}
-	p, err := migrations.NewPostgresProvider(ctx, db)
-	if err != nil {
+	if err := checkConnections(ctx, db0, direct, separate); err != nil {
 		return nil, translate(err)
 	}
-	if skipMigrations {
-		if err := migrations.CheckCurrent(ctx, p); err != nil {
-			return nil, translate(err)
-		}
-	} else if _, err := p.Up(ctx); err != nil {
-		return nil, fmt.Errorf("migrate: %w", translate(err))
+	mdb := db
+	if separate {
+		mdb = stdlib.OpenDB(*direct)
+		mdb.SetMaxOpenConns(2)
+		defer mdb.Close()
+	}
+	if err := migrate(ctx, mdb, skipMigrations); err != nil {
+		return nil, err
 	}
 	store, err := sqlstore.Open(ctx, d, db, db)
 	if err != nil {
 		return nil, err
 	}
 	return &Store{Store: store, db: db}, nil
+}
+
+// migrate applies pending migrations on db, or checks there are none.
+func migrate(ctx context.Context, db *sql.DB, skipMigrations bool) error {
+	p, err := migrations.NewPostgresProvider(ctx, db)
+	if err != nil {
+		return translate(err)
+	}
+	if skipMigrations {
+		if err := migrations.CheckCurrent(ctx, p); err != nil {
+			return translate(err)
+		}
+	} else if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", translate(err))
+	}
+	return nil
 }
 
 var dialect = sqlstore.Dialect{
@@ -141,6 +182,24 @@ var dialect = sqlstore.Dialect{
 	// lock (BENCHMARKS.md). One lane leaves the database idle while a group
 	// commits, four gained nothing over two.
 	GroupLanes: 2,
+}
+
+// TCP keepalive of every connection: an idle connection (the LISTEN one
+// above all, which waits for notifications for hours) whose peer went
+// silent is found dead after keepAliveIdle + keepAliveCount ×
+// keepAliveInterval, 30 s, instead of pgx's default of 5 minutes before the
+// first probe. Busy connections are bounded by their callers' deadlines.
+const (
+	keepAliveIdle     = 15 * time.Second
+	keepAliveInterval = 5 * time.Second
+	keepAliveCount    = 3
+)
+
+func withKeepAlive(cfg *pgx.ConnConfig) {
+	d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: keepAliveIdle, Interval: keepAliveInterval, Count: keepAliveCount,
+	}}
+	cfg.DialFunc = d.DialContext
 }
 
 // errorsAsPg is errors.As for the Postgres server's errors.

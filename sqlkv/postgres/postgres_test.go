@@ -30,10 +30,23 @@ func open(t testing.TB, dsn string) *postgres.Store {
 	return s
 }
 
+// TestStore runs the conformance suite; with KV_TEST_POSTGRES_POOLED_DSN
+// set (as .ci/run does once) it runs through PgBouncer in transaction mode.
 func TestStore(t *testing.T) {
-	kvtest.TestStore(t, func(t *testing.T) sqlkv.Store {
-		return open(t, storetest.PostgresDSN(t))
-	})
+	kvtest.TestStore(t, func(t *testing.T) sqlkv.Store { return openFresh(t) })
+}
+
+// openFresh opens a store on a fresh database (storetest.Postgres: through
+// the pooler when KV_TEST_POSTGRES_POOLED_DSN is set), closed when tb ends.
+func openFresh(tb testing.TB) *postgres.Store {
+	tb.Helper()
+	dsn, listen := storetest.Postgres(tb)
+	s, err := postgres.OpenWithOptions(tb.Context(), dsn, postgres.Options{ListenDSN: listen})
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 func TestReopen(t *testing.T) {
@@ -193,10 +206,10 @@ func TestTerminatedConnections(t *testing.T) {
 	}
 }
 
+// BenchmarkStore measures the store; with KV_TEST_POSTGRES_POOLED_DSN set,
+// through PgBouncer (RELIABILITY.md compares the two).
 func BenchmarkStore(b *testing.B) {
-	kvtest.BenchmarkStore(b, func(b *testing.B) sqlkv.Store {
-		return open(b, storetest.PostgresDSN(b))
-	})
+	kvtest.BenchmarkStore(b, func(b *testing.B) sqlkv.Store { return openFresh(b) })
 }
 
 // TestNoWriteSkew runs pairs of Applys that each require the other's key to

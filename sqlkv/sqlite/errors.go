@@ -22,7 +22,11 @@ func translate(err error) error {
 			// busy_timeout. In-process writers never get here: they queue
 			// on the one writer connection.
 			return fmt.Errorf("%w: %w", sqlkv.ErrUnavailable, err)
-		case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
+		case sqlite3.SQLITE_FULL:
+			// The disk or max_page_count is full. SQLite rolled the
+			// statement or transaction back; the file is intact.
+			return fmt.Errorf("%w: the disk holding the database is full: %w", sqlkv.ErrStorageFull, err)
+		case sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR,
 			sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_READONLY:
 			return fmt.Errorf("%w: %w", sqlkv.ErrUnavailable, err)
 		case sqlite3.SQLITE_CONSTRAINT:

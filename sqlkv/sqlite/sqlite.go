@@ -43,6 +43,10 @@ type Options struct {
 	// Open fails with an error wrapping migrations.ErrPending if a migration
 	// is not applied (run them with Migrations, as a deploy step).
 	SkipMigrations bool
+	// MaxPages caps the database file at this many pages (4 KiB each;
+	// PRAGMA max_page_count); 0 is no cap beyond the disk's. Writes past it
+	// fail with sqlkv.ErrStorageFull, as on a full disk.
+	MaxPages int
 	// NoGroupCommit makes every write commit on its own instead of
 	// gathering concurrent writes into one transaction. It exists to
 	// measure group commit; outcomes are the same either way.
@@ -100,11 +104,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 	// Pragmas go in the DSN so that every connection the pools open gets
 	// them. The writer gets a bigger page cache (batches touch many pages).
-	writer, err := sql.Open("sqlite", dsn(abs,
+	writerPragmas := []string{
 		"_txlock=immediate",
 		"_pragma=cache_size(-32000)",
-		"_pragma=synchronous("+sync+")",
-	))
+		"_pragma=synchronous(" + sync + ")",
+	}
+	if opts.MaxPages > 0 {
+		writerPragmas = append(writerPragmas, fmt.Sprintf("_pragma=max_page_count(%d)", opts.MaxPages))
+	}
+	writer, err := sql.Open("sqlite", dsn(abs, writerPragmas...))
 	if err != nil {
 		lock.release()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)

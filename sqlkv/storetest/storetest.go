@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,6 +33,16 @@ import (
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
 const EnvPostgresDSN = "KV_TEST_POSTGRES_DSN"
 
+// EnvPostgresPooledDSN names the environment variable that makes Open's
+// Postgres stores go through a transaction pooler: the URL of a PgBouncer
+// in front of KV_TEST_POSTGRES_DSN's server that maps every database name
+// to the same database there (.ci/pgbouncer starts one), for example
+// postgres://postgres@127.0.0.1:5445/?sslmode=disable&default_query_exec_mode=exec.
+// A pooler forwards no search_path, so each test then gets a database of
+// its own instead of a schema, and its store LISTENs on a direct
+// connection (ListenDSN).
+const EnvPostgresPooledDSN = "KV_TEST_POSTGRES_POOLED_DSN"
+
 // Backends names every backend, in the order tests should run them.
 var Backends = kvstore.Backends
 
@@ -47,7 +58,8 @@ func Open(t testing.TB, backend string) sqlkv.Store {
 	case kvstore.BackendSQLite:
 		cfg = kvstore.SQLite(filepath.Join(t.TempDir(), "sms.db"))
 	case kvstore.BackendPostgres:
-		cfg = kvstore.Postgres(PostgresDSN(t))
+		cfg = kvstore.Postgres("")
+		cfg.DSN, cfg.ListenDSN = Postgres(t)
 	default:
 		t.Fatalf("storetest.Open: unknown backend %q, want one of %v", backend, Backends)
 	}
@@ -57,6 +69,88 @@ func Open(t testing.TB, backend string) sqlkv.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Postgres returns the DSNs of a fresh, empty Postgres database for t: the
+// one to open a store with, and the direct one for its ListenDSN (empty when
+// they are the same). Without KV_TEST_POSTGRES_POOLED_DSN it is
+// PostgresDSN's schema; with it, a database of its own reached through the
+// pooler, dropped when t ends.
+func Postgres(t testing.TB) (dsn, listenDSN string) {
+	t.Helper()
+	pooled := os.Getenv(EnvPostgresPooledDSN)
+	if pooled == "" {
+		return PostgresDSN(t), ""
+	}
+	return PooledPostgres(t, pooled)
+}
+
+// EnvPgBouncerDSN names the environment variable with the URL of a PgBouncer
+// in transaction pooling mode as EnvPostgresPooledDSN describes, without
+// query parameters, for the tests of SMS behind a pooler (.ci/pgbouncer
+// starts one on 127.0.0.1:5445).
+const EnvPgBouncerDSN = "SMS_TEST_PGBOUNCER_DSN"
+
+// PgBouncer returns EnvPgBouncerDSN, or skips t (fails it under CI=true).
+func PgBouncer(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvPgBouncerDSN)
+	if dsn == "" {
+		const msg = EnvPgBouncerDSN + " is not set; set it to a PgBouncer in transaction mode in front of " + EnvPostgresDSN + "'s server (.ci/pgbouncer starts one: postgres://postgres@127.0.0.1:5445/?sslmode=disable)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return dsn
+}
+
+// PooledPostgres creates a database of its own for t, dropped when t ends,
+// and returns its URL through the pooler at pooled and its direct URL (on
+// KV_TEST_POSTGRES_DSN's server).
+func PooledPostgres(t testing.TB, pooled string) (dsn, direct string) {
+	t.Helper()
+	direct = PostgresDSN(t) // skips t as PostgresDSN does; the schema goes unused
+	name := uniqueName()
+	quoted := pgx.Identifier{name}.Sanitize()
+	exec := func(sql string) {
+		t.Helper()
+		cfg, err := pgx.ParseConfig(os.Getenv(EnvPostgresDSN))
+		if err != nil {
+			t.Fatalf("%s: cannot parse it", EnvPostgresDSN)
+		}
+		db := stdlib.OpenDB(*cfg)
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec("CREATE DATABASE " + quoted)
+	t.Cleanup(func() { exec("DROP DATABASE " + quoted + " WITH (FORCE)") })
+	return withDatabase(t, pooled, name), withDatabase(t, direct, name)
+}
+
+// withDatabase returns the URL dsn naming database name, without a
+// search_path.
+func withDatabase(t testing.TB, dsn, name string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("%s or %s is not a URL", EnvPostgresDSN, EnvPostgresPooledDSN)
+	}
+	u.Path = "/" + name
+	q := u.Query()
+	q.Del("search_path")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func uniqueName() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "sms_test_" + hex.EncodeToString(b[:])
 }
 
 // PostgresDSN creates a schema with a unique name in the database named by
@@ -78,9 +172,7 @@ func PostgresDSN(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("%s: cannot parse it", EnvPostgresDSN)
 	}
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "sms_test_" + hex.EncodeToString(b[:])
+	schema := uniqueName()
 	quoted := pgx.Identifier{schema}.Sanitize()
 
 	db := stdlib.OpenDB(*cfg)

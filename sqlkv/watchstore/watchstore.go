@@ -117,6 +117,9 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 	return results, nil
 }
 
+// Degraded forwards the wrapped store's; see sqlkv.Degrader.
+func (s *Store) Degraded() error { return sqlkv.Degraded(s.Store) }
+
 // GetMany reads through to the wrapped store, with one query where it can
 // (see sqlkv.GetMany).
 func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, error) {

@@ -44,7 +44,8 @@ const maxGroup = 128
 type request struct {
 	ctx context.Context
 	// alone runs the request in its own transaction (or statement), with
-	// the caller's context, and translates nothing.
+	// the caller's context, and translates nothing. It must be re-runnable:
+	// Store.retrying runs it again after a serialization failure.
 	alone func(ctx context.Context) error
 	// inGroup runs the request's statements bound by in; it must be
 	// re-runnable (results reset) and return a *errConditionFailed for a
@@ -79,9 +80,15 @@ func newCommitter(lanes int) *committer {
 // write runs r through s's committer and returns its error once the
 // transaction holding it has committed (or failed).
 func (s *Store) write(r *request) error {
+	err := s.writeOnce(r)
+	s.noteWrite(err)
+	return err
+}
+
+func (s *Store) writeOnce(r *request) error {
 	c := s.commit
 	if c.off || r.inGroup == nil {
-		return r.alone(r.ctx)
+		return s.retrying(r.ctx, r.alone)
 	}
 	r.done = make(chan struct{})
 	c.mu.Lock()
@@ -97,8 +104,9 @@ func (s *Store) write(r *request) error {
 			// caller; if not, runGroup will skip it unwritten.
 			return r.ctx.Err()
 		case c.lanes <- struct{}{}:
-			// This caller commits the pending requests, which may or may
-			// not include its own (another lane may have taken it).
+			// This caller commits the pending requests, which include its
+			// own unless another lane took it first; either way it is
+			// taken now, and the caller waits for its answer.
 			c.mu.Lock()
 			n := min(len(c.pending), maxGroup)
 			group := c.pending[:n:n]
@@ -107,22 +115,24 @@ func (s *Store) write(r *request) error {
 				g.taken = true
 			}
 			c.mu.Unlock()
-			if len(group) > 0 {
-				s.runGroup(group)
+			if len(group) == 0 {
+				<-c.lanes
+			} else {
+				// The group runs on its own goroutine, so that this
+				// caller, like every other in the group, gives up at its
+				// own deadline: the group runs to the latest of theirs
+				// (see tryGroup), and a database that stopped answering
+				// must not hold this caller past its own.
+				go func() {
+					defer func() { <-c.lanes }()
+					s.runGroup(group)
+				}()
 			}
-			<-c.lanes
-			c.mu.Lock()
-			taken := r.taken
-			c.mu.Unlock()
-			if taken {
-				// Some lane has it: wait for that lane instead of
-				// spinning on empty groups.
-				select {
-				case <-r.done:
-					return r.err
-				case <-r.ctx.Done():
-					return r.ctx.Err()
-				}
+			select {
+			case <-r.done:
+				return r.err
+			case <-r.ctx.Done():
+				return r.ctx.Err()
 			}
 		}
 	}
@@ -144,7 +154,7 @@ func (s *Store) runGroup(group []*request) {
 		live = append(live, r)
 	}
 	if len(live) == 1 {
-		live[0].err = live[0].alone(live[0].ctx)
+		live[0].err = s.retrying(live[0].ctx, live[0].alone)
 		return
 	}
 	if len(live) == 0 {
@@ -163,7 +173,7 @@ func (s *Store) runGroup(group []*request) {
 		// Nothing of the group was committed: run each on its own, so that
 		// each gets the outcome (and retries) it would have had anyway.
 		for _, r := range live {
-			r.err = r.alone(r.ctx)
+			r.err = s.retrying(r.ctx, r.alone)
 		}
 	}
 }

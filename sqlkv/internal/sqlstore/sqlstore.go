@@ -10,10 +10,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
+	"github.com/spear-next/sms/internal/backoff"
 	"github.com/spear-next/sms/sqlkv"
 )
 
@@ -24,6 +24,7 @@ type Store struct {
 	reader *sql.DB
 	writer *sql.DB
 	closed atomic.Bool
+	full   atomic.Bool // the last write failed with sqlkv.ErrStorageFull
 	commit *committer
 
 	// Prepared statements, on the reader for reads and on the writer for
@@ -114,6 +115,27 @@ func (s *Store) Close() error {
 	}
 	if err != nil {
 		return fmt.Errorf("close: %w", s.d.Translate(err))
+	}
+	return nil
+}
+
+// noteWrite records whether the storage is full, from a write's outcome: a
+// write that fails with ErrStorageFull sets it, one that succeeds clears it.
+func (s *Store) noteWrite(err error) {
+	switch {
+	case err == nil:
+		s.full.Store(false)
+	case errors.Is(s.translate(err), sqlkv.ErrStorageFull):
+		s.full.Store(true)
+	}
+}
+
+// Degraded returns an error wrapping sqlkv.ErrStorageFull while the last
+// write failed because the storage is full, and nil otherwise: the store
+// still serves reads, and the next write that fits clears it.
+func (s *Store) Degraded() error {
+	if s.full.Load() {
+		return fmt.Errorf("writes fail: %w", sqlkv.ErrStorageFull)
 	}
 	return nil
 }
@@ -329,38 +351,23 @@ func (s *Store) wrap(op string, key []byte, err error) error {
 	return fmt.Errorf("%s %q: %w", op, sqlkv.Truncate(key), s.translate(err))
 }
 
-// maxAttempts bounds how often a transaction is run again after the database
-// rolled it back because of concurrent transactions. Each retry usually
-// succeeds (the transaction it collided with has committed); the bound only
-// stops a pathological storm, reported as ErrUnavailable.
-const maxAttempts = 100
-
-// inTx runs fn in a write transaction and commits, running it again from the
-// start when the dialect says the database rolled it back only because of
-// concurrent transactions: contention is resolved here, so that callers see
-// ErrConflict only for a condition that failed. fn must not have effects
-// outside the transaction.
-func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.tryTx(ctx, opts, fn)
-		if err == nil || s.d.Retryable == nil || !s.d.Retryable(err) {
-			return err
-		}
-		if attempt == maxAttempts {
-			return fmt.Errorf("%w: transaction rolled back by concurrent ones %d times: %w", sqlkv.ErrUnavailable, attempt, err)
-		}
-		// Jittered pause, growing up to 50 ms, so that the transactions that
-		// collided do not collide again in lockstep.
-		pause := time.Duration(rand.Int64N(int64(min(attempt, 50))*int64(time.Millisecond))) + 100*time.Microsecond
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
-		}
+// retrying runs a write on its own (a request's alone form) and runs it
+// again from the start, after a jittered pause, while the dialect says the
+// database rolled it back only because of concurrent transactions
+// (serialization failures, deadlocks). Contention is resolved here, where it
+// happens, for as long as the caller's context allows, so that callers see
+// sqlkv.ErrConflict only for a condition that failed and never an error for
+// a valid write that merely collided.
+func (s *Store) retrying(ctx context.Context, alone func(ctx context.Context) error) error {
+	if s.d.Retryable == nil {
+		return alone(ctx)
 	}
+	return backoff.Do(ctx, backoff.Contention(), s.d.Retryable, alone)
 }
 
-func (s *Store) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+// inTx runs fn in a write transaction and commits. fn must not have effects
+// outside the transaction: contention retries (see retrying) run it again.
+func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	tx, err := s.writer.BeginTx(ctx, opts)
 	if err != nil {
 		return err

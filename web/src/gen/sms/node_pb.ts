@@ -722,6 +722,7 @@ export const GetNodeResourceResponseSchema: GenMessage<GetNodeResourceResponse> 
 export type ListNodeResourcesRequest = Message<"sms.ListNodeResourcesRequest"> & {
   /**
    * node_uuids selects the nodes whose reports to return; empty means all.
+   * At most 10,000 (more is invalid_argument).
    *
    * @generated from field: repeated string node_uuids = 1;
    */
@@ -847,7 +848,8 @@ export const GetNodeWithResourceResponseSchema: GenMessage<GetNodeWithResourceRe
  */
 export type WatchNodesRequest = Message<"sms.WatchNodesRequest"> & {
   /**
-   * uuids, if not empty, watches only these nodes.
+   * uuids, if not empty, watches only these nodes. At most 10,000 (more is
+   * invalid_argument).
    *
    * @generated from field: repeated string uuids = 1;
    */
@@ -1065,14 +1067,16 @@ export type GetClusterStatsResponse = Message<"sms.GetClusterStatsResponse"> & {
   averageMemoryUsagePercent: number;
 
   /**
-   * total_memory_bytes is the sum of the reports' total_memory_bytes.
+   * total_memory_bytes is the sum of the reports' total_memory_bytes,
+   * saturating: a sum past 2^63-1 is 2^63-1, never a wrapped negative.
    *
    * @generated from field: int64 total_memory_bytes = 6;
    */
   totalMemoryBytes: bigint;
 
   /**
-   * used_memory_bytes is the sum of the reports' used_memory_bytes.
+   * used_memory_bytes is the sum of the reports' used_memory_bytes,
+   * saturating like total_memory_bytes.
    *
    * @generated from field: int64 used_memory_bytes = 7;
    */
