@@ -46,8 +46,9 @@ const (
 
 // NewGRPCServer returns a grpc-go server with the same services, handlers
 // and policy as NewHandler's gRPC: sms.NodeService (the same NodeService
-// methods), grpc.health.v1 (google.golang.org/grpc/health, answering from
-// the store's Ping like the Connect stack), server reflection v1 and
+// methods), sms.PlacementService, grpc.health.v1
+// (google.golang.org/grpc/health, answering from the store's Ping like the
+// Connect stack), server reflection v1 and
 // v1alpha, and:
 //
 //   - the bearer token, checked on the request headers before the stream is
@@ -74,6 +75,9 @@ func NewGRPCServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 	svc.stopWatches = cfg.StopWatches
 	svc.watchers = cfg.watcherLimit()
 	smspb.RegisterNodeServiceServer(srv, grpcNodeService{svc})
+	// PlacementService's methods are all unary with grpc-go's signatures:
+	// it is a smspb.PlacementServiceServer as it is.
+	smspb.RegisterPlacementServiceServer(srv, NewPlacementService(cfg.placer(), logger))
 
 	hs := &grpcHealth{Server: health.NewServer(), checker: &storeChecker{store: cfg.Store, view: cfg.Nodes.View(), logger: logger}}
 	for _, name := range healthServices {
@@ -102,10 +106,8 @@ func (r reflected) GetServiceInfo() map[string]grpc.ServiceInfo {
 	return info
 }
 
-// grpcServices are the services NewGRPCServer serves behind the token; a
-// later service (sms.PlacementService) is added here and registered in
-// NewGRPCServer.
-var grpcServices = []*grpc.ServiceDesc{&smspb.NodeService_ServiceDesc}
+// grpcServices are the services NewGRPCServer serves behind the token.
+var grpcServices = []*grpc.ServiceDesc{&smspb.NodeService_ServiceDesc, &smspb.PlacementService_ServiceDesc}
 
 // GRPCServerOptions returns the policy NewGRPCServer installs, from cfg's
 // Logger, MaxRequestBytes, AuthToken and Metrics: interceptors (metrics,

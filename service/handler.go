@@ -25,7 +25,9 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/service/apidocs"
 	"github.com/spear-next/sms/service/metrics"
+	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/policy"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/service/web"
@@ -97,7 +99,7 @@ type Config struct {
 	// shutdown.
 	StopWatches <-chan struct{}
 
-	// AuthToken, if not empty, is the bearer token every sms.NodeService RPC
+	// AuthToken, if not empty, is the bearer token every sms.* RPC
 	// and REST call must carry (Authorization: Bearer <token>), checked
 	// before any byte of the body is read; others fail with
 	// unauthenticated (401 on REST). Health, reflection and /healthz stay
@@ -108,20 +110,29 @@ type Config struct {
 	// Interceptor, and the policy for calls rejected before a handler ran)
 	// and is served on GET /metrics, which, like /healthz, needs no token.
 	Metrics *metrics.Metrics
+
+	// Placer serves sms.PlacementService and the placement routes of the
+	// SPEAR gateway. Nil means a Placer over Nodes, Resources and Store
+	// with the default heartbeat timeout.
+	Placer *placement.Placer
 }
 
 // NewHandler returns an http.Handler serving, on their standard paths:
 //
 //   - sms.NodeService over Connect, gRPC and gRPC-web (/sms.NodeService/...);
-//   - gRPC health, grpc.health.v1.Health: SERVING for "" and
-//     "sms.NodeService" while the registry view is loaded and Store.Ping
-//     succeeds, NOT_SERVING otherwise, not_found for any other service name;
-//   - gRPC server reflection, v1 and v1alpha, listing sms.NodeService and
-//     grpc.health.v1.Health;
+//   - gRPC health, grpc.health.v1.Health: SERVING for "",
+//     "sms.NodeService" and "sms.PlacementService" while the registry view
+//     is loaded and Store.Ping succeeds, NOT_SERVING otherwise, not_found
+//     for any other service name;
+//   - gRPC server reflection, v1 and v1alpha, listing sms.NodeService,
+//     sms.PlacementService and grpc.health.v1.Health;
 //   - GET /healthz: 200 "ok" while the view is loaded and Store.Ping
 //     succeeds, 503 otherwise;
-//   - SPEAR's REST/JSON routes under /api/v1/ (the google.api.http rules of
-//     node.proto), onto the same sms.NodeService handler;
+//   - sms.PlacementService over the same three protocols, with the same
+//     policy and interceptors (token, metrics);
+//   - SPEAR's HTTP gateway: its routes under /api/v1/ with its JSON shapes
+//     (gateway.go), GET /health, GET /api/openapi.json and Swagger UI at
+//     /swagger-ui/;
 //   - the web dashboard (package web) at GET / and GET /ui/.
 //
 // gRPC needs HTTP/2: serve the handler with HTTP/2 enabled (TLS, or
@@ -166,13 +177,21 @@ func NewHandler(cfg Config) http.Handler {
 	svc.watchers = cfg.watcherLimit()
 	rpcPath, rpc := smspbconnect.NewNodeServiceHandler(svc, rpcOpts...)
 	mux.Handle(rpcPath, rpc)
-	rest, err := newREST(rpc)
-	if err != nil {
-		panic("service.NewHandler: " + err.Error()) // node.proto's http rules are broken
-	}
-	mux.Handle(restPrefix, rest)
+	placer := cfg.placer()
+	mux.Handle(smspbconnect.NewPlacementServiceHandler(NewPlacementService(placer, logger), rpcOpts...))
+	// The policy (pol.Handler below) authenticates the gateway's routes by
+	// their headers, before any body byte, like every RPC: the gateway has
+	// no token check of its own.
+	gw := &gateway{nodes: cfg.Nodes, resources: cfg.Resources, placer: placer, logger: logger,
+		maxBytes: pol.MaxRequestBytes(), metrics: cfg.Metrics}
+	gw.routes(mux)
+	mux.Handle("GET /health", spearHealth(cfg.Store, logger))
+	docs := apidocs.Handler()
+	mux.Handle("GET "+apidocs.OpenAPIPath, docs)
+	mux.Handle("GET "+apidocs.SwaggerPrefix, docs)
 	mux.Handle(grpchealth.NewHandler(&storeChecker{store: cfg.Store, view: cfg.Nodes.View(), logger: logger}, common...))
-	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, grpchealth.HealthV1ServiceName)
+	reflector := grpcreflect.NewStaticReflector(smspbconnect.NodeServiceName, smspbconnect.PlacementServiceName,
+		grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, common...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, common...))
 	mux.Handle("GET /healthz", healthz(cfg.Store, cfg.Nodes.View(), logger))
@@ -183,6 +202,15 @@ func NewHandler(cfg Config) http.Handler {
 	mux.Handle("GET /{$}", dashboard)
 	mux.Handle("GET "+web.AssetsPrefix, dashboard)
 	return pol.Handler(mux)
+}
+
+// placer is Config.Placer, or a Placer over the registries with the
+// default heartbeat timeout.
+func (cfg Config) placer() *placement.Placer {
+	if cfg.Placer != nil {
+		return cfg.Placer
+	}
+	return placement.New(cfg.Store, cfg.Nodes, cfg.Resources, placement.Options{})
 }
 
 // recoverPanic turns a handler panic into a logged, bare internal error

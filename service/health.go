@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -29,7 +30,7 @@ var _ grpchealth.Checker = (*storeChecker)(nil)
 
 // healthServices are the service names gRPC health answers for: the server
 // as a whole ("") and each service it serves.
-var healthServices = []string{"", smspbconnect.NodeServiceName}
+var healthServices = []string{"", smspbconnect.NodeServiceName, smspbconnect.PlacementServiceName}
 
 // serving reports whether service is serving: true once the registry view
 // is loaded and while the store answers Ping. It fails with not_found for a
@@ -42,8 +43,8 @@ func (c *storeChecker) serving(ctx context.Context, service string) (bool, error
 	return ready(ctx, c.store, c.view, c.logger) == nil, nil
 }
 
-// Check answers SERVING or NOT_SERVING for "" and "sms.NodeService", and
-// not_found for any other service.
+// Check answers SERVING or NOT_SERVING for "", "sms.NodeService" and
+// "sms.PlacementService", and not_found for any other service.
 func (c *storeChecker) Check(ctx context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
 	ok, err := c.serving(ctx, req.Service)
 	switch {
@@ -98,4 +99,21 @@ func ping(ctx context.Context, store sqlkv.Store, logger *slog.Logger) error {
 		logger.WarnContext(ctx, "store not ready", "err", err)
 	}
 	return err
+}
+
+// spearHealth is SPEAR's GET /health: 200 {"status": "healthy", ...} while the
+// store answers Ping, 503 with "unhealthy" otherwise; timestamp is the
+// server time in RFC 3339.
+func spearHealth(store sqlkv.Store, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, code := "healthy", http.StatusOK
+		if err := ping(r.Context(), store, logger); err != nil {
+			status, code = "unhealthy", http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, struct {
+			Status    string `json:"status"`
+			Timestamp string `json:"timestamp"`
+			Service   string `json:"service"`
+		}{status, time.Now().UTC().Format(time.RFC3339), "sms"})
+	})
 }

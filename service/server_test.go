@@ -132,7 +132,7 @@ func TestHealth(t *testing.T) {
 			}
 			return resp.Status, nil
 		}
-		for _, svc := range []string{"", "sms.NodeService"} {
+		for _, svc := range []string{"", "sms.NodeService", "sms.PlacementService"} {
 			if got := must(check(svc))(t); got != grpchealth.StatusServing {
 				t.Errorf("Check(%q) = %v, want SERVING", svc, got)
 			}
@@ -146,7 +146,7 @@ func TestHealth(t *testing.T) {
 		if err := e.store.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		for _, svc := range []string{"", "sms.NodeService"} {
+		for _, svc := range []string{"", "sms.NodeService", "sms.PlacementService"} {
 			if got := must(check(svc))(t); got != grpchealth.StatusNotServing {
 				t.Errorf("after Close: Check(%q) = %v, want NOT_SERVING", svc, got)
 			}

@@ -117,7 +117,7 @@ func TestGRPCGoClient(t *testing.T) {
 				names = append(names, svc.GetName())
 			}
 			slices.Sort(names)
-			if got, want := strings.Join(names, " "), "grpc.health.v1.Health sms.NodeService"; got != want {
+			if got, want := strings.Join(names, " "), "grpc.health.v1.Health sms.NodeService sms.PlacementService"; got != want {
 				t.Errorf("v1alpha ListServices = %q, want %q (the same on both stacks)", got, want)
 			}
 		})

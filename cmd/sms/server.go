@@ -20,6 +20,7 @@ import (
 
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/service"
+	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv/postgres"
 )
@@ -138,7 +139,10 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 	// (unavailable, "watch again") as shutdown begins, on both servers, so
 	// that they do not hold it up.
 	stopWatches := make(chan struct{})
+	// One Placer for both servers and its sweeper.
+	placer := placement.New(store, nodes, resources, placement.Options{HeartbeatTimeout: cfg.heartbeatTimeout})
 	svc := service.Config{
+		Placer:           placer,
 		Nodes:            nodes,
 		Resources:        resources,
 		Store:            store,
@@ -163,6 +167,7 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 		runSweeper(sweepCtx, nodes, cfg.cleanupInterval,
 			registry.Liveness{HeartbeatTimeout: cfg.heartbeatTimeout, NodeTTL: cfg.nodeTTL}, logger)
 	})
+	sweeping.Go(func() { runPlacementSweeper(sweepCtx, placer, cfg.cleanupInterval, logger) })
 	defer func() {
 		stopSweep()
 		sweeping.Wait()

@@ -59,6 +59,7 @@ func (g *globals) orDefault(v, def string) string {
 // cli is what a command runs with: the client and the output settings.
 type cli struct {
 	client    smspbconnect.NodeServiceClient
+	placement smspbconnect.PlacementServiceClient
 	json      bool
 	timeout   time.Duration
 	stdout    io.Writer
@@ -166,6 +167,7 @@ func (g *globals) client(set map[string]bool, getenv func(string) string, stdout
 	}
 	return &cli{
 		client:    smspbconnect.NewNodeServiceClient(&http.Client{Transport: rt}, url, opts...),
+		placement: smspbconnect.NewPlacementServiceClient(&http.Client{Transport: rt}, url, opts...),
 		json:      g.output == "json",
 		timeout:   g.timeout,
 		stdout:    stdout,

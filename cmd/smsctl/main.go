@@ -1,6 +1,7 @@
 // Command smsctl is the command-line client of SMS: it lists, inspects,
-// registers, updates and watches nodes, reads and reports node resources and
-// shows cluster statistics, over the generated Connect client (Connect, gRPC
+// registers, updates and watches nodes, reads and reports node resources,
+// shows cluster statistics, and places invocations (sms.PlacementService),
+// over the generated Connect client (Connect, gRPC
 // or gRPC-web). Run `smsctl --help`.
 package main
 
@@ -64,6 +65,7 @@ var commands = []command{
 	nodesList, nodesGet, nodesRegister, nodesUpdate, nodesDelete, nodesHeartbeat, nodesWatch,
 	resourcesGet, resourcesList, resourcesUpdate,
 	stats,
+	placeReport, penalties, place, // "place report" before "place"
 }
 
 // run is main without the process: it returns the exit status.
@@ -170,7 +172,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 func printUsage(w io.Writer) {
 	fmt.Fprint(w, `Usage: smsctl [global flags] <command> [flags] [args]
 
-smsctl talks to an SMS server (sms.NodeService) with the generated client.
+smsctl talks to an SMS server (sms.NodeService, sms.PlacementService) with
+the generated clients.
 
 Commands:
 `)

@@ -36,6 +36,7 @@ type Metrics struct {
 	storeSeconds  *prometheus.HistogramVec
 	storeFailures *prometheus.CounterVec
 	authFailures  prometheus.Counter
+	http          httpMetrics
 }
 
 // New returns a Metrics with the RPC and store metrics registered.
@@ -65,10 +66,12 @@ func New() *Metrics {
 			Help: "Calls rejected for a missing or wrong bearer token.",
 		}),
 	}
+	m.http = newHTTPMetrics()
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.rpcs, m.rpcSeconds, m.storeSeconds, m.storeFailures, m.authFailures,
+		m.http.requests, m.http.seconds,
 	)
 	return m
 }

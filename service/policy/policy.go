@@ -226,7 +226,7 @@ func (p *Policy) reject(w http.ResponseWriter, r *http.Request, kind callKind, e
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sms"`)
 	}
 	if kind == rest {
-		writeRESTError(w, restStatus(code), err)
+		writeRESTError(w, r, restStatus(code), err)
 		return
 	}
 	p.errors.Write(w, r, err)

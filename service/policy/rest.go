@@ -76,17 +76,25 @@ func restStatus(code connect.Code) int {
 }
 
 // writeRESTError answers a REST call with status and the gateway's error
-// body, {"success": false, "error": "..."}.
-func writeRESTError(w http.ResponseWriter, status int, err error) {
+// body, {"success": false, "error": "..."}, or, for SPEAR's register
+// (POST /api/v1/nodes), which answers its errors under "message" like its
+// successes, {"success": false, "message": "..."}.
+func writeRESTError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	msg := err.Error()
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		msg = ce.Message()
 	}
-	body, _ := json.Marshal(struct {
+	type envelope struct {
 		Success bool   `json:"success"`
-		Error   string `json:"error"`
-	}{false, msg})
+		Error   string `json:"error,omitempty"`
+		Message string `json:"message,omitempty"`
+	}
+	e := envelope{Error: msg}
+	if r.Method == http.MethodPost && strings.TrimSuffix(r.URL.Path, "/") == RESTPrefix+"nodes" {
+		e = envelope{Message: msg}
+	}
+	body, _ := json.Marshal(e)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)

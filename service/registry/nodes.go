@@ -125,14 +125,79 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 			return Node{}, invalid("node.uuid", fmt.Sprintf("%s does not match the request uuid %s", body, id))
 		}
 	}
-	status, err := validateNode(n)
+	if _, err := validateNode(n); err != nil {
+		return Node{}, err
+	}
+	out, err := r.rewrite(ctx, id, func(Node) Node { return n })
+	if err != nil {
+		return Node{}, fmt.Errorf("update node %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// NodePatch holds the fields Patch changes; nil fields are kept.
+type NodePatch struct {
+	IPAddress *string
+	Port      *int32
+	HTTPPort  *int32
+	Status    *Status            // any spelling ParseStatus accepts
+	Metadata  *map[string]string // replaces the whole map
+}
+
+// Patch changes the fields of node uuid that p sets and keeps the others
+// (SPEAR's PUT /api/v1/nodes/{uuid}): unlike Update, an absent field is not
+// reset. The merge happens inside the same optimistic read-then-write loop as
+// Update, so a concurrent write is never half-merged. It returns the node as
+// stored. A node that is unhealthy and whose status p does not set stays
+// unhealthy.
+//
+// Errors: ErrNotFound if the node does not exist; a *ValidationError
+// (ErrInvalid) for a malformed uuid or a merged node that fails validation;
+// ctx's error if concurrent writers kept changing the node until its
+// deadline; store errors, wrapped.
+func (r *NodeRegistry) Patch(ctx context.Context, id string, p NodePatch) (Node, error) {
+	if err := ctx.Err(); err != nil {
+		return Node{}, err
+	}
+	id, err := canonicalUUID("uuid", id)
 	if err != nil {
 		return Node{}, err
 	}
-	status, expired := storedStatus(status)
+	out, err := r.rewrite(ctx, id, func(n Node) Node {
+		if p.IPAddress != nil {
+			n.IPAddress = *p.IPAddress
+		}
+		if p.Port != nil {
+			n.Port = *p.Port
+		}
+		if p.HTTPPort != nil {
+			n.HTTPPort = *p.HTTPPort
+		}
+		if p.Status != nil {
+			n.Status = *p.Status
+		}
+		if p.Metadata != nil {
+			n.Metadata = *p.Metadata
+		}
+		return n
+	})
+	if err != nil {
+		return Node{}, fmt.Errorf("patch node %s: %w", id, err)
+	}
+	return out, nil
+}
 
+// rewrite replaces the registration of the existing node id (canonical) with
+// build(the node as read), keeping registered_at, last_heartbeat and
+// health_info. build runs once per attempt, inside retryConflicts; its
+// result is validated.
+//
+// Concurrent rewrites of one node are last-writer-wins; a concurrent
+// Heartbeat is never lost (the heartbeat record is rewritten only to change
+// its expired flag, and then only if no heartbeat landed in between).
+func (r *NodeRegistry) rewrite(ctx context.Context, id string, build func(Node) Node) (Node, error) {
 	var out Node
-	err = retryConflicts(ctx, func() error {
+	err := retryConflicts(ctx, func() error {
 		old, nv, found, err := getRecord[nodeRecord](ctx, r.store, nodeKey(id))
 		if err != nil {
 			return err
@@ -145,7 +210,8 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 		// between. It also makes concurrent Updates of one node conflict,
 		// although each replaces the other wholesale; every conflict means
 		// one of them landed, so they all get through, in turn, well
-		// within a deadline (see retryConflicts).
+		// within a deadline (see retryConflicts). A Patch merges the
+		// fields it read, so it needs the condition anyway.
 		cond := sqlkv.IfVersion(nv)
 		hb, hv, hbFound, err := getRecord[heartbeatRecord](ctx, r.store, heartbeatKey(id))
 		if err != nil {
@@ -154,6 +220,12 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 		if !hbFound {
 			hb.LastHeartbeat = old.RegisteredAt
 		}
+		n := build(assembleNode(id, old, &hb))
+		status, err := validateNode(n)
+		if err != nil {
+			return err
+		}
+		status, expired := storedStatus(status)
 		nr := nodeRecord{
 			IP:           n.IPAddress,
 			Port:         n.Port,
@@ -165,7 +237,7 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 		ops := []sqlkv.Op{sqlkv.Put(nodeKey(id), encode(nr)).If(cond)}
 		// The heartbeat record is rewritten only when the expired flag must
 		// change, and then only if no heartbeat landed since our read, so
-		// an Update never loses a heartbeat and, on the common path, does
+		// a rewrite never loses a heartbeat and, on the common path, does
 		// not even contend with one.
 		if hb.Expired != expired {
 			hb.Expired = expired
@@ -177,10 +249,7 @@ func (r *NodeRegistry) Update(ctx context.Context, id string, n Node) (Node, err
 		out = assembleNode(id, nr, &hb)
 		return nil
 	})
-	if err != nil {
-		return Node{}, fmt.Errorf("update node %s: %w", id, err)
-	}
-	return out, nil
+	return out, err
 }
 
 // Delete removes the node uuid with its heartbeat and resource records, in

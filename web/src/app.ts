@@ -11,6 +11,7 @@ import {
   type Node,
   type NodeResource,
 } from "./gen/sms/node_pb";
+import { PlacementService, type NodePenalty } from "./gen/sms/placement_pb";
 
 const tokenKey = "sms-dashboard-token";
 const refreshMs = 5000;
@@ -26,13 +27,14 @@ const bearer: Interceptor = (next) => (req) => {
   return next(req);
 };
 
-const client = createClient(
-  NodeService,
-  createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true, interceptors: [bearer] }),
-);
+const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFormat: true, interceptors: [bearer] });
+const client = createClient(NodeService, transport);
+const placement = createClient(PlacementService, transport);
 
 const nodes = new Map<string, Node>();
 const resources = new Map<string, NodeResource>();
+// Placement penalties by node: a blocked node gets no invocations.
+const penalties = new Map<string, NodePenalty>();
 let stats: GetClusterStatsResponse | undefined;
 let errorText = "";
 
@@ -83,15 +85,19 @@ async function watch(signal: AbortSignal) {
   }
 }
 
-// refresh reads the resource reports and the cluster stats.
+// refresh reads the resource reports, the cluster stats and the placement
+// penalties.
 async function refresh() {
   try {
-    const [res, st] = await Promise.all([
+    const [res, st, pen] = await Promise.all([
       client.listNodeResources({}),
       client.getClusterStats({}),
+      placement.listPlacementPenalties({}),
     ]);
     resources.clear();
     for (const r of res.resources) resources.set(r.nodeUuid, r);
+    penalties.clear();
+    for (const p of pen.penalties) penalties.set(p.nodeUuid, p);
     stats = st;
     render();
   } catch (err) {
@@ -247,6 +253,16 @@ function renderTable() {
     tr.dataset.uuid = n.uuid;
     const st = el("td", "status");
     st.append(el("span", `badge status-${n.status}`, n.status));
+    const p = penalties.get(n.uuid);
+    if (p?.blocked) {
+      const b = el("span", "placement blocked", "blocked");
+      b.title = `not placed on until ${new Date(Number(p.blockedUntil) * 1000).toISOString()} (${p.consecutiveFailures} failures)`;
+      st.append(" ", b);
+    } else if (p) {
+      const b = el("span", "placement penalty", `penalty ${p.penalty}`);
+      b.title = `${p.consecutiveFailures} recent failures lower its placement score by ${5 * p.penalty}`;
+      st.append(" ", b);
+    }
     const addr = el("td", "addr", `${n.ipAddress}:${n.port}`);
     if (n.httpPort) addr.append(" ", el("span", "http", `http :${n.httpPort}`));
     const hb = el("td", "age");
@@ -273,7 +289,7 @@ let watching = new AbortController();
 
 function start() {
   $("example").textContent =
-    `curl -X POST ${location.origin}/api/v1/nodes -d '{"ip_address":"10.0.0.5","port":8080}'`;
+    `curl -X POST ${location.origin}/api/v1/nodes -H 'Content-Type: application/json' -d '{"ip_address":"10.0.0.5","port":8080}'`;
   const token = $("token") as HTMLInputElement;
   token.value = localStorage.getItem(tokenKey) ?? "";
   token.addEventListener("change", () => {

@@ -4,19 +4,15 @@
 // WatchNodes. Writes a screenshot to $ARTIFACTS_DIR (default ../artifacts)
 // as dashboard.png.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, skip } from "./browser.mjs";
 import { rpc, startSMS } from "./server.mjs";
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const artifacts = resolve(process.env.ARTIFACTS_DIR ?? join(dirname(fileURLToPath(import.meta.url)), "..", "..", "artifacts"));
-// Without Chromium the test is skipped, except in CI, where it must run.
-const skip = !existsSync(chromiumPath) && !process.env.CI
-  ? `no Chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)` : false;
 
 let sms, browser, page;
 const consoleErrors = [];
@@ -24,13 +20,7 @@ const consoleErrors = [];
 before(async () => {
   if (skip) return;
   sms = await startSMS();
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    // The machine's network is closed: no background traffic, no QUIC.
-    // playwright adds --headless and a fresh --user-data-dir itself.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 400 } });
   page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
@@ -91,6 +81,17 @@ test("dashboard shows a registered node and follows its status live", { skip, ti
   await page.fill("#text-filter", "");
   await page.waitForFunction(() => document.querySelectorAll("tbody tr").length === 3);
   await page.locator('[data-stat="total"] .value').filter({ hasText: "3" }).waitFor({ timeout: 15000 });
+
+  // A node an invoker reported as timing out is marked blocked for placement.
+  const report = await fetch(`${sms.url}/sms.PlacementService/ReportInvocationOutcome`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ decisionId: "d", requestId: "r", taskId: "t", nodeUuid: late.nodeUuid,
+      outcomeClass: "INVOCATION_OUTCOME_CLASS_TIMEOUT" }),
+  });
+  assert.equal(report.status, 200);
+  await page.locator(`tr[data-uuid="${late.nodeUuid}"] .placement.blocked`).waitFor({ timeout: 15000 });
+  assert.equal(await page.locator(".placement.blocked").count(), 1);
 
   mkdirSync(artifacts, { recursive: true });
   const shot = join(artifacts, "dashboard.png");
