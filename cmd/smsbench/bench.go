@@ -52,8 +52,9 @@ func (s *stats) pct(p float64) time.Duration {
 
 // recorder is one goroutine's share of a stats, merged at the end.
 type recorder struct {
-	lat  []time.Duration
-	errs map[string]int
+	lat   []time.Duration
+	errs  map[string]int
+	phase context.Context // ends with the phase
 }
 
 func (r *recorder) call(fn func() error) {
@@ -61,6 +62,12 @@ func (r *recorder) call(fn func() error) {
 	err := fn()
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return // the phase's end cutting a call short
+	}
+	if err != nil && r.phase != nil && r.phase.Err() != nil {
+		// The phase's end cut this call short too: its deadline is the
+		// phase's, and the server answers unavailable when its handler's
+		// deadline, a little earlier than the client's, ends a call.
+		return
 	}
 	if err != nil {
 		if r.errs == nil {
@@ -87,7 +94,7 @@ func phase(ctx context.Context, d time.Duration, workers int, names []string, fn
 		wg.Go(func() {
 			rec := map[string]*recorder{}
 			for _, n := range names {
-				rec[n] = &recorder{}
+				rec[n] = &recorder{phase: ctx}
 			}
 			fn(ctx, w, rec)
 			for n, r := range rec {
