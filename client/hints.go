@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -12,27 +12,50 @@ import (
 	"connectrpc.com/connect"
 )
 
-// Errors that replace a transport's obscure one with what to do.
+// Errors that replace a transport's obscure one with what is wrong, each in
+// a *connect.Error (errors.Is finds them): a cleartext call to a TLS server
+// (unavailable; Go's server answers 400 "Client sent an HTTP request to an
+// HTTPS server", h2c just fails), and a TLS server refusing a call without
+// a client certificate (unauthenticated; a broken pipe, a reset or a
+// "certificate required" alert otherwise, depending on when the refusal
+// arrives). Neither is retried.
 var (
-	errServerSpeaksTLS = errors.New("the server speaks TLS; use https:// or --tls-ca")
-	errNeedClientCert  = errors.New("client certificate required: the server asks for one; pass --tls-cert and --tls-key")
+	ErrServerSpeaksTLS    = errors.New("the server speaks TLS; use an https:// address")
+	ErrClientCertRequired = errors.New("client certificate required: the server asks for one")
 )
 
-// hints is the client's transport with errors that say what to do: a
-// cleartext call to a TLS server (Go's server answers 400 "Client sent an
-// HTTP request to an HTTPS server", h2c just fails) and a TLS server
-// refusing a call without a client certificate (a broken pipe, a reset or a
-// "certificate required" alert, depending on when the refusal arrives).
+// hints is a Client's own transport, with the errors above.
 type hints struct {
 	next          http.RoundTripper
 	cleartext     bool
 	certRequested atomic.Bool // the server asked for a client certificate
 }
 
+// withHints wraps t, whose TLS configuration it completes so that a
+// request for a client certificate the Client does not have is noted.
+func withHints(t *http.Transport, useTLS bool) *hints {
+	h := &hints{next: t, cleartext: !useTLS}
+	if !useTLS {
+		return h
+	}
+	if t.TLSClientConfig == nil {
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if len(t.TLSClientConfig.Certificates) == 0 && t.TLSClientConfig.GetClientCertificate == nil {
+		// With TLS 1.3 the server's refusal arrives after the handshake,
+		// as a broken pipe or an alert on some later read.
+		t.TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			h.certRequested.Store(true)
+			return &tls.Certificate{}, nil
+		}
+	}
+	return h
+}
+
 func (h *hints) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := h.next.RoundTrip(r)
 	if err != nil && h.certRequested.Load() {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errNeedClientCert)
+		return nil, connect.NewError(connect.CodeUnauthenticated, ErrClientCertRequired)
 	}
 	if !h.cleartext {
 		return resp, err
@@ -44,7 +67,7 @@ func (h *hints) RoundTrip(r *http.Request) (*http.Response, error) {
 			if resp != nil {
 				resp.Body.Close()
 			}
-			return nil, connect.NewError(connect.CodeUnavailable, errServerSpeaksTLS)
+			return nil, connect.NewError(connect.CodeUnavailable, ErrServerSpeaksTLS)
 		}
 	}
 	return resp, err
