@@ -252,14 +252,20 @@ func port(get func(string) string, name string, lowest int) (int, error) {
 // printUsage writes --help: every flag with its environment variable and
 // default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: sms-agent [flags]\n\n")
-	fmt.Fprintf(w, "sms-agent registers this machine as a node with an SMS server, heartbeats,\n")
-	fmt.Fprintf(w, "and reports its CPU, memory, disk, network and load. On SIGTERM or SIGINT it\n")
-	fmt.Fprintf(w, "marks the node inactive (or deletes it, with --deregister-on-exit) and exits.\n")
-	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
-	fmt.Fprintf(w, "then to its default.\n\n")
+	fmt.Fprint(w, `Usage: sms-agent [flags]
+
+sms-agent registers this machine as a node with an SMS server, heartbeats,
+and reports its CPU, memory, disk, network and load. On SIGTERM or SIGINT it
+marks the node inactive (or deletes it, with --deregister-on-exit) and exits.
+Each flag falls back to its environment variable (when set and not empty),
+then to its default.
+
+`)
 	options.PrintUsage(w)
-	fmt.Fprintf(w, "  --version\n\tprint the version and exit\n")
-	fmt.Fprintf(w, "\nExit status: 0 after a clean stop; 1 when the agent could not run (bad token,\n")
-	fmt.Fprintf(w, "a node the server rejects, --once failing); 2 for a bad setting.\n")
+	fmt.Fprint(w, `  --version
+	print the version and exit
+
+Exit status: 0 after a clean stop; 1 when the agent could not run (bad token,
+a node the server rejects, --once failing); 2 for a bad setting.
+`)
 }

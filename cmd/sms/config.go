@@ -424,14 +424,17 @@ func loadToken(file string) (string, error) {
 // printUsage writes --help: every flag with its environment variable and
 // default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: sms [flags]\n")
-	fmt.Fprintf(w, "       sms migrate up|down|status [flags]   (see sms migrate --help)\n")
-	fmt.Fprintf(w, "       sms backup [--kv-path FILE] DEST     (see sms backup --help)\n")
-	fmt.Fprintf(w, "       sms --version\n\n")
-	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
-	fmt.Fprintf(w, "Layouts: one port (--addr, the default), or SPEAR's: gRPC on grpc-go's server\n")
-	fmt.Fprintf(w, "at --grpc-addr and everything else at --http-addr.\n")
-	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
-	fmt.Fprintf(w, "then to its default. A flag given on the command line wins over its variable.\n\n")
+	fmt.Fprint(w, `Usage: sms [flags]
+       sms migrate up|down|status [flags]   (see sms migrate --help)
+       sms backup [--kv-path FILE] DEST     (see sms backup --help)
+       sms --version
+
+SMS serves the node and resource registries over Connect, gRPC and gRPC-web.
+Layouts: one port (--addr, the default), or SPEAR's: gRPC on grpc-go's server
+at --grpc-addr and everything else at --http-addr.
+Each flag falls back to its environment variable (when set and not empty),
+then to its default. A flag given on the command line wins over its variable.
+
+`)
 	options.PrintUsage(w)
 }

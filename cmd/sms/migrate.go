@@ -205,13 +205,18 @@ func downPlan(ctx context.Context, p *goose.Provider, db kvstore.MigrationDB) (s
 }
 
 func printMigrateUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: sms migrate up|down|status [flags]\n\n")
-	fmt.Fprintf(w, "Runs the database migrations that the server otherwise applies on start\n")
-	fmt.Fprintf(w, "(see --skip-migrations): up applies every pending migration, down rolls\n")
-	fmt.Fprintf(w, "back the latest applied one, status lists each as applied or pending.\n")
-	fmt.Fprintf(w, "down says how many keys it will delete and needs --yes, or \"yes\" typed\n")
-	fmt.Fprintf(w, "on a terminal. On SQLite, up and down refuse a file a server has open.\n")
-	fmt.Fprintf(w, "Exit status: 0 done, 1 the database failed, 2 a usage error.\n\n")
+	fmt.Fprint(w, `Usage: sms migrate up|down|status [flags]
+
+Runs the database migrations that the server otherwise applies on start
+(see --skip-migrations): up applies every pending migration, down rolls
+back the latest applied one, status lists each as applied or pending.
+down says how many keys it will delete and needs --yes, or "yes" typed
+on a terminal. On SQLite, up and down refuse a file a server has open.
+Exit status: 0 done, 1 the database failed, 2 a usage error.
+
+`)
 	options.Select(migrateOptions...).PrintUsage(w)
-	fmt.Fprintf(w, "  --yes\n\tdown: roll back without asking\n")
+	fmt.Fprint(w, `  --yes
+	down: roll back without asking
+`)
 }
