@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -20,14 +19,7 @@ import (
 // retried.
 func TestTLSMistakesNamed(t *testing.T) {
 	serverCert, _, serverPair := certFiles(t)
-	clientCAs := x509.NewCertPool()
-	clientCAs.AddCert(serverPair.Leaf)
-	srv := startServer(t, "127.0.0.1:0", storetest.Open(t, "memory"), serverOptions{tls: &tls.Config{
-		Certificates: []tls.Certificate{serverPair},
-		ClientCAs:    clientCAs,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		NextProtos:   []string{"h2", "http/1.1"},
-	}})
+	srv := startMutualTLS(t, serverPair, serverPair)
 	withoutCert, err := client.LoadTLS(client.TLSFiles{CA: serverCert})
 	if err != nil {
 		t.Fatal(err)

@@ -166,17 +166,33 @@ func StartProcess(t testing.TB, bin string, args ...string) *Process {
 
 func (p *Process) name() string { return filepath.Base(p.Cmd.Path) }
 
-// WaitHealthy polls GET baseURL/healthz until it answers 200; it fails t if
-// the process exits first, or after 30 seconds (a bound for a broken test).
+// WaitHealthy polls GET baseURL/healthz until it answers 200; it fails t
+// if the process exits first.
 func (p *Process) WaitHealthy(t testing.TB, baseURL string) {
+	t.Helper()
+	waitHealthy(t, baseURL, p)
+}
+
+// WaitHealthy polls GET baseURL/healthz until it answers 200, for a server
+// started some other way than StartProcess.
+func WaitHealthy(t testing.TB, baseURL string) {
+	t.Helper()
+	waitHealthy(t, baseURL, nil)
+}
+
+// waitHealthy fails t if p (when not nil) exits before baseURL is healthy,
+// or after 30 seconds, a bound for a broken test.
+func waitHealthy(t testing.TB, baseURL string, p *Process) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		select {
-		case <-p.Exited:
-			t.Fatalf("%s exited before becoming healthy: %v\n%s", p.name(), p.Err, p.Output)
-		default:
+		if p != nil {
+			select {
+			case <-p.Exited:
+				t.Fatalf("%s exited before becoming healthy: %v\n%s", p.name(), p.Err, p.Output)
+			default:
+			}
 		}
 		resp, err := client.Get(baseURL + "/healthz")
 		if err == nil {
@@ -186,7 +202,10 @@ func (p *Process) WaitHealthy(t testing.TB, baseURL string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s/healthz not 200 within 30s (last: %v)\n%s", baseURL, err, p.Output)
+			if p != nil {
+				t.Fatalf("GET %s/healthz not 200 within 30s (last: %v)\n%s", baseURL, err, p.Output)
+			}
+			t.Fatalf("GET %s/healthz not 200 within 30s (last: %v)", baseURL, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -216,4 +235,16 @@ func (p *Process) Kill(t testing.TB) {
 		t.Fatalf("kill %s: %v", p.name(), err)
 	}
 	<-p.Exited
+}
+
+// Loopback returns a listener on a free loopback port, closed when t ends
+// (if nothing closed it earlier), for a server a test runs in process.
+func Loopback(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }
