@@ -139,7 +139,7 @@ func resolve(v *cliopt.Values) (config, error) {
 	opts = append(opts, client.WithProtocol(p))
 
 	files := client.TLSFiles{CA: get("tls-ca"), Cert: get("tls-cert"), Key: get("tls-key")}
-	if files.InsecureSkipVerify, err = parseBool(get, "insecure-skip-verify"); err != nil {
+	if files.InsecureSkipVerify, err = v.Bool("insecure-skip-verify"); err != nil {
 		return c, err
 	}
 	if !files.Empty() {
@@ -153,7 +153,7 @@ func resolve(v *cliopt.Values) (config, error) {
 		}
 		opts = append(opts, client.WithTLS(tc))
 	}
-	timeout, err := positiveDuration(get, "timeout", "a Go duration > 0 such as 10s")
+	timeout, err := v.PositiveDuration("timeout", "a Go duration > 0 such as 10s")
 	if err != nil {
 		return c, err
 	}
@@ -188,19 +188,19 @@ func resolve(v *cliopt.Values) (config, error) {
 		c.labels[k] = v
 	}
 
-	if c.heartbeatInterval, err = positiveDuration(get, "heartbeat-interval", "a Go duration > 0 such as 10s"); err != nil {
+	if c.heartbeatInterval, err = v.PositiveDuration("heartbeat-interval", "a Go duration > 0 such as 10s"); err != nil {
 		return c, err
 	}
-	if c.reportInterval, err = positiveDuration(get, "report-interval", "a Go duration > 0 such as 5s"); err != nil {
+	if c.reportInterval, err = v.PositiveDuration("report-interval", "a Go duration > 0 such as 5s"); err != nil {
 		return c, err
 	}
 	if c.diskPath = get("disk-path"); c.diskPath == "" {
 		return c, bad("disk-path", "empty", "a path such as /")
 	}
-	if c.once, err = parseBool(get, "once"); err != nil {
+	if c.once, err = v.Bool("once"); err != nil {
 		return c, err
 	}
-	if c.deregisterOnExit, err = parseBool(get, "deregister-on-exit"); err != nil {
+	if c.deregisterOnExit, err = v.Bool("deregister-on-exit"); err != nil {
 		return c, err
 	}
 	if c.metricsAddr = get("metrics-addr"); c.metricsAddr != "" {
@@ -218,26 +218,6 @@ func resolve(v *cliopt.Values) (config, error) {
 		return c, bad("log-format", fmt.Sprintf("%q is not a format", get("log-format")), "text or json")
 	}
 	return c, nil
-}
-
-func parseBool(get func(string) string, name string) (bool, error) {
-	b, err := strconv.ParseBool(get(name))
-	if err != nil {
-		return false, bad(name, fmt.Sprintf("%q is not a boolean", get(name)), "true or false")
-	}
-	return b, nil
-}
-
-func positiveDuration(get func(string) string, name, want string) (time.Duration, error) {
-	raw := get(name)
-	d, err := time.ParseDuration(raw)
-	switch {
-	case err != nil:
-		return 0, bad(name, fmt.Sprintf("%q is not a duration", raw), want)
-	case d <= 0:
-		return 0, bad(name, fmt.Sprintf("%q is not > 0", raw), want)
-	}
-	return d, nil
 }
 
 func port(get func(string) string, name string, lowest int) (int, error) {

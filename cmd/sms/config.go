@@ -145,12 +145,10 @@ func (v values) storeConfig() (kvstore.Config, error) {
 	c.ListenDSN = param("kv-listen-dsn", kvstore.BackendPostgres)
 	c.SQLiteSynchronous = strings.ToLower(param("sqlite-synchronous", kvstore.BackendSQLite))
 	if v.Has("skip-migrations") && v.Get("skip-migrations") != "" { // sms migrate has no such flag
-		raw := v.Get("skip-migrations")
-		skip, err := strconv.ParseBool(raw)
-		if err != nil {
-			return c, bad("skip-migrations", fmt.Sprintf("%q is not a boolean", raw), "true or false")
+		var err error
+		if c.SkipMigrations, err = v.Bool("skip-migrations"); err != nil {
+			return c, err
 		}
-		c.SkipMigrations = skip
 	}
 	return c, storeFlagError(c.Validate())
 }
@@ -179,10 +177,10 @@ func (v values) config() (config, error) {
 		return c, err
 	}
 
-	if c.heartbeatTimeout, err = positiveDuration(v, "heartbeat-timeout", "a Go duration > 0 such as 90s"); err != nil {
+	if c.heartbeatTimeout, err = v.PositiveDuration("heartbeat-timeout", "a Go duration > 0 such as 90s"); err != nil {
 		return c, err
 	}
-	if c.cleanupInterval, err = positiveDuration(v, "cleanup-interval", "a Go duration > 0 such as 30s"); err != nil {
+	if c.cleanupInterval, err = v.PositiveDuration("cleanup-interval", "a Go duration > 0 such as 30s"); err != nil {
 		return c, err
 	}
 
@@ -215,10 +213,10 @@ func (v values) config() (config, error) {
 		return c, bad("max-watchers", fmt.Sprintf("%q is not an integer > 0", raw), "a count > 0 such as 1024")
 	}
 	c.maxWatchers = int(n)
-	if c.readHeaderTimeout, err = positiveDuration(v, "read-header-timeout", "a Go duration > 0 such as 10s"); err != nil {
+	if c.readHeaderTimeout, err = v.PositiveDuration("read-header-timeout", "a Go duration > 0 such as 10s"); err != nil {
 		return c, err
 	}
-	if c.readBodyTimeout, err = positiveDuration(v, "read-body-timeout", "a Go duration > 0 such as 30s"); err != nil {
+	if c.readBodyTimeout, err = v.PositiveDuration("read-body-timeout", "a Go duration > 0 such as 30s"); err != nil {
 		return c, err
 	}
 	if c.corsOrigins, err = parseOrigins(strings.Join(v.List("cors-allow-origin"), ",")); err != nil {
@@ -232,11 +230,10 @@ func (v values) config() (config, error) {
 		return c, err
 	}
 
-	raw = v.Get("metrics")
-	if c.metrics, err = strconv.ParseBool(raw); err != nil {
-		return c, bad("metrics", fmt.Sprintf("%q is not a boolean", raw), "true or false")
+	if c.metrics, err = v.Bool("metrics"); err != nil {
+		return c, err
 	}
-	if c.metricsMaxAge, err = positiveDuration(v, "metrics-max-age", "a Go duration > 0 such as 10s"); err != nil {
+	if c.metricsMaxAge, err = v.PositiveDuration("metrics-max-age", "a Go duration > 0 such as 10s"); err != nil {
 		return c, err
 	}
 
@@ -336,18 +333,6 @@ func parseOrigins(raw string) ([]string, error) {
 		origins = append(origins, o)
 	}
 	return origins, nil
-}
-
-func positiveDuration(v values, name, want string) (time.Duration, error) {
-	raw := v.Get(name)
-	d, err := time.ParseDuration(raw)
-	switch {
-	case err != nil:
-		return 0, bad(name, fmt.Sprintf("%q is not a duration", raw), want)
-	case d <= 0:
-		return 0, bad(name, fmt.Sprintf("%q is not > 0", raw), want)
-	}
-	return d, nil
 }
 
 // loadTLS reads the certificate, key and client CAs now, so that a bad file

@@ -15,7 +15,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Option is one setting.
@@ -192,6 +194,31 @@ func (v *Values) List(name string) []string {
 		}
 	}
 	return items
+}
+
+// Bool returns option name's value as a boolean, or the *UsageError
+// saying it is not one.
+func (v *Values) Bool(name string) (bool, error) {
+	raw := v.Get(name)
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, v.opts.Bad(name, fmt.Sprintf("%q is not a boolean", raw), "true or false")
+	}
+	return b, nil
+}
+
+// PositiveDuration returns option name's value as a duration > 0, or the
+// *UsageError saying what is wrong with it and that want is wanted.
+func (v *Values) PositiveDuration(name, want string) (time.Duration, error) {
+	raw := v.Get(name)
+	d, err := time.ParseDuration(raw)
+	switch {
+	case err != nil:
+		return 0, v.opts.Bad(name, fmt.Sprintf("%q is not a duration", raw), want)
+	case d <= 0:
+		return 0, v.opts.Bad(name, fmt.Sprintf("%q is not > 0", raw), want)
+	}
+	return d, nil
 }
 
 // PrintUsage writes each option for --help: its flag and placeholder, its

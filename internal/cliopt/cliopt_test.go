@@ -6,6 +6,7 @@ import (
 	"flag"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/spear-next/sms/internal/cliopt"
 )
@@ -181,5 +182,47 @@ func TestPrintUsage(t *testing.T) {
 		"  --once[=true|false]\n\trun once\n\tenv T_ONCE, default false\n"
 	if b.String() != want {
 		t.Errorf("PrintUsage =\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestBoolAndPositiveDuration(t *testing.T) {
+	opts := cliopt.Options{
+		{Name: "once", Env: "T_ONCE", Default: "false", Arg: cliopt.BoolArg},
+		{Name: "every", Env: "T_EVERY", Default: "10s", Arg: "duration"},
+	}
+	for _, tt := range []struct {
+		args           []string
+		once           bool
+		every          time.Duration
+		onceErr, evErr string
+	}{
+		{nil, false, 10 * time.Second, "", ""},
+		{[]string{"--once", "--every=1m"}, true, time.Minute, "", ""},
+		{[]string{"--once=maybe", "--every=0s"}, false, 0,
+			`--once (T_ONCE): "maybe" is not a boolean; want true or false`, `--every (T_EVERY): "0s" is not > 0; want > 0`},
+		{[]string{"--every=soon"}, false, 0, "", `--every (T_EVERY): "soon" is not a duration; want > 0`},
+	} {
+		fs := flag.NewFlagSet("cmd", flag.ContinueOnError)
+		v := opts.Bind(fs, func(string) string { return "" })
+		if err := cliopt.Parse(fs, tt.args); err != nil {
+			t.Fatal(err)
+		}
+		check := func(what string, err error, want string) {
+			t.Helper()
+			var ue *cliopt.UsageError
+			switch {
+			case want == "" && err != nil:
+				t.Errorf("%s with %q: %v, want no error", what, tt.args, err)
+			case want != "" && (!errors.As(err, &ue) || ue.Msg != want):
+				t.Errorf("%s with %q: %v, want a *UsageError %q", what, tt.args, err, want)
+			}
+		}
+		once, err := v.Bool("once")
+		check("Bool", err, tt.onceErr)
+		every, err := v.PositiveDuration("every", "> 0")
+		check("PositiveDuration", err, tt.evErr)
+		if once != tt.once || every != tt.every {
+			t.Errorf("with %q: once %v, every %v; want %v, %v", tt.args, once, every, tt.once, tt.every)
+		}
 	}
 }
