@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/spear-next/sms/internal/rawsql"
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/internal/sqlstore"
@@ -29,18 +30,38 @@ const (
 	connMaxLifetime = 30 * time.Minute
 )
 
-// Store is a sqlkv.Store in a Postgres database. Its methods are described
-// on sqlkv.Store.
+// Store is a sqlkv.Store in a Postgres database, with every fast path of
+// package sqlkv (see store.go), a change feed across processes (Watch,
+// Fence) and the database's clock (Now). Its methods are described on
+// sqlkv.Store and the optional interfaces.
 type Store struct {
-	*sqlstore.Store
+	store  *sqlstore.Store
 	db     *sql.DB
 	listen *listener // see Watch
 }
 
 var (
-	_ sqlkv.Store     = (*Store)(nil)
-	_ sqlkv.Watchable = (*Store)(nil)
+	_ sqlkv.Store         = (*Store)(nil)
+	_ sqlkv.MultiGetter   = (*Store)(nil)
+	_ sqlkv.Putter        = (*Store)(nil)
+	_ sqlkv.Counter       = (*Store)(nil)
+	_ sqlkv.PrefixDeleter = (*Store)(nil)
+	_ sqlkv.BatchPutter   = (*Store)(nil)
+	_ sqlkv.BatchDeleter  = (*Store)(nil)
+	_ sqlkv.Degrader      = (*Store)(nil)
+	_ sqlkv.Watchable     = (*Store)(nil)
+	_ sqlkv.Fencer        = (*Store)(nil)
 )
+
+// The raw-SQL baseline of cmd/smsbench, kept off the public API.
+func init() {
+	rawsql.Register(func(store any) *rawsql.Baseline {
+		if s, ok := store.(*Store); ok {
+			return s.store.Baseline()
+		}
+		return nil
+	})
+}
 
 // Open connects to the database named by dsn (a postgres:// URL or key=value
 // string as pgx accepts; search_path selects the schema), applies pending
@@ -119,7 +140,7 @@ func (s *Store) Close() error {
 	if s.listen != nil {
 		s.listen.close()
 	}
-	return s.Store.Close()
+	return s.store.Close()
 }
 
 // open pings db (opened with db0), checks the pooler settings (see
@@ -145,7 +166,7 @@ func open(ctx context.Context, d sqlstore.Dialect, db *sql.DB, db0, direct *pgx.
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Store: store, db: db}, nil
+	return &Store{store: store, db: db}, nil
 }
 
 // migrate applies pending migrations on db, or checks there are none.

@@ -18,6 +18,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/spear-next/sms/internal/rawsql"
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/internal/sqlstore"
@@ -65,15 +66,35 @@ func (o Options) Validate() error {
 // before giving up with ErrUnavailable.
 const busyTimeoutMillis = 10_000
 
-// Store is a sqlkv.Store in one SQLite database file. Its methods are
-// described on sqlkv.Store.
+// Store is a sqlkv.Store in one SQLite database file, with every fast path
+// of package sqlkv (see store.go). Its methods are described on sqlkv.Store
+// and the fast-path interfaces.
 type Store struct {
-	*sqlstore.Store
+	store          *sqlstore.Store
 	reader, writer *sql.DB
 	lock           *fileLock
 }
 
-var _ sqlkv.Store = (*Store)(nil)
+var (
+	_ sqlkv.Store         = (*Store)(nil)
+	_ sqlkv.MultiGetter   = (*Store)(nil)
+	_ sqlkv.Putter        = (*Store)(nil)
+	_ sqlkv.Counter       = (*Store)(nil)
+	_ sqlkv.PrefixDeleter = (*Store)(nil)
+	_ sqlkv.BatchPutter   = (*Store)(nil)
+	_ sqlkv.BatchDeleter  = (*Store)(nil)
+	_ sqlkv.Degrader      = (*Store)(nil)
+)
+
+// The raw-SQL baseline of cmd/smsbench, kept off the public API.
+func init() {
+	rawsql.Register(func(store any) *rawsql.Baseline {
+		if s, ok := store.(*Store); ok {
+			return s.store.Baseline()
+		}
+		return nil
+	})
+}
 
 // Open opens the SQLite database at path, creating the file and its parent
 // directories if needed, and applies pending migrations before returning.
@@ -140,7 +161,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close closes the database, then releases the file's lock.
 func (s *Store) Close() error {
-	err := s.Store.Close()
+	err := s.store.Close()
 	if errors.Is(err, sqlkv.ErrClosed) {
 		return err
 	}
@@ -182,7 +203,7 @@ func open(ctx context.Context, d sqlstore.Dialect, abs, sync string, writer *sql
 		reader.Close()
 		return nil, err
 	}
-	return &Store{Store: store, reader: reader, writer: writer}, nil
+	return &Store{store: store, reader: reader, writer: writer}, nil
 }
 
 // dsn returns the driver's name for the file at abs with the pragmas every
