@@ -14,6 +14,39 @@
 // one state of a key. Writes can be made conditional on a version with Apply,
 // which is how callers do compare-and-swap.
 //
+// # Core and fast paths
+//
+// Store is the core, five methods: Get, Range, Apply, Ping and Close. They
+// are what a backend must provide and what a wrapper of a store (the change
+// feed of sqlkv/watchstore, the metrics of service/metrics) must forward;
+// nothing smaller can express a point read, an ordered snapshot read and an
+// atomic conditional write. The rest are package functions over a Store:
+//
+//	PutValue, DeleteKey          one key (Put and Delete are the Op constructors)
+//	Exists, Keys, Scan, Count    reads of a key or a prefix
+//	GetMany                      several keys
+//	DeletePrefix                 a prefix
+//	BatchPut, BatchDelete        many keys, atomically
+//
+// Each is derived from the core (a write is one Apply, a read one Range or
+// Get), and uses the store's own fast path instead where the store has one:
+// the optional interfaces Putter, Counter, PrefixDeleter, BatchPutter,
+// BatchDeleter and MultiGetter, whose methods answer with the same outcome in
+// fewer statements (a count without reading keys, a bulk upsert, a many-key
+// read). DeleteKey, Exists, Keys and Scan have no fast path: their derived
+// form is already one statement. The one difference in outcome is
+// DeletePrefix, atomic only as a fast path; its doc says what the derived
+// form does.
+//
+// So a wrapper chooses which fast paths to keep, and one it does not forward
+// falls back to its own core: a write reaches its Apply, which is what lets
+// watchstore publish every write without a method per write. A wrapper that
+// forwards a fast path calls the package function on the store it wraps
+// (sqlkv.Count(ctx, inner, prefix)), which keeps that store's fast path or
+// derives it in turn. Other optional interfaces are capabilities, not
+// shortcuts, and have no derived form: Watchable and Fencer (change feeds),
+// Degrader (read-only while the disk is full).
+//
 // This package imports no database driver; the backends do.
 package sqlkv
 

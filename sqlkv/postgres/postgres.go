@@ -3,6 +3,8 @@
 // under an advisory lock, and Apply runs at SERIALIZABLE isolation.
 package postgres
 
+//go:generate go run ../internal/sqlstore/publicgen
+
 import (
 	"context"
 	"database/sql"
@@ -15,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/spear-next/sms/internal/rawsql"
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/internal/sqlstore"
@@ -31,7 +32,7 @@ const (
 )
 
 // Store is a sqlkv.Store in a Postgres database, with every fast path of
-// package sqlkv (see store.go), a change feed across processes (Watch,
+// package sqlkv (see store_gen.go), a change feed across processes (Watch,
 // Fence) and the database's clock (Now). Its methods are described on
 // sqlkv.Store and the optional interfaces.
 type Store struct {
@@ -40,28 +41,11 @@ type Store struct {
 	listen *listener // see Watch
 }
 
+// What the generated methods (store_gen.go) do not cover.
 var (
-	_ sqlkv.Store         = (*Store)(nil)
-	_ sqlkv.MultiGetter   = (*Store)(nil)
-	_ sqlkv.Putter        = (*Store)(nil)
-	_ sqlkv.Counter       = (*Store)(nil)
-	_ sqlkv.PrefixDeleter = (*Store)(nil)
-	_ sqlkv.BatchPutter   = (*Store)(nil)
-	_ sqlkv.BatchDeleter  = (*Store)(nil)
-	_ sqlkv.Degrader      = (*Store)(nil)
-	_ sqlkv.Watchable     = (*Store)(nil)
-	_ sqlkv.Fencer        = (*Store)(nil)
+	_ sqlkv.Watchable = (*Store)(nil)
+	_ sqlkv.Fencer    = (*Store)(nil)
 )
-
-// The raw-SQL baseline of cmd/smsbench, kept off the public API.
-func init() {
-	rawsql.Register(func(store any) *rawsql.Baseline {
-		if s, ok := store.(*Store); ok {
-			return s.store.Baseline()
-		}
-		return nil
-	})
-}
 
 // Open connects to the database named by dsn (a postgres:// URL or key=value
 // string as pgx accepts; search_path selects the schema), applies pending

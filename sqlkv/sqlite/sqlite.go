@@ -5,6 +5,8 @@
 // for the store's lifetime, and a second process gets ErrInUse.
 package sqlite
 
+//go:generate go run ../internal/sqlstore/publicgen
+
 import (
 	"context"
 	"database/sql"
@@ -18,7 +20,6 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
-	"github.com/spear-next/sms/internal/rawsql"
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/internal/sqlstore"
@@ -67,33 +68,12 @@ func (o Options) Validate() error {
 const busyTimeoutMillis = 10_000
 
 // Store is a sqlkv.Store in one SQLite database file, with every fast path
-// of package sqlkv (see store.go). Its methods are described on sqlkv.Store
+// of package sqlkv (see store_gen.go). Its methods are described on sqlkv.Store
 // and the fast-path interfaces.
 type Store struct {
 	store          *sqlstore.Store
 	reader, writer *sql.DB
 	lock           *fileLock
-}
-
-var (
-	_ sqlkv.Store         = (*Store)(nil)
-	_ sqlkv.MultiGetter   = (*Store)(nil)
-	_ sqlkv.Putter        = (*Store)(nil)
-	_ sqlkv.Counter       = (*Store)(nil)
-	_ sqlkv.PrefixDeleter = (*Store)(nil)
-	_ sqlkv.BatchPutter   = (*Store)(nil)
-	_ sqlkv.BatchDeleter  = (*Store)(nil)
-	_ sqlkv.Degrader      = (*Store)(nil)
-)
-
-// The raw-SQL baseline of cmd/smsbench, kept off the public API.
-func init() {
-	rawsql.Register(func(store any) *rawsql.Baseline {
-		if s, ok := store.(*Store); ok {
-			return s.store.Baseline()
-		}
-		return nil
-	})
 }
 
 // Open opens the SQLite database at path, creating the file and its parent

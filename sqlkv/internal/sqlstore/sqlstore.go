@@ -39,18 +39,10 @@ type Store struct {
 	all                                                []*sql.Stmt
 }
 
-// The core and every fast path (see sqlkv.Store); Delete, Exists, Keys and
-// Scan are the derived forms, which are the same statements.
-var (
-	_ sqlkv.Store         = (*Store)(nil)
-	_ sqlkv.MultiGetter   = (*Store)(nil)
-	_ sqlkv.Putter        = (*Store)(nil)
-	_ sqlkv.Counter       = (*Store)(nil)
-	_ sqlkv.PrefixDeleter = (*Store)(nil)
-	_ sqlkv.BatchPutter   = (*Store)(nil)
-	_ sqlkv.BatchDeleter  = (*Store)(nil)
-	_ sqlkv.Degrader      = (*Store)(nil)
-)
+// The core, and every fast path of package sqlkv: the public stores'
+// generated methods (publicgen) forward them and assert each interface.
+// Delete, Exists, Keys and Scan are the derived forms, the same statements.
+var _ sqlkv.Store = (*Store)(nil)
 
 // Open prepares d's statements on reader and writer (which must already hold
 // the migrated schema) and returns the store. The store owns both databases:
