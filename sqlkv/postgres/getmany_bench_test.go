@@ -16,8 +16,8 @@ import (
 // its heartbeat's shape, 16 goroutines: through the store's GetMany (one
 // key = ANY($1) statement), and, as same-run baselines on the same pool,
 // the two raw statements it could be: that one, and the pair-shaped
-// key IN ($1, $2) it replaced. ns/op is the three reads together; ns/<name>
-// is each one's share.
+// key IN ($1, $2) it replaced. ns/op is the wall time of the three reads
+// together; ns/read-<name> one read's mean latency among the 16 goroutines.
 //
 //	KV_TEST_POSTGRES_DSN=... go test -run '^$' -bench GetManyPair -count 3 ./sqlkv/postgres/
 func BenchmarkGetManyPair(b *testing.B) {
@@ -79,7 +79,7 @@ func BenchmarkGetManyPair(b *testing.B) {
 	}
 	// Interleaved: every iteration reads with each variant in turn (the
 	// first rotating), so a load swing on the shared machine hits all three
-	// alike; each one's mean time is reported, and the ratios.
+	// alike; each one's mean latency is reported, and the ratios.
 	var nanos [3]atomic.Int64
 	b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
 	b.RunParallel(func(pb *testing.PB) {
@@ -96,7 +96,7 @@ func BenchmarkGetManyPair(b *testing.B) {
 	})
 	mean := func(v int) float64 { return float64(nanos[v].Load()) / float64(b.N) }
 	for v, bm := range variants {
-		b.ReportMetric(mean(v), "ns/"+bm.name)
+		b.ReportMetric(mean(v), "ns/read-"+bm.name)
 	}
 	b.ReportMetric(mean(1)/mean(2), "any/in-pair")
 	b.ReportMetric(mean(0)/mean(2), "store/in-pair")
