@@ -50,7 +50,7 @@ type Store struct {
 }
 
 // The core and the fast paths that save work here; Delete, Exists, Keys
-// and Scan are derived (package sqlkv), at the same cost.
+// and Scan are derived (package sqlkv) at about the same cost.
 var (
 	_ sqlkv.Store         = (*Store)(nil)
 	_ sqlkv.Putter        = (*Store)(nil)

@@ -1,7 +1,6 @@
 package storetest_test
 
 import (
-	"github.com/spear-next/sms/sqlkv"
 	"net/url"
 	"os"
 	"testing"
@@ -9,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
