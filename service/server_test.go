@@ -74,13 +74,9 @@ var errSecret = errors.New(`pq: relation "kv" does not exist (host 10.9.8.7)`)
 func (failingStore) Get(context.Context, []byte) (sqlkv.Entry, error) {
 	return sqlkv.Entry{}, errSecret
 }
-func (failingStore) Scan(context.Context, []byte) ([]sqlkv.Entry, error)  { return nil, errSecret }
-func (failingStore) Keys(context.Context, []byte) ([][]byte, error)       { return nil, errSecret }
 func (failingStore) Put(context.Context, []byte, []byte) (int64, error)   { return 0, errSecret }
-func (failingStore) Exists(context.Context, []byte) (bool, error)         { return false, errSecret }
 func (failingStore) Count(context.Context, []byte) (int64, error)         { return 0, errSecret }
 func (failingStore) BatchPut(context.Context, []sqlkv.Entry) error        { return errSecret }
-func (failingStore) Delete(context.Context, []byte) (bool, error)         { return false, errSecret }
 func (failingStore) DeletePrefix(context.Context, []byte) (int64, error)  { return 0, errSecret }
 func (failingStore) BatchDelete(context.Context, [][]byte) (int64, error) { return 0, errSecret }
 func (failingStore) Range(context.Context, sqlkv.RangeOptions) ([]sqlkv.Entry, error) {

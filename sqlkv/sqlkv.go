@@ -14,6 +14,39 @@
 // one state of a key. Writes can be made conditional on a version with Apply,
 // which is how callers do compare-and-swap.
 //
+// # Core and fast paths
+//
+// Store is the core, five methods: Get, Range, Apply, Ping and Close. They
+// are what a backend must provide and what a wrapper of a store (the change
+// feed of sqlkv/watchstore, the metrics of service/metrics) must forward;
+// nothing smaller can express a point read, an ordered snapshot read and an
+// atomic conditional write. The rest are package functions over a Store:
+//
+//	PutValue, DeleteKey          one key (Put and Delete are the Op constructors)
+//	Exists, Keys, Scan, Count    reads of a key or a prefix
+//	GetMany                      several keys
+//	DeletePrefix                 a prefix
+//	BatchPut, BatchDelete        many keys, atomically
+//
+// Each is derived from the core (a write is one Apply, a read one Range or
+// Get), and uses the store's own fast path instead where the store has one:
+// the optional interfaces Putter, Counter, PrefixDeleter, BatchPutter,
+// BatchDeleter and MultiGetter, whose methods answer with the same outcome in
+// fewer statements (a count without reading keys, a bulk upsert, a many-key
+// read). DeleteKey, Exists, Keys and Scan have no fast path: their derived
+// form is already one statement. The one difference in outcome is
+// DeletePrefix, atomic only as a fast path; its doc says what the derived
+// form does.
+//
+// So a wrapper chooses which fast paths to keep, and one it does not forward
+// falls back to its own core: a write reaches its Apply, which is what lets
+// watchstore publish every write without a method per write. A wrapper that
+// forwards a fast path calls the package function on the store it wraps
+// (sqlkv.Count(ctx, inner, prefix)), which keeps that store's fast path or
+// derives it in turn. Other optional interfaces are capabilities, not
+// shortcuts, and have no derived form: Watchable and Fencer (change feeds),
+// Degrader (read-only while the disk is full).
+//
 // This package imports no database driver; the backends do.
 package sqlkv
 
@@ -90,9 +123,20 @@ type RangeOptions struct {
 	KeysOnly bool
 }
 
-// Store is a transactional, ordered key/value store. All methods are safe for
-// concurrent use. Keys and values passed in are not retained; slices returned
-// are owned by the caller.
+// Store is a transactional, ordered key/value store: the core every backend
+// and every wrapper implements. All methods are safe for concurrent use. Keys
+// and values passed in are not retained; slices returned are owned by the
+// caller.
+//
+// The core is what cannot be derived from anything smaller: a point read,
+// an ordered range read, an atomic conditional write, and the lifecycle
+// (Ping, Close). Everything else (PutValue, DeleteKey, Exists, Keys, Scan,
+// Count, DeletePrefix, BatchPut, BatchDelete, GetMany) is a package function
+// over a Store, which uses the store's own fast path when it has one (the
+// optional interfaces Putter, Counter, PrefixDeleter, BatchPutter,
+// BatchDeleter and MultiGetter) and otherwise derives the operation from the
+// core. So a wrapper implements five methods and forwards only the fast
+// paths it chooses to keep; a write it does not forward reaches its Apply.
 //
 // Methods that take keys return ErrKeyTooLarge and ErrValueTooLarge for
 // oversized input, ErrUnavailable when the database cannot be reached, and
@@ -102,43 +146,10 @@ type Store interface {
 	// Get returns the entry for key, or ErrNotFound.
 	Get(ctx context.Context, key []byte) (Entry, error)
 
-	// Put sets key to value, creating it if needed, and returns its new
-	// version.
-	Put(ctx context.Context, key, value []byte) (int64, error)
-
-	// Delete removes key and reports whether it existed. Of several
-	// concurrent deletes of one key, exactly one reports true.
-	Delete(ctx context.Context, key []byte) (bool, error)
-
-	// Exists reports whether key exists.
-	Exists(ctx context.Context, key []byte) (bool, error)
-
-	// Keys returns the keys starting with prefix in ascending bytewise order.
-	// An empty prefix selects every key.
-	Keys(ctx context.Context, prefix []byte) ([][]byte, error)
-
-	// Scan returns the entries whose keys start with prefix, in ascending
-	// bytewise key order. An empty prefix selects every key.
-	Scan(ctx context.Context, prefix []byte) ([]Entry, error)
-
-	// Range returns the entries selected by opts (see RangeOptions). An empty
-	// or inverted range is an empty result, not an error.
+	// Range returns the entries selected by opts (see RangeOptions), from
+	// one snapshot of the store. An empty or inverted range is an empty
+	// result, not an error.
 	Range(ctx context.Context, opts RangeOptions) ([]Entry, error)
-
-	// Count returns the number of keys starting with prefix without reading
-	// their values. An empty prefix counts every key.
-	Count(ctx context.Context, prefix []byte) (int64, error)
-
-	// DeletePrefix atomically removes every key starting with prefix and
-	// returns how many there were. An empty prefix clears the store.
-	DeletePrefix(ctx context.Context, prefix []byte) (int64, error)
-
-	// BatchPut atomically sets every entry's key to its value (Version is
-	// ignored): all are written or, on error, none.
-	BatchPut(ctx context.Context, entries []Entry) error
-
-	// BatchDelete atomically removes keys and returns how many existed.
-	BatchDelete(ctx context.Context, keys [][]byte) (int64, error)
 
 	// Apply runs ops atomically, in order: either every condition holds and
 	// every write is done, or nothing is written. Each op sees the effects of

@@ -19,6 +19,7 @@ import (
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/internal/testutil"
+	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
@@ -284,7 +285,7 @@ func checkStoreAfterCrash(t *testing.T, round int, cfg kvstore.Config, sqlitePat
 	defer store.Close()
 	keys := map[string]map[string]bool{}
 	for _, prefix := range []string{"node:", "heartbeat:", "resource:"} {
-		ks, err := store.Keys(ctx, []byte(prefix))
+		ks, err := sqlkv.Keys(ctx, store, []byte(prefix))
 		if err != nil {
 			t.Fatal(err)
 		}

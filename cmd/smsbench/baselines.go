@@ -120,14 +120,14 @@ func storageLimit(ctx context.Context, c config, dir string) (func() (float64, e
 	for _, id := range ids {
 		batch = append(batch, sqlkv.Entry{Key: []byte("node:" + id), Value: node}, sqlkv.Entry{Key: []byte("heartbeat:" + id), Value: hb})
 		if len(batch) >= 2000 {
-			if err := store.BatchPut(ctx, batch); err != nil {
+			if err := sqlkv.BatchPut(ctx, store, batch); err != nil {
 				closeStore()
 				return nil, nil, err
 			}
 			batch = batch[:0]
 		}
 	}
-	if err := store.BatchPut(ctx, batch); err != nil {
+	if err := sqlkv.BatchPut(ctx, store, batch); err != nil {
 		closeStore()
 		return nil, nil, err
 	}
@@ -167,7 +167,7 @@ func storageLimit(ctx context.Context, c config, dir string) (func() (float64, e
 type kvRaw struct{ s sqlkv.Store }
 
 func (k kvRaw) Put(ctx context.Context, key, value []byte) error {
-	_, err := k.s.Put(ctx, key, value)
+	_, err := sqlkv.PutValue(ctx, k.s, key, value)
 	return err
 }
 

@@ -17,12 +17,12 @@ import (
 	sms "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/internal/procstat"
+	"github.com/spear-next/sms/internal/rawsql"
 	"github.com/spear-next/sms/service"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/postgres"
-	"github.com/spear-next/sms/sqlkv/sqlite"
 	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
@@ -321,7 +321,7 @@ func baselineStore(ctx context.Context, c config, dir string) (sqlkv.Store, func
 	return nil, nil, nil
 }
 
-// rawStore is the raw-SQL baseline of a SQL store (sqlstore.Baseline).
+// rawStore is the raw-SQL baseline of a SQL store (internal/rawsql).
 type rawStore interface {
 	Put(ctx context.Context, key, value []byte) error
 	Get(ctx context.Context, key []byte) error
@@ -330,11 +330,8 @@ type rawStore interface {
 
 // rawOf returns s's raw-SQL baseline, or nil for the memory store.
 func rawOf(s sqlkv.Store) rawStore {
-	switch s := s.(type) {
-	case *sqlite.Store:
-		return s.Baseline()
-	case *postgres.Store:
-		return s.Baseline()
+	if b := rawsql.Of(s); b != nil {
+		return b
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/service/placement"
 	"github.com/spear-next/sms/service/registry"
+	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -52,7 +53,7 @@ func BenchmarkPlaceInvocation(b *testing.B) {
 				place = append(place, time.Since(start))
 				start = time.Now()
 				for _, p := range prefixes {
-					if _, err := store.Scan(b.Context(), p); err != nil {
+					if _, err := sqlkv.Scan(b.Context(), store, p); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -275,7 +275,7 @@ func (p *Placer) Place(ctx context.Context, req Request) (Decision, error) {
 	for _, c := range cands {
 		rec.Nodes = append(rec.Nodes, c.NodeUUID)
 	}
-	if _, err := p.store.Put(ctx, decisionKey(id.String()), encode(rec)); err != nil {
+	if _, err := sqlkv.PutValue(ctx, p.store, decisionKey(id.String()), encode(rec)); err != nil {
 		return Decision{}, fmt.Errorf("place: remember decision: %w", err)
 	}
 	return Decision{ID: id.String(), Candidates: cands}, nil
@@ -313,7 +313,7 @@ func (p *Placer) Report(ctx context.Context, rep Report) error {
 	}
 	switch {
 	case rep.Outcome == OutcomeSuccess:
-		if _, err := p.store.Delete(ctx, penaltyKey(id)); err != nil {
+		if _, err := sqlkv.DeleteKey(ctx, p.store, penaltyKey(id)); err != nil {
 			return fmt.Errorf("report success on %s: %w", id, err)
 		}
 		return nil
@@ -374,7 +374,7 @@ func (p *Placer) Penalties(ctx context.Context) ([]Penalty, error) {
 
 // penalties reads every unexpired penalty, by node uuid.
 func (p *Placer) penalties(ctx context.Context, now time.Time) (map[string]Penalty, error) {
-	entries, err := p.store.Scan(ctx, []byte(penaltyPrefix))
+	entries, err := sqlkv.Scan(ctx, p.store, []byte(penaltyPrefix))
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +410,7 @@ func (p *Placer) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	now := p.now().UnixNano()
 	for _, prefix := range []string{decisionPrefix, penaltyPrefix} {
-		entries, err := p.store.Scan(ctx, []byte(prefix))
+		entries, err := sqlkv.Scan(ctx, p.store, []byte(prefix))
 		if err != nil {
 			return res, fmt.Errorf("placement sweep: %w", err)
 		}

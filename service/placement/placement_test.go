@@ -307,7 +307,7 @@ func TestSweep(t *testing.T) {
 		if got, want := must(r.placer.Sweep(ctx))(t), (placement.SweepResult{Penalties: 1}); got != want {
 			t.Fatalf("Sweep after the penalty TTL = %+v, want %+v", got, want)
 		}
-		if n := must(store.Count(ctx, []byte("placement-")))(t); n != 0 {
+		if n := must(sqlkv.Count(ctx, store, []byte("placement-")))(t); n != 0 {
 			t.Fatalf("%d placement records left after the sweeps, want 0", n)
 		}
 	})
@@ -329,7 +329,7 @@ func TestSweepCapsDecisions(t *testing.T) {
 	if got, want := must(r.placer.Sweep(t.Context()))(t), (placement.SweepResult{Decisions: 5}); got != want {
 		t.Fatalf("Sweep = %+v, want %+v", got, want)
 	}
-	keys := must(store.Keys(t.Context(), []byte("placement-decision:")))(t)
+	keys := must(sqlkv.Keys(t.Context(), store, []byte("placement-decision:")))(t)
 	if len(keys) != placement.MaxDecisions || string(keys[0]) != "placement-decision:"+first {
 		t.Fatalf("after the sweep: %d decisions, first %q; want %d, first %s", len(keys), keys[0], placement.MaxDecisions, first)
 	}

@@ -49,7 +49,7 @@ func BulkPut(ctx context.Context, store sqlkv.Store, nodes []Node, resources []R
 			entries = append(entries, sqlkv.Entry{Key: resourceKey(id), Value: encode(resourceToRecord(res))})
 		}
 	}
-	if err := store.BatchPut(ctx, entries); err != nil {
+	if err := sqlkv.BatchPut(ctx, store, entries); err != nil {
 		return fmt.Errorf("bulk put %d nodes: %w", len(nodes), err)
 	}
 	return nil

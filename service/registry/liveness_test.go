@@ -111,7 +111,7 @@ func TestSweepNodeTTL(t *testing.T) {
 				t.Errorf("Get(%s) after the TTL: %v, want ErrNotFound", id, err)
 			}
 			for _, prefix := range []string{"node:", "heartbeat:", "resource:"} {
-				if ok, _ := store.Exists(t.Context(), []byte(prefix+id)); ok {
+				if ok, _ := sqlkv.Exists(t.Context(), store, []byte(prefix+id)); ok {
 					t.Errorf("%s%s left behind by the TTL", prefix, id)
 				}
 			}
@@ -129,13 +129,13 @@ func TestSweepNodeTTL(t *testing.T) {
 		sweep(t, e.nodes, registry.Liveness{NodeTTL: time.Minute}, registry.SweepResult{DeletedNodes: 1, DeletedResources: 1})
 		// Only C's expiry record, for watchers, is left (A's and B's are
 		// older than the heartbeat timeout and went in the same sweep)...
-		if keys, err := store.Keys(t.Context(), nil); err != nil || len(keys) != 1 || string(keys[0]) != "expired:"+uuidC {
+		if keys, err := sqlkv.Keys(t.Context(), store, nil); err != nil || len(keys) != 1 || string(keys[0]) != "expired:"+uuidC {
 			t.Errorf("store holds %q (err %v) after every node expired, want only expired:%s", keys, err, uuidC)
 		}
 		// ...until a sweep one heartbeat timeout later.
 		e.clock.Advance(registry.DefaultHeartbeatTimeout + time.Second)
 		sweep(t, e.nodes, registry.Liveness{NodeTTL: time.Minute}, registry.SweepResult{})
-		if n, err := store.Count(t.Context(), nil); err != nil || n != 0 {
+		if n, err := sqlkv.Count(t.Context(), store, nil); err != nil || n != 0 {
 			t.Errorf("store holds %d keys (err %v) after the expiry records' timeout, want 0", n, err)
 		}
 	})

@@ -230,7 +230,7 @@ func TestUpdate(t *testing.T) {
 			if !errors.Is(err, registry.ErrNotFound) {
 				t.Errorf("Update of an absent node: %v, want ErrNotFound", err)
 			}
-			if ok, _ := store.Exists(t.Context(), []byte("node:"+uuidB)); ok {
+			if ok, _ := sqlkv.Exists(t.Context(), store, []byte("node:"+uuidB)); ok {
 				t.Error("Update of an absent node created it")
 			}
 		})
@@ -319,7 +319,7 @@ func TestDelete(t *testing.T) {
 			t.Errorf("resource Get after Delete: found=%v, %v; want found=false", found, err)
 		}
 		for _, prefix := range []string{"node:", "heartbeat:", "resource:"} {
-			if ok, err := store.Exists(t.Context(), []byte(prefix+uuidA)); err != nil || ok {
+			if ok, err := sqlkv.Exists(t.Context(), store, []byte(prefix+uuidA)); err != nil || ok {
 				t.Errorf("%s%s exists after Delete (err %v)", prefix, uuidA, err)
 			}
 		}
@@ -344,7 +344,7 @@ func TestHeartbeat(t *testing.T) {
 			if _, err := e.nodes.Heartbeat(t.Context(), uuidB, nil); !errors.Is(err, registry.ErrNotFound) {
 				t.Errorf("Heartbeat of an absent node: %v, want ErrNotFound", err)
 			}
-			if ok, _ := store.Exists(t.Context(), []byte("heartbeat:"+uuidB)); ok {
+			if ok, _ := sqlkv.Exists(t.Context(), store, []byte("heartbeat:"+uuidB)); ok {
 				t.Error("Heartbeat of an absent node left a heartbeat record")
 			}
 			if _, err := e.nodes.Heartbeat(t.Context(), "bad", nil); !errors.Is(err, registry.ErrInvalid) {

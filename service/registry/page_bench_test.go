@@ -60,7 +60,7 @@ func fillNodes(b *testing.B, store sqlkv.Store, n int) {
 				sqlkv.Entry{Key: heartbeatKey(id), Value: encode(heartbeatRecord{LastHeartbeat: 1, HealthInfo: map[string]string{"cpu": "ok"}})},
 			)
 		}
-		if err := store.BatchPut(b.Context(), entries); err != nil {
+		if err := sqlkv.BatchPut(b.Context(), store, entries); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -66,7 +66,7 @@ func fillFormat(b *testing.B, store sqlkv.Store, n int, encode func(*records.Nod
 		)
 		entries = append(entries, sqlkv.Entry{Key: nodeKey(id), Value: nv}, sqlkv.Entry{Key: heartbeatKey(id), Value: hv})
 		if len(entries) == 2000 || i == n-1 {
-			if err := store.BatchPut(b.Context(), entries); err != nil {
+			if err := sqlkv.BatchPut(b.Context(), store, entries); err != nil {
 				b.Fatal(err)
 			}
 			entries = entries[:0]

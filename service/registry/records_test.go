@@ -20,7 +20,7 @@ func TestReadsJSONRecords(t *testing.T) {
 		node := records.Node{IP: "10.0.0.7", Port: 9000, HTTPPort: 9001, Status: "active", RegisteredAt: at.UnixNano(), Metadata: map[string]string{"zone": "b"}}
 		hb := records.Heartbeat{LastHeartbeat: at.Add(time.Minute).UnixNano(), HealthInfo: map[string]string{"disk": "ok"}, Expired: true}
 		res := records.Resource{CPU: 12.5, MemTotal: 1 << 30, UpdatedAt: at.UnixNano()}
-		if err := store.BatchPut(t.Context(), []sqlkv.Entry{
+		if err := sqlkv.BatchPut(t.Context(), store, []sqlkv.Entry{
 			{Key: []byte(records.NodePrefix + id), Value: node.AppendJSON(nil)},
 			{Key: []byte(records.HeartbeatPrefix + id), Value: hb.AppendJSON(nil)},
 			{Key: []byte(records.ResourcePrefix + id), Value: res.AppendJSON(nil)},

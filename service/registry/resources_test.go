@@ -114,7 +114,7 @@ func TestResourceUpdateAndGet(t *testing.T) {
 		if _, err := e.res.Update(t.Context(), registry.Resource{NodeUUID: uuidB}); !errors.Is(err, registry.ErrNotFound) {
 			t.Errorf("Update for an absent node: %v, want ErrNotFound", err)
 		}
-		if ok, _ := store.Exists(t.Context(), []byte("resource:"+uuidB)); ok {
+		if ok, _ := sqlkv.Exists(t.Context(), store, []byte("resource:"+uuidB)); ok {
 			t.Error("a report for an absent node was stored")
 		}
 		if _, found, err := e.res.Get(t.Context(), uuidB); err != nil || found {

@@ -126,7 +126,7 @@ func TestRegisterValidation(t *testing.T) {
 				}
 			})
 		}
-		if got, err := store.Count(t.Context(), nil); err != nil || got != 0 {
+		if got, err := sqlkv.Count(t.Context(), store, nil); err != nil || got != 0 {
 			t.Errorf("store holds %d keys (err %v) after invalid registrations, want 0", got, err)
 		}
 	})

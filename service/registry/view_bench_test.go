@@ -56,7 +56,7 @@ func fillResources(b *testing.B, store sqlkv.Store, n int) {
 				CPU: float64(i % 100), Mem: 50, MemTotal: 1 << 30, MemUsed: 1 << 29, Load1: 1, UpdatedAt: 1,
 			})})
 		}
-		if err := store.BatchPut(b.Context(), entries); err != nil {
+		if err := sqlkv.BatchPut(b.Context(), store, entries); err != nil {
 			b.Fatal(err)
 		}
 	}

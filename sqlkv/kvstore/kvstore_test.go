@@ -128,7 +128,7 @@ func TestOpen(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			s := storetest.Open(t, backend)
 			ctx := t.Context()
-			if _, err := s.Put(ctx, []byte("k"), []byte("v")); err != nil {
+			if _, err := sqlkv.PutValue(ctx, s, []byte("k"), []byte("v")); err != nil {
 				t.Fatalf("Put: %v", err)
 			}
 			if err := s.Ping(ctx); err != nil {

@@ -57,7 +57,7 @@ func testVersions(t *testing.T, s sqlkv.Store) {
 	if b1 == a1 || b1 == a2 {
 		t.Fatalf("version of b = %d, same as a version of a (%d, %d)", b1, a1, a2)
 	}
-	if _, err := s.Delete(ctx, b("b")); err != nil {
+	if _, err := sqlkv.DeleteKey(ctx, s, b("b")); err != nil {
 		t.Fatalf("Delete(b): %v", err)
 	}
 	b2 := put(t, s, "b", "2")
@@ -85,7 +85,7 @@ func testVersions(t *testing.T, s sqlkv.Store) {
 		}
 	}
 
-	entries, err := s.Scan(ctx, nil)
+	entries, err := sqlkv.Scan(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -130,7 +130,7 @@ func testApplyIfNotExists(t *testing.T, s sqlkv.Store) {
 	apply(t, s, sqlkv.Put(b("k2"), b("v")).If(sqlkv.IfVersion(0)))
 	wantValue(t, s, "k2", "v")
 
-	if _, err := s.Delete(t.Context(), b("k")); err != nil {
+	if _, err := sqlkv.DeleteKey(t.Context(), s, b("k")); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	apply(t, s, sqlkv.Put(b("k"), b("again")).If(sqlkv.IfNotExists()))
@@ -297,11 +297,11 @@ func testApplyInvalid(t *testing.T, s sqlkv.Store) {
 
 func testBatchPut(t *testing.T, s sqlkv.Store) {
 	ctx := t.Context()
-	if err := s.BatchPut(ctx, nil); err != nil {
+	if err := sqlkv.BatchPut(ctx, s, nil); err != nil {
 		t.Fatalf("BatchPut(nil): %v", err)
 	}
 	old := put(t, s, "e", "old")
-	err := s.BatchPut(ctx, []sqlkv.Entry{
+	err := sqlkv.BatchPut(ctx, s, []sqlkv.Entry{
 		{Key: b("a"), Value: b("1")},
 		{Key: b("e"), Value: b("new"), Version: 12345}, // Version is ignored
 		{Key: b("b"), Value: b("2")},
@@ -319,7 +319,7 @@ func testBatchPut(t *testing.T, s sqlkv.Store) {
 	wantKeys(t, "Keys", keysOf(t, s, ""), []string{"a", "b", "e"})
 
 	// Failing part-way leaves nothing written (see also the size tests).
-	err = s.BatchPut(ctx, []sqlkv.Entry{
+	err = sqlkv.BatchPut(ctx, s, []sqlkv.Entry{
 		{Key: b("a"), Value: b("4")},
 		{Key: b("c"), Value: b("c")},
 		{Key: b(strings.Repeat("x", sqlkv.MaxKeySize+1)), Value: b("x")},
@@ -334,7 +334,7 @@ func testBatchPut(t *testing.T, s sqlkv.Store) {
 func testBatchDelete(t *testing.T, s sqlkv.Store) {
 	ctx := t.Context()
 	fill(t, s, "a", "b", "c", "d")
-	n, err := s.BatchDelete(ctx, [][]byte{b("a"), b("c"), b("missing"), b("a")})
+	n, err := sqlkv.BatchDelete(ctx, s, [][]byte{b("a"), b("c"), b("missing"), b("a")})
 	if err != nil {
 		t.Fatalf("BatchDelete: %v", err)
 	}
@@ -344,13 +344,13 @@ func testBatchDelete(t *testing.T, s sqlkv.Store) {
 	wantKeys(t, "Keys after BatchDelete", keysOf(t, s, ""), []string{"b", "d"})
 
 	for _, keys := range [][][]byte{nil, {b("missing")}} {
-		n, err := s.BatchDelete(ctx, keys)
+		n, err := sqlkv.BatchDelete(ctx, s, keys)
 		if err != nil || n != 0 {
 			t.Fatalf("BatchDelete(%q) = %d, %v; want 0, nil", keys, n, err)
 		}
 	}
 
-	_, err = s.BatchDelete(ctx, [][]byte{b("b"), b(strings.Repeat("x", sqlkv.MaxKeySize+1)), b("d")})
+	_, err = sqlkv.BatchDelete(ctx, s, [][]byte{b("b"), b(strings.Repeat("x", sqlkv.MaxKeySize+1)), b("d")})
 	wantErrIs(t, "BatchDelete with an oversized key", err, sqlkv.ErrKeyTooLarge)
 	wantKeys(t, "Keys after a failed BatchDelete", keysOf(t, s, ""), []string{"b", "d"})
 }

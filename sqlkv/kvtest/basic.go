@@ -18,7 +18,7 @@ func testGetPutDeleteExists(t *testing.T, s sqlkv.Store) {
 		t.Fatalf("Ping of an open store: %v", err)
 	}
 	wantMissing(t, s, "k")
-	if ok, err := s.Exists(ctx, []byte("k")); err != nil || ok {
+	if ok, err := sqlkv.Exists(ctx, s, []byte("k")); err != nil || ok {
 		t.Fatalf("Exists(missing) = %v, %v; want false, nil", ok, err)
 	}
 
@@ -36,21 +36,21 @@ func testGetPutDeleteExists(t *testing.T, s sqlkv.Store) {
 	if got, want := e.Version, v1; got != want {
 		t.Fatalf("Get(k).Version = %d, want %d (from Put)", got, want)
 	}
-	if ok, err := s.Exists(ctx, []byte("k")); err != nil || !ok {
+	if ok, err := sqlkv.Exists(ctx, s, []byte("k")); err != nil || !ok {
 		t.Fatalf("Exists(k) = %v, %v; want true, nil", ok, err)
 	}
 
 	put(t, s, "k", "two")
 	wantValue(t, s, "k", "two")
 
-	if existed, err := s.Delete(ctx, []byte("k")); err != nil || !existed {
+	if existed, err := sqlkv.DeleteKey(ctx, s, []byte("k")); err != nil || !existed {
 		t.Fatalf("first Delete(k) = %v, %v; want true, nil", existed, err)
 	}
 	wantMissing(t, s, "k")
-	if ok, err := s.Exists(ctx, []byte("k")); err != nil || ok {
+	if ok, err := sqlkv.Exists(ctx, s, []byte("k")); err != nil || ok {
 		t.Fatalf("Exists(k) after Delete = %v, %v; want false, nil", ok, err)
 	}
-	if existed, err := s.Delete(ctx, []byte("k")); err != nil || existed {
+	if existed, err := sqlkv.DeleteKey(ctx, s, []byte("k")); err != nil || existed {
 		t.Fatalf("second Delete(k) = %v, %v; want false, nil", existed, err)
 	}
 }
@@ -60,13 +60,13 @@ func testGetPutDeleteExists(t *testing.T, s sqlkv.Store) {
 // value, not SQL NULL.
 func testEmptyValue(t *testing.T, s sqlkv.Store) {
 	ctx := t.Context()
-	if _, err := s.Put(ctx, []byte("put-empty"), []byte{}); err != nil {
+	if _, err := sqlkv.PutValue(ctx, s, []byte("put-empty"), []byte{}); err != nil {
 		t.Fatalf("Put(empty value): %v", err)
 	}
-	if _, err := s.Put(ctx, []byte("put-nil"), nil); err != nil {
+	if _, err := sqlkv.PutValue(ctx, s, []byte("put-nil"), nil); err != nil {
 		t.Fatalf("Put(nil value): %v", err)
 	}
-	if err := s.BatchPut(ctx, []sqlkv.Entry{{Key: []byte("batch-nil")}}); err != nil {
+	if err := sqlkv.BatchPut(ctx, s, []sqlkv.Entry{{Key: []byte("batch-nil")}}); err != nil {
 		t.Fatalf("BatchPut(nil value): %v", err)
 	}
 	if _, err := s.Apply(ctx, sqlkv.Put([]byte("apply-nil"), nil)); err != nil {
@@ -81,11 +81,11 @@ func testEmptyValue(t *testing.T, s sqlkv.Store) {
 		if got := len(e.Value); got != 0 {
 			t.Fatalf("Get(%q) = %q, want an empty value", k, e.Value)
 		}
-		if ok, err := s.Exists(ctx, []byte(k)); err != nil || !ok {
+		if ok, err := sqlkv.Exists(ctx, s, []byte(k)); err != nil || !ok {
 			t.Fatalf("Exists(%q) = %v, %v; want true, nil", k, ok, err)
 		}
 	}
-	entries, err := s.Scan(ctx, nil)
+	entries, err := sqlkv.Scan(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -102,7 +102,7 @@ func testEmptyValue(t *testing.T, s sqlkv.Store) {
 // the same key as an empty one.
 func testEmptyKey(t *testing.T, s sqlkv.Store) {
 	ctx := t.Context()
-	v, err := s.Put(ctx, []byte{}, []byte("empty key"))
+	v, err := sqlkv.PutValue(ctx, s, []byte{}, []byte("empty key"))
 	if err != nil {
 		t.Fatalf("Put(empty key): %v", err)
 	}
@@ -117,7 +117,7 @@ func testEmptyKey(t *testing.T, s sqlkv.Store) {
 	if got, want := e.Version, v; got != want {
 		t.Fatalf("Get(nil key).Version = %d, want %d", got, want)
 	}
-	if ok, err := s.Exists(ctx, nil); err != nil || !ok {
+	if ok, err := sqlkv.Exists(ctx, s, nil); err != nil || !ok {
 		t.Fatalf("Exists(nil key) = %v, %v; want true, nil", ok, err)
 	}
 	wantKeys(t, `Keys("")`, keysOf(t, s, ""), []string{"", "a"})
@@ -129,7 +129,7 @@ func testEmptyKey(t *testing.T, s sqlkv.Store) {
 		t.Fatalf("Range(nil, a): %v", err)
 	}
 	wantKeys(t, "Range(nil, a)", entryKeys(entries), []string{""})
-	if existed, err := s.Delete(ctx, nil); err != nil || !existed {
+	if existed, err := sqlkv.DeleteKey(ctx, s, nil); err != nil || !existed {
 		t.Fatalf("Delete(nil key) = %v, %v; want true, nil", existed, err)
 	}
 	wantMissing(t, s, "")
@@ -151,7 +151,7 @@ func testOddBytes(t *testing.T, s sqlkv.Store) {
 	ctx := t.Context()
 	for _, k := range oddStrings {
 		// The value holds the same bytes as the key, plus some around them.
-		if _, err := s.Put(ctx, []byte(k), []byte(k+"|"+k)); err != nil {
+		if _, err := sqlkv.PutValue(ctx, s, []byte(k), []byte(k+"|"+k)); err != nil {
 			t.Fatalf("Put(%q): %v", k, err)
 		}
 	}
@@ -166,7 +166,7 @@ func testOddBytes(t *testing.T, s sqlkv.Store) {
 	}
 	want := slices.Sorted(slices.Values(oddStrings))
 	wantKeys(t, `Keys("")`, keysOf(t, s, ""), want)
-	entries, err := s.Scan(ctx, nil)
+	entries, err := sqlkv.Scan(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -188,11 +188,11 @@ func testKeySize(t *testing.T, s sqlkv.Store) {
 	big := []byte(strings.Repeat("k", sqlkv.MaxKeySize+1))
 
 	t.Run("MaxAccepted", func(t *testing.T) {
-		if _, err := s.Put(ctx, maxKey, []byte("max")); err != nil {
+		if _, err := sqlkv.PutValue(ctx, s, maxKey, []byte("max")); err != nil {
 			t.Fatalf("Put(%d-byte key): %v", len(maxKey), err)
 		}
 		wantValue(t, s, string(maxKey), "max")
-		if ok, err := s.Exists(ctx, maxKey); err != nil || !ok {
+		if ok, err := sqlkv.Exists(ctx, s, maxKey); err != nil || !ok {
 			t.Fatalf("Exists(max key) = %v, %v; want true, nil", ok, err)
 		}
 		wantKeys(t, "Keys(max key)", keysOf(t, s, string(maxKey)), []string{string(maxKey)})
@@ -203,51 +203,51 @@ func testKeySize(t *testing.T, s sqlkv.Store) {
 			t.Fatalf("Apply(Put(max key)): %v", err)
 		}
 		wantValue(t, s, string(maxKey), "apply")
-		if err := s.BatchPut(ctx, []sqlkv.Entry{{Key: maxKey, Value: []byte("batch")}}); err != nil {
+		if err := sqlkv.BatchPut(ctx, s, []sqlkv.Entry{{Key: maxKey, Value: []byte("batch")}}); err != nil {
 			t.Fatalf("BatchPut(max key): %v", err)
 		}
 		wantValue(t, s, string(maxKey), "batch")
-		if existed, err := s.Delete(ctx, maxKey); err != nil || !existed {
+		if existed, err := sqlkv.DeleteKey(ctx, s, maxKey); err != nil || !existed {
 			t.Fatalf("Delete(max key) = %v, %v; want true, nil", existed, err)
 		}
 		put(t, s, string(maxKey), "again")
-		if n, err := s.BatchDelete(ctx, [][]byte{maxKey}); err != nil || n != 1 {
+		if n, err := sqlkv.BatchDelete(ctx, s, [][]byte{maxKey}); err != nil || n != 1 {
 			t.Fatalf("BatchDelete(max key) = %d, %v; want 1, nil", n, err)
 		}
 		put(t, s, string(maxKey), "again")
-		if n, err := s.DeletePrefix(ctx, maxKey); err != nil || n != 1 {
+		if n, err := sqlkv.DeletePrefix(ctx, s, maxKey); err != nil || n != 1 {
 			t.Fatalf("DeletePrefix(max key) = %d, %v; want 1, nil", n, err)
 		}
 	})
 
 	t.Run("OverRejected", func(t *testing.T) {
-		_, err := s.Put(ctx, big, []byte("v"))
+		_, err := sqlkv.PutValue(ctx, s, big, []byte("v"))
 		wantErrIs(t, "Put", err, sqlkv.ErrKeyTooLarge)
 		_, err = s.Get(ctx, big)
 		wantErrIs(t, "Get", err, sqlkv.ErrKeyTooLarge)
-		_, err = s.Exists(ctx, big)
+		_, err = sqlkv.Exists(ctx, s, big)
 		wantErrIs(t, "Exists", err, sqlkv.ErrKeyTooLarge)
-		_, err = s.Delete(ctx, big)
+		_, err = sqlkv.DeleteKey(ctx, s, big)
 		wantErrIs(t, "Delete", err, sqlkv.ErrKeyTooLarge)
 		_, err = s.Range(ctx, sqlkv.RangeOptions{Start: big})
 		wantErrIs(t, "Range(Start)", err, sqlkv.ErrKeyTooLarge)
 		_, err = s.Range(ctx, sqlkv.RangeOptions{End: big})
 		wantErrIs(t, "Range(End)", err, sqlkv.ErrKeyTooLarge)
-		_, err = s.Keys(ctx, big)
+		_, err = sqlkv.Keys(ctx, s, big)
 		wantErrIs(t, "Keys", err, sqlkv.ErrKeyTooLarge)
-		_, err = s.Scan(ctx, big)
+		_, err = sqlkv.Scan(ctx, s, big)
 		wantErrIs(t, "Scan", err, sqlkv.ErrKeyTooLarge)
-		_, err = s.Count(ctx, big)
+		_, err = sqlkv.Count(ctx, s, big)
 		wantErrIs(t, "Count", err, sqlkv.ErrKeyTooLarge)
-		_, err = s.DeletePrefix(ctx, big)
+		_, err = sqlkv.DeletePrefix(ctx, s, big)
 		wantErrIs(t, "DeletePrefix", err, sqlkv.ErrKeyTooLarge)
-		_, err = s.BatchDelete(ctx, [][]byte{[]byte("ok"), big})
+		_, err = sqlkv.BatchDelete(ctx, s, [][]byte{[]byte("ok"), big})
 		wantErrIs(t, "BatchDelete", err, sqlkv.ErrKeyTooLarge)
 		for _, op := range []sqlkv.Op{sqlkv.Put(big, nil), sqlkv.Delete(big), sqlkv.Check(big, sqlkv.IfExists())} {
 			_, err = s.Apply(ctx, sqlkv.Put([]byte("ok"), []byte("v")), op)
 			wantErrIs(t, "Apply("+op.Kind.String()+")", err, sqlkv.ErrKeyTooLarge)
 		}
-		err = s.BatchPut(ctx, []sqlkv.Entry{
+		err = sqlkv.BatchPut(ctx, s, []sqlkv.Entry{
 			{Key: []byte("ok"), Value: []byte("v")},
 			{Key: big, Value: []byte("v")},
 			{Key: []byte("ok2"), Value: []byte("v")},
@@ -265,21 +265,21 @@ func testValueSize(t *testing.T, s sqlkv.Store) {
 		for i := range value {
 			value[i] = byte(i*7 + i>>16)
 		}
-		if _, err := s.Put(ctx, []byte("big"), value); err != nil {
+		if _, err := sqlkv.PutValue(ctx, s, []byte("big"), value); err != nil {
 			t.Fatalf("Put(10 MiB): %v", err)
 		}
 		e := get(t, s, "big")
 		if !bytes.Equal(e.Value, value) {
 			t.Fatalf("Get(10 MiB value) returned %d bytes that differ from the %d written", len(e.Value), len(value))
 		}
-		entries, err := s.Scan(ctx, []byte("big"))
+		entries, err := sqlkv.Scan(ctx, s, []byte("big"))
 		if err != nil {
 			t.Fatalf("Scan: %v", err)
 		}
 		if len(entries) != 1 || !bytes.Equal(entries[0].Value, value) {
 			t.Fatalf("Scan did not return the 10 MiB value intact")
 		}
-		if _, err := s.Delete(ctx, []byte("big")); err != nil {
+		if _, err := sqlkv.DeleteKey(ctx, s, []byte("big")); err != nil {
 			t.Fatalf("Delete: %v", err)
 		}
 	})
@@ -287,9 +287,9 @@ func testValueSize(t *testing.T, s sqlkv.Store) {
 	t.Run("OverRejected", func(t *testing.T) {
 		put(t, s, "existing", "old")
 		over := make([]byte, sqlkv.MaxValueSize+1)
-		_, err := s.Put(ctx, []byte("existing"), over)
+		_, err := sqlkv.PutValue(ctx, s, []byte("existing"), over)
 		wantErrIs(t, "Put", err, sqlkv.ErrValueTooLarge)
-		err = s.BatchPut(ctx, []sqlkv.Entry{
+		err = sqlkv.BatchPut(ctx, s, []sqlkv.Entry{
 			{Key: []byte("a"), Value: []byte("a")},
 			{Key: []byte("existing"), Value: over},
 			{Key: []byte("c"), Value: []byte("c")},
@@ -311,14 +311,14 @@ func testValueSize(t *testing.T, s sqlkv.Store) {
 func testCopies(t *testing.T, s sqlkv.Store) {
 	ctx := t.Context()
 	key, value := []byte("key"), []byte("value")
-	if _, err := s.Put(ctx, key, value); err != nil {
+	if _, err := sqlkv.PutValue(ctx, s, key, value); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	key[0], value[0] = 'X', 'X'
 	wantValue(t, s, "key", "value")
 
 	entries := []sqlkv.Entry{{Key: []byte("batch"), Value: []byte("value")}}
-	if err := s.BatchPut(ctx, entries); err != nil {
+	if err := sqlkv.BatchPut(ctx, s, entries); err != nil {
 		t.Fatalf("BatchPut: %v", err)
 	}
 	entries[0].Key[0], entries[0].Value[0] = 'X', 'X'
@@ -335,7 +335,7 @@ func testCopies(t *testing.T, s sqlkv.Store) {
 	e.Key[0], e.Value[0] = 'X', 'X'
 	wantValue(t, s, "key", "value")
 
-	scanned, err := s.Scan(ctx, nil)
+	scanned, err := sqlkv.Scan(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -349,7 +349,7 @@ func testCopies(t *testing.T, s sqlkv.Store) {
 	for _, e := range ranged {
 		e.Key[0], e.Value[0] = 'X', 'X'
 	}
-	keys, err := s.Keys(ctx, nil)
+	keys, err := sqlkv.Keys(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("Keys: %v", err)
 	}
@@ -374,16 +374,16 @@ func testClosed(t *testing.T, s sqlkv.Store) {
 	k := []byte("k")
 	calls := map[string]func() error{
 		"Get":          func() error { _, err := s.Get(ctx, k); return err },
-		"Put":          func() error { _, err := s.Put(ctx, k, k); return err },
-		"Delete":       func() error { _, err := s.Delete(ctx, k); return err },
-		"Exists":       func() error { _, err := s.Exists(ctx, k); return err },
-		"Keys":         func() error { _, err := s.Keys(ctx, nil); return err },
-		"Scan":         func() error { _, err := s.Scan(ctx, nil); return err },
+		"Put":          func() error { _, err := sqlkv.PutValue(ctx, s, k, k); return err },
+		"Delete":       func() error { _, err := sqlkv.DeleteKey(ctx, s, k); return err },
+		"Exists":       func() error { _, err := sqlkv.Exists(ctx, s, k); return err },
+		"Keys":         func() error { _, err := sqlkv.Keys(ctx, s, nil); return err },
+		"Scan":         func() error { _, err := sqlkv.Scan(ctx, s, nil); return err },
 		"Range":        func() error { _, err := s.Range(ctx, sqlkv.RangeOptions{}); return err },
-		"Count":        func() error { _, err := s.Count(ctx, nil); return err },
-		"DeletePrefix": func() error { _, err := s.DeletePrefix(ctx, nil); return err },
-		"BatchPut":     func() error { return s.BatchPut(ctx, []sqlkv.Entry{{Key: k, Value: k}}) },
-		"BatchDelete":  func() error { _, err := s.BatchDelete(ctx, [][]byte{k}); return err },
+		"Count":        func() error { _, err := sqlkv.Count(ctx, s, nil); return err },
+		"DeletePrefix": func() error { _, err := sqlkv.DeletePrefix(ctx, s, nil); return err },
+		"BatchPut":     func() error { return sqlkv.BatchPut(ctx, s, []sqlkv.Entry{{Key: k, Value: k}}) },
+		"BatchDelete":  func() error { _, err := sqlkv.BatchDelete(ctx, s, [][]byte{k}); return err },
 		"Apply":        func() error { _, err := s.Apply(ctx, sqlkv.Put(k, k)); return err },
 		"Ping":         func() error { return s.Ping(ctx) },
 	}
@@ -403,16 +403,16 @@ func testCancelledContext(t *testing.T, s sqlkv.Store) {
 	k, n := []byte("k"), []byte("new")
 	calls := map[string]func() error{
 		"Get":          func() error { _, err := s.Get(ctx, k); return err },
-		"Put":          func() error { _, err := s.Put(ctx, n, n); return err },
-		"Delete":       func() error { _, err := s.Delete(ctx, k); return err },
-		"Exists":       func() error { _, err := s.Exists(ctx, k); return err },
-		"Keys":         func() error { _, err := s.Keys(ctx, nil); return err },
-		"Scan":         func() error { _, err := s.Scan(ctx, nil); return err },
+		"Put":          func() error { _, err := sqlkv.PutValue(ctx, s, n, n); return err },
+		"Delete":       func() error { _, err := sqlkv.DeleteKey(ctx, s, k); return err },
+		"Exists":       func() error { _, err := sqlkv.Exists(ctx, s, k); return err },
+		"Keys":         func() error { _, err := sqlkv.Keys(ctx, s, nil); return err },
+		"Scan":         func() error { _, err := sqlkv.Scan(ctx, s, nil); return err },
 		"Range":        func() error { _, err := s.Range(ctx, sqlkv.RangeOptions{}); return err },
-		"Count":        func() error { _, err := s.Count(ctx, nil); return err },
-		"DeletePrefix": func() error { _, err := s.DeletePrefix(ctx, nil); return err },
-		"BatchPut":     func() error { return s.BatchPut(ctx, []sqlkv.Entry{{Key: n, Value: n}}) },
-		"BatchDelete":  func() error { _, err := s.BatchDelete(ctx, [][]byte{k}); return err },
+		"Count":        func() error { _, err := sqlkv.Count(ctx, s, nil); return err },
+		"DeletePrefix": func() error { _, err := sqlkv.DeletePrefix(ctx, s, nil); return err },
+		"BatchPut":     func() error { return sqlkv.BatchPut(ctx, s, []sqlkv.Entry{{Key: n, Value: n}}) },
+		"BatchDelete":  func() error { _, err := sqlkv.BatchDelete(ctx, s, [][]byte{k}); return err },
 		"Apply":        func() error { _, err := s.Apply(ctx, sqlkv.Put(n, n), sqlkv.Delete(k)); return err },
 		"Ping":         func() error { return s.Ping(ctx) },
 	}

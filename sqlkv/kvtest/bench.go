@@ -51,7 +51,7 @@ func preload(b *testing.B, s sqlkv.Store, keys [][]byte, value []byte) {
 		for _, k := range keys[start:min(start+chunk, len(keys))] {
 			entries = append(entries, sqlkv.Entry{Key: k, Value: value})
 		}
-		if err := s.BatchPut(b.Context(), entries); err != nil {
+		if err := sqlkv.BatchPut(b.Context(), s, entries); err != nil {
 			b.Fatalf("preload: BatchPut: %v", err)
 		}
 	}
@@ -64,7 +64,7 @@ func benchPut(b *testing.B, s sqlkv.Store) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.Put(b.Context(), keys[i%len(keys)], value); err != nil {
+		if _, err := sqlkv.PutValue(b.Context(), s, keys[i%len(keys)], value); err != nil {
 			b.Fatalf("Put: %v", err)
 		}
 		i++
@@ -97,7 +97,7 @@ func benchScan(b *testing.B, s sqlkv.Store) {
 	b.ReportAllocs()
 	for b.Loop() {
 		prefix := fmt.Appendf(nil, "scan/%03d/", rng.IntN(prefixes))
-		entries, err := s.Scan(b.Context(), prefix)
+		entries, err := sqlkv.Scan(b.Context(), s, prefix)
 		if err != nil {
 			b.Fatalf("Scan: %v", err)
 		}
@@ -122,7 +122,7 @@ func benchBatch(b *testing.B, s sqlkv.Store) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if err := s.BatchPut(b.Context(), batches[i%len(batches)]); err != nil {
+		if err := sqlkv.BatchPut(b.Context(), s, batches[i%len(batches)]); err != nil {
 			b.Fatalf("BatchPut: %v", err)
 		}
 		i++

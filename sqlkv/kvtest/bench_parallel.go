@@ -23,7 +23,7 @@ func BenchmarkConcurrent(b *testing.B, open func(b *testing.B) sqlkv.Store) {
 		keys, value := BenchKeySpace(), BenchValue()
 		preload(b, s, keys, value)
 		RunParallel(b, func(i int) error {
-			_, err := s.Put(b.Context(), keys[i%len(keys)], value)
+			_, err := sqlkv.PutValue(b.Context(), s, keys[i%len(keys)], value)
 			return err
 		})
 	})

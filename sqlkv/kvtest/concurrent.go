@@ -37,7 +37,7 @@ func testConcurrentDelete(t *testing.T, s sqlkv.Store) {
 		put(t, s, key, "v")
 		var deleted atomic.Int32
 		race(goroutines, func(int) {
-			existed, err := s.Delete(t.Context(), []byte(key))
+			existed, err := sqlkv.DeleteKey(t.Context(), s, []byte(key))
 			if err != nil {
 				t.Errorf("Delete(%q): %v", key, err)
 				return
@@ -177,7 +177,7 @@ func testWritersAndReaders(t *testing.T, s sqlkv.Store) {
 						return
 					}
 				} else {
-					entries, err := s.Scan(ctx, []byte(key))
+					entries, err := sqlkv.Scan(ctx, s, []byte(key))
 					if err != nil || len(entries) != 1 {
 						t.Errorf("Scan(%q) = %d entries, %v; want 1, nil", key, len(entries), err)
 						return
@@ -202,7 +202,7 @@ func testWritersAndReaders(t *testing.T, s sqlkv.Store) {
 	for w := range writers {
 		writersWG.Go(func() {
 			for i := range puts {
-				v, err := s.Put(t.Context(), []byte(key), []byte(writerValue(w, i)))
+				v, err := sqlkv.PutValue(t.Context(), s, []byte(key), []byte(writerValue(w, i)))
 				if err != nil {
 					t.Errorf("writer %d: Put: %v", w, err)
 					return
@@ -251,7 +251,7 @@ func testManyKeys(t *testing.T, s sqlkv.Store) {
 			keys[start+i] = key(start + i)
 			entries[i] = sqlkv.Entry{Key: key(start + i), Value: value(start + i)}
 		}
-		if err := s.BatchPut(ctx, entries); err != nil {
+		if err := sqlkv.BatchPut(ctx, s, entries); err != nil {
 			t.Fatalf("BatchPut of keys %d..%d: %v", start, start+chunk-1, err)
 		}
 	}
@@ -262,7 +262,7 @@ func testManyKeys(t *testing.T, s sqlkv.Store) {
 		t.Fatalf(`Count("") = %d, want %d`, got, want)
 	}
 
-	entries, err := s.Scan(ctx, []byte("bulk/"))
+	entries, err := sqlkv.Scan(ctx, s, []byte("bulk/"))
 	if err != nil {
 		t.Fatalf("Scan(bulk/): %v", err)
 	}
@@ -274,7 +274,7 @@ func testManyKeys(t *testing.T, s sqlkv.Store) {
 			t.Fatalf("Scan entry %d = %q: %q (version %d), want %q: %q", i, e.Key, e.Value, e.Version, key(i), value(i))
 		}
 	}
-	if got, err := s.Keys(ctx, []byte("bulk/")); err != nil || len(got) != n {
+	if got, err := sqlkv.Keys(ctx, s, []byte("bulk/")); err != nil || len(got) != n {
 		t.Fatalf("Keys(bulk/) = %d keys, %v; want %d", len(got), err, n)
 	}
 
@@ -291,7 +291,7 @@ func testManyKeys(t *testing.T, s sqlkv.Store) {
 	}
 	wantKeys(t, "Range(bulk/, reverse, limit 3)", entryKeys(page), []string{"bulk/09999", "bulk/09998", "bulk/09997"})
 
-	deleted, err := s.BatchDelete(ctx, keys)
+	deleted, err := sqlkv.BatchDelete(ctx, s, keys)
 	if err != nil {
 		t.Fatalf("BatchDelete of %d keys: %v", n, err)
 	}

@@ -13,10 +13,10 @@ import (
 func TestGetMany(t *testing.T, open func(t *testing.T) sqlkv.Store) {
 	s := open(t)
 	ctx := t.Context()
-	if _, err := s.Put(ctx, []byte("a"), []byte("1")); err != nil {
+	if _, err := sqlkv.PutValue(ctx, s, []byte("a"), []byte("1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Put(ctx, []byte("b"), []byte{}); err != nil {
+	if _, err := sqlkv.PutValue(ctx, s, []byte("b"), []byte{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -78,7 +78,7 @@ func TestStore(t *testing.T, open func(t *testing.T) sqlkv.Store) {
 // put puts value under key and returns the new version.
 func put(t *testing.T, s sqlkv.Store, key, value string) int64 {
 	t.Helper()
-	v, err := s.Put(t.Context(), []byte(key), []byte(value))
+	v, err := sqlkv.PutValue(t.Context(), s, []byte(key), []byte(value))
 	if err != nil {
 		t.Fatalf("Put(%q): %v", key, err)
 	}
@@ -130,7 +130,7 @@ func fill(t *testing.T, s sqlkv.Store, keys ...string) {
 	for i, k := range keys {
 		entries[i] = sqlkv.Entry{Key: []byte(k), Value: []byte(valueOf(k))}
 	}
-	if err := s.BatchPut(t.Context(), entries); err != nil {
+	if err := sqlkv.BatchPut(t.Context(), s, entries); err != nil {
 		t.Fatalf("BatchPut of %d keys: %v", len(keys), err)
 	}
 }
@@ -138,7 +138,7 @@ func fill(t *testing.T, s sqlkv.Store, keys ...string) {
 // keysOf returns Keys(prefix) as strings.
 func keysOf(t *testing.T, s sqlkv.Store, prefix string) []string {
 	t.Helper()
-	keys, err := s.Keys(t.Context(), []byte(prefix))
+	keys, err := sqlkv.Keys(t.Context(), s, []byte(prefix))
 	if err != nil {
 		t.Fatalf("Keys(%q): %v", prefix, err)
 	}
@@ -148,7 +148,7 @@ func keysOf(t *testing.T, s sqlkv.Store, prefix string) []string {
 // count returns Count(prefix).
 func count(t *testing.T, s sqlkv.Store, prefix string) int64 {
 	t.Helper()
-	n, err := s.Count(t.Context(), []byte(prefix))
+	n, err := sqlkv.Count(t.Context(), s, []byte(prefix))
 	if err != nil {
 		t.Fatalf("Count(%q): %v", prefix, err)
 	}

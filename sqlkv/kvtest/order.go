@@ -17,7 +17,7 @@ func checkPrefix(t *testing.T, s sqlkv.Store, all []string, prefix string) {
 	want := withPrefix(all, prefix)
 	wantKeys(t, fmt.Sprintf("Keys(%q)", prefix), keysOf(t, s, prefix), want)
 
-	entries, err := s.Scan(ctx, []byte(prefix))
+	entries, err := sqlkv.Scan(ctx, s, []byte(prefix))
 	if err != nil {
 		t.Fatalf("Scan(%q): %v", prefix, err)
 	}
@@ -43,7 +43,7 @@ func checkPrefix(t *testing.T, s sqlkv.Store, all []string, prefix string) {
 func checkDeletePrefix(t *testing.T, s sqlkv.Store, all []string, prefix string) {
 	t.Helper()
 	doomed := withPrefix(all, prefix)
-	n, err := s.DeletePrefix(t.Context(), []byte(prefix))
+	n, err := sqlkv.DeletePrefix(t.Context(), s, []byte(prefix))
 	if err != nil {
 		t.Fatalf("DeletePrefix(%q): %v", prefix, err)
 	}
@@ -72,7 +72,7 @@ func testBytewiseOrder(t *testing.T, s sqlkv.Store) {
 		t.Fatalf("test bug: want is not in bytewise order")
 	}
 	wantKeys(t, `Keys("")`, keysOf(t, s, ""), want)
-	entries, err := s.Scan(ctx, nil)
+	entries, err := sqlkv.Scan(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -137,7 +137,7 @@ func testNamespaces(t *testing.T, s sqlkv.Store) {
 		"nod", "node", "node:", "node:1", "node:2", "node:\xff", "node;", "node_1", "nodes:1",
 		"resource:1", "resource:node:1",
 	)
-	entries, err := s.Scan(ctx, []byte("node:"))
+	entries, err := sqlkv.Scan(ctx, s, []byte("node:"))
 	if err != nil {
 		t.Fatalf("Scan(node:): %v", err)
 	}
@@ -151,7 +151,7 @@ func testNamespaces(t *testing.T, s sqlkv.Store) {
 	if got, want := count(t, s, "node:"), int64(4); got != want {
 		t.Fatalf("Count(node:) = %d, want %d", got, want)
 	}
-	n, err := s.DeletePrefix(ctx, []byte("node:"))
+	n, err := sqlkv.DeletePrefix(ctx, s, []byte("node:"))
 	if err != nil {
 		t.Fatalf("DeletePrefix(node:): %v", err)
 	}
@@ -246,7 +246,7 @@ func testCount(t *testing.T, s sqlkv.Store) {
 func testDeletePrefix(t *testing.T, s sqlkv.Store) {
 	ctx := t.Context()
 	fill(t, s, "p/1", "p/2", "p/3", "p", "q/1", "r")
-	n, err := s.DeletePrefix(ctx, []byte("p/"))
+	n, err := sqlkv.DeletePrefix(ctx, s, []byte("p/"))
 	if err != nil {
 		t.Fatalf("DeletePrefix(p/): %v", err)
 	}
@@ -255,13 +255,13 @@ func testDeletePrefix(t *testing.T, s sqlkv.Store) {
 	}
 	wantKeys(t, "Keys after DeletePrefix(p/)", keysOf(t, s, ""), []string{"p", "q/1", "r"})
 
-	n, err = s.DeletePrefix(ctx, []byte("zzz"))
+	n, err = sqlkv.DeletePrefix(ctx, s, []byte("zzz"))
 	if err != nil || n != 0 {
 		t.Fatalf("DeletePrefix(zzz) = %d, %v; want 0, nil", n, err)
 	}
 
 	last := put(t, s, "latest", "v")
-	n, err = s.DeletePrefix(ctx, nil)
+	n, err = sqlkv.DeletePrefix(ctx, s, nil)
 	if err != nil {
 		t.Fatalf(`DeletePrefix(""): %v`, err)
 	}

@@ -21,13 +21,13 @@ func TestReopen(t *testing.T, open func(t *testing.T) (sqlkv.Store, func(t *test
 	put(t, s, "overwritten", "old")
 	put(t, s, "overwritten", "new")
 	put(t, s, "deleted", "gone")
-	if _, err := s.Delete(ctx, []byte("deleted")); err != nil {
+	if _, err := sqlkv.DeleteKey(ctx, s, []byte("deleted")); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	apply(t, s, sqlkv.Put([]byte("applied"), []byte("a")).If(sqlkv.IfNotExists()))
 	last := put(t, s, "last", "l")
 
-	before, err := s.Scan(ctx, nil)
+	before, err := sqlkv.Scan(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("Scan: %v", err)
 	}
@@ -39,7 +39,7 @@ func TestReopen(t *testing.T, open func(t *testing.T) (sqlkv.Store, func(t *test
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping after reopen: %v", err)
 	}
-	after, err := s.Scan(ctx, nil)
+	after, err := sqlkv.Scan(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("Scan after reopen: %v", err)
 	}

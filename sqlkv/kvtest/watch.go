@@ -153,7 +153,7 @@ func testWatchFailedApply(t *testing.T, s sqlkv.Store, w sqlkv.Watchable) {
 func testWatchDeletePrefix(t *testing.T, s sqlkv.Store, w sqlkv.Watchable) {
 	fill(t, s, "p1", "p2", "q1")
 	sub := subscribe(t, w, "p")
-	if n, err := s.DeletePrefix(t.Context(), []byte("p")); err != nil || n != 2 {
+	if n, err := sqlkv.DeletePrefix(t.Context(), s, []byte("p")); err != nil || n != 2 {
 		t.Fatalf("DeletePrefix = %d, %v; want 2, nil", n, err)
 	}
 	// Either form tells a watcher both keys are gone: a delete of each, or a
@@ -172,7 +172,7 @@ func testWatchSlowSubscriber(t *testing.T, s sqlkv.Store, w sqlkv.Watchable) {
 	for i := range entries {
 		entries[i].Key = fmt.Appendf(nil, "k%05d", i)
 	}
-	if err := s.BatchPut(ctx, entries); err != nil {
+	if err := sqlkv.BatchPut(ctx, s, entries); err != nil {
 		t.Fatalf("BatchPut of %d keys with a subscriber that reads nothing: %v", len(entries), err)
 	}
 	// ... and the subscriber misses nothing silently: it hears of every key,

@@ -7,7 +7,7 @@
 // Get of an empty value returns a non-nil, zero-length slice; still, on this
 // backend as on the others, callers tell an empty value from a missing key by
 // the error (sqlkv.ErrNotFound) alone, never by a nil check. An empty result
-// of Keys, Scan or Range is a nil slice.
+// of Range is a nil slice.
 package memory
 
 import (
@@ -49,7 +49,16 @@ type Store struct {
 	closed  bool
 }
 
-var _ sqlkv.Store = (*Store)(nil)
+// The core and the fast paths that save work here; Delete, Exists, Keys
+// and Scan are derived (package sqlkv) at about the same cost.
+var (
+	_ sqlkv.Store         = (*Store)(nil)
+	_ sqlkv.Putter        = (*Store)(nil)
+	_ sqlkv.Counter       = (*Store)(nil)
+	_ sqlkv.PrefixDeleter = (*Store)(nil)
+	_ sqlkv.BatchPutter   = (*Store)(nil)
+	_ sqlkv.BatchDeleter  = (*Store)(nil)
+)
 
 // New returns an empty, open store.
 func New() *Store { return &Store{} }
@@ -85,70 +94,6 @@ func (s *Store) Put(ctx context.Context, key, value []byte) (int64, error) {
 		return 0, errClosed("put")
 	}
 	return s.put(string(key), value), nil
-}
-
-// Delete removes key and reports whether it existed.
-func (s *Store) Delete(ctx context.Context, key []byte) (bool, error) {
-	if err := check(ctx, "delete", key); err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false, errClosed("delete")
-	}
-	return s.delete(string(key)), nil
-}
-
-// Exists reports whether key exists.
-func (s *Store) Exists(ctx context.Context, key []byte) (bool, error) {
-	if err := check(ctx, "exists", key); err != nil {
-		return false, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return false, errClosed("exists")
-	}
-	_, ok := s.lookup(string(key))
-	return ok, nil
-}
-
-// Keys returns the keys starting with prefix in ascending bytewise order.
-func (s *Store) Keys(ctx context.Context, prefix []byte) ([][]byte, error) {
-	if err := check(ctx, "keys", prefix); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, errClosed("keys")
-	}
-	var keys [][]byte
-	s.ascend(sqlkv.PrefixRange(prefix), func(it item) bool {
-		keys = append(keys, []byte(it.key))
-		return true
-	})
-	return keys, nil
-}
-
-// Scan returns the entries whose keys start with prefix, in ascending
-// bytewise key order.
-func (s *Store) Scan(ctx context.Context, prefix []byte) ([]sqlkv.Entry, error) {
-	if err := check(ctx, "scan", prefix); err != nil {
-		return nil, err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, errClosed("scan")
-	}
-	var entries []sqlkv.Entry
-	s.ascend(sqlkv.PrefixRange(prefix), func(it item) bool {
-		entries = append(entries, entry(it, false))
-		return true
-	})
-	return entries, nil
 }
 
 // Range returns the entries selected by opts. Like the SQL backends, it

@@ -72,7 +72,7 @@ func BenchmarkScan1000(b *testing.B) {
 			}
 			prefix := fmt.Appendf(nil, "p%04d/", total/1000/2)
 			for b.Loop() {
-				entries, err := s.Scan(ctx, prefix)
+				entries, err := sqlkv.Scan(ctx, s, prefix)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -88,7 +88,7 @@ func BenchmarkScan1000(b *testing.B) {
 // reads back as a non-nil, zero-length slice.
 func TestEmptyValueIsNotNil(t *testing.T) {
 	s := open(t)
-	if _, err := s.Put(t.Context(), []byte("k"), nil); err != nil {
+	if _, err := sqlkv.PutValue(t.Context(), s, []byte("k"), nil); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
 	e, err := s.Get(t.Context(), []byte("k"))

@@ -58,7 +58,7 @@ func TestWatchAcrossStores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Delete(ctx, key); err != nil {
+	if _, err := sqlkv.DeleteKey(ctx, a, key); err != nil {
 		t.Fatal(err)
 	}
 	var got []sqlkv.Change

@@ -3,6 +3,8 @@
 // under an advisory lock, and Apply runs at SERIALIZABLE isolation.
 package postgres
 
+//go:generate go run ../internal/sqlstore/publicgen
+
 import (
 	"context"
 	"database/sql"
@@ -29,17 +31,20 @@ const (
 	connMaxLifetime = 30 * time.Minute
 )
 
-// Store is a sqlkv.Store in a Postgres database. Its methods are described
-// on sqlkv.Store.
+// Store is a sqlkv.Store in a Postgres database, with every fast path of
+// package sqlkv (see store_gen.go), a change feed across processes (Watch,
+// Fence) and the database's clock (Now). Its methods are described on
+// sqlkv.Store and the optional interfaces.
 type Store struct {
-	*sqlstore.Store
+	store  *sqlstore.Store
 	db     *sql.DB
 	listen *listener // see Watch
 }
 
+// What the generated methods (store_gen.go) do not cover.
 var (
-	_ sqlkv.Store     = (*Store)(nil)
 	_ sqlkv.Watchable = (*Store)(nil)
+	_ sqlkv.Fencer    = (*Store)(nil)
 )
 
 // Open connects to the database named by dsn (a postgres:// URL or key=value
@@ -119,7 +124,7 @@ func (s *Store) Close() error {
 	if s.listen != nil {
 		s.listen.close()
 	}
-	return s.Store.Close()
+	return s.store.Close()
 }
 
 // open pings db (opened with db0), checks the pooler settings (see
@@ -145,7 +150,7 @@ func open(ctx context.Context, d sqlstore.Dialect, db *sql.DB, db0, direct *pgx.
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Store: store, db: db}, nil
+	return &Store{store: store, db: db}, nil
 }
 
 // migrate applies pending migrations on db, or checks there are none.

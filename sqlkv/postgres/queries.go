@@ -13,9 +13,7 @@ import "github.com/spear-next/sms/sqlkv/internal/sqlstore"
 // Parameters are numbered in the order sqlstore.Queries gives.
 var queries = sqlstore.Queries{
 	Get:    `SELECT value, version FROM kv WHERE key = $1`,
-	GetTwo: `SELECT key, value, version FROM kv WHERE key IN ($1, $2)`,
 	GetAny: `SELECT key, value, version FROM kv WHERE key = ANY ($1::bytea[])`,
-	Exists: `SELECT 1 FROM kv WHERE key = $1`,
 	// FOR SHARE keeps the row as read until Apply commits.
 	Version: `SELECT version FROM kv WHERE key = $1 FOR SHARE`,
 

@@ -28,7 +28,7 @@ func TestDiskFull(t *testing.T) {
 		testDiskFull(t, s, path, func(acked []string) []string {
 			// Deleting keys frees pages that new writes reuse.
 			for _, k := range acked[:len(acked)/2] {
-				if _, err := s.Delete(t.Context(), []byte(k)); err != nil {
+				if _, err := sqlkv.DeleteKey(t.Context(), s, []byte(k)); err != nil {
 					t.Fatalf("Delete(%q) on a full database: %v", k, err)
 				}
 			}
@@ -109,7 +109,7 @@ func testDiskFull(t *testing.T, s *sqlite.Store, path string, free func(acked []
 		t.Errorf("Degraded() after a successful write = %v, want nil", err)
 	}
 	for _, k := range []string{"multi-1", "multi-2"} {
-		if ok, _ := s.Exists(t.Context(), []byte(k)); ok {
+		if ok, _ := sqlkv.Exists(t.Context(), s, []byte(k)); ok {
 			t.Errorf("%s exists: the failed Apply was half applied", k)
 		}
 	}

@@ -78,7 +78,7 @@ func FuzzRangeDifferential(f *testing.F) {
 			entries = append(entries, sqlkv.Entry{Key: k, Value: []byte("v")})
 		}
 		for _, s := range []sqlkv.Store{mem, lite} {
-			if err := s.BatchPut(ctx, entries); err != nil {
+			if err := sqlkv.BatchPut(ctx, s, entries); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -100,21 +100,21 @@ func FuzzRangeDifferential(f *testing.F) {
 			}
 
 			byPrefix := model(keys, sqlkv.PrefixRange(prefix))
-			ks, err := s.Keys(ctx, prefix)
+			ks, err := sqlkv.Keys(ctx, s, prefix)
 			if err != nil {
 				t.Fatalf("%s: Keys(%q): %v", name, prefix, err)
 			}
 			if !slices.EqualFunc(ks, byPrefix, bytes.Equal) {
 				t.Fatalf("%s: Keys(%q) = %q, want %q", name, prefix, ks, byPrefix)
 			}
-			es, err := s.Scan(ctx, prefix)
+			es, err := sqlkv.Scan(ctx, s, prefix)
 			if err != nil {
 				t.Fatalf("%s: Scan(%q): %v", name, prefix, err)
 			}
 			if sk := entryKeys(es); !slices.EqualFunc(sk, byPrefix, bytes.Equal) && len(sk)+len(byPrefix) > 0 {
 				t.Fatalf("%s: Scan(%q) = %q, want %q", name, prefix, sk, byPrefix)
 			}
-			n, err := s.Count(ctx, prefix)
+			n, err := sqlkv.Count(ctx, s, prefix)
 			if err != nil || n != int64(len(byPrefix)) {
 				t.Fatalf("%s: Count(%q) = %d, %v; want %d", name, prefix, n, err, len(byPrefix))
 			}

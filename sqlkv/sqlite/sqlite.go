@@ -5,6 +5,8 @@
 // for the store's lifetime, and a second process gets ErrInUse.
 package sqlite
 
+//go:generate go run ../internal/sqlstore/publicgen
+
 import (
 	"context"
 	"database/sql"
@@ -65,15 +67,14 @@ func (o Options) Validate() error {
 // before giving up with ErrUnavailable.
 const busyTimeoutMillis = 10_000
 
-// Store is a sqlkv.Store in one SQLite database file. Its methods are
-// described on sqlkv.Store.
+// Store is a sqlkv.Store in one SQLite database file, with every fast path
+// of package sqlkv (see store_gen.go). Its methods are described on sqlkv.Store
+// and the fast-path interfaces.
 type Store struct {
-	*sqlstore.Store
+	store          *sqlstore.Store
 	reader, writer *sql.DB
 	lock           *fileLock
 }
-
-var _ sqlkv.Store = (*Store)(nil)
 
 // Open opens the SQLite database at path, creating the file and its parent
 // directories if needed, and applies pending migrations before returning.
@@ -140,7 +141,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 // Close closes the database, then releases the file's lock.
 func (s *Store) Close() error {
-	err := s.Store.Close()
+	err := s.store.Close()
 	if errors.Is(err, sqlkv.ErrClosed) {
 		return err
 	}
@@ -182,7 +183,7 @@ func open(ctx context.Context, d sqlstore.Dialect, abs, sync string, writer *sql
 		reader.Close()
 		return nil, err
 	}
-	return &Store{Store: store, reader: reader, writer: writer}, nil
+	return &Store{store: store, reader: reader, writer: writer}, nil
 }
 
 // dsn returns the driver's name for the file at abs with the pragmas every

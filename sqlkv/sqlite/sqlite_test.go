@@ -170,7 +170,7 @@ func TestConcurrentWriters(t *testing.T) {
 	for r := range 4 {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				if _, err := s.Scan(ctx, []byte("shared/")); err != nil && ctx.Err() == nil {
+				if _, err := sqlkv.Scan(ctx, s, []byte("shared/")); err != nil && ctx.Err() == nil {
 					errs <- fmt.Errorf("reader %d: %w", r, err)
 					return
 				}

@@ -121,7 +121,7 @@ func recordKVHistory(t *testing.T, store sqlkv.Store, clients, opsPerClient int,
 					seen[in.key] = e.Version
 				case 1:
 					in.op = "put"
-					out.version, err = store.Put(ctx, []byte(in.key), []byte(in.value))
+					out.version, err = sqlkv.PutValue(ctx, store, []byte(in.key), []byte(in.value))
 				case 2:
 					in.op, in.want = "cas", seen[in.key]
 					var res []sqlkv.OpResult

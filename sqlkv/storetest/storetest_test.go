@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -15,10 +16,10 @@ func TestOpenEveryBackendIsEmptyAndIsolated(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			a, b := storetest.Open(t, backend), storetest.Open(t, backend)
-			if _, err := a.Put(t.Context(), []byte("k"), []byte("v")); err != nil {
+			if _, err := sqlkv.PutValue(t.Context(), a, []byte("k"), []byte("v")); err != nil {
 				t.Fatalf("Put: %v", err)
 			}
-			if n, err := b.Count(t.Context(), nil); err != nil || n != 0 {
+			if n, err := sqlkv.Count(t.Context(), b, nil); err != nil || n != 0 {
 				t.Fatalf("Count of the second store = %d, %v; want 0: stores share data", n, err)
 			}
 		})

@@ -14,17 +14,10 @@ import "database/sql"
 type Queries struct {
 	// Get: (key) -> value, version.
 	Get string
-	// GetTwo, if the dialect has it, reads two keys in one statement:
-	// (key1, key2) -> key, value, version for each that exists, in any
-	// order. Empty: GetMany runs Get per key.
-	GetTwo string
 	// GetAny, if the dialect has it, reads any number of keys in one
 	// statement: (keys as one array) -> key, value, version for each that
-	// exists, in any order. Empty: GetMany of more than two keys runs Get
-	// per key.
+	// exists, in any order. Empty: GetMany runs Get per key.
 	GetAny string
-	// Exists: (key) -> 1 if the key exists, no row otherwise.
-	Exists string
 	// Version: (key) -> version; no row if the key does not exist. Used by
 	// Apply for checks inside its transaction, so where the dialect can it
 	// locks the row until commit.

@@ -7,36 +7,6 @@ import (
 	"github.com/spear-next/sms/sqlkv"
 )
 
-// Keys returns the keys under prefix.
-func (s *Store) Keys(ctx context.Context, prefix []byte) ([][]byte, error) {
-	if err := s.checkKey(ctx, prefix); err != nil {
-		return nil, s.wrap("keys", prefix, err)
-	}
-	opts := sqlkv.PrefixRange(prefix)
-	opts.KeysOnly = true
-	entries, err := s.query(ctx, opts)
-	if err != nil {
-		return nil, s.wrap("keys", prefix, err)
-	}
-	keys := make([][]byte, len(entries))
-	for i, e := range entries {
-		keys[i] = e.Key
-	}
-	return keys, nil
-}
-
-// Scan returns the entries under prefix.
-func (s *Store) Scan(ctx context.Context, prefix []byte) ([]sqlkv.Entry, error) {
-	if err := s.checkKey(ctx, prefix); err != nil {
-		return nil, s.wrap("scan", prefix, err)
-	}
-	entries, err := s.query(ctx, sqlkv.PrefixRange(prefix))
-	if err != nil {
-		return nil, s.wrap("scan", prefix, err)
-	}
-	return entries, nil
-}
-
 // Range returns the entries selected by opts.
 func (s *Store) Range(ctx context.Context, opts sqlkv.RangeOptions) ([]sqlkv.Entry, error) {
 	if err := s.checkKey(ctx, opts.Start); err != nil {

@@ -5,7 +5,6 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spear-next/sms/internal/backoff"
+	"github.com/spear-next/sms/internal/rawsql"
 	"github.com/spear-next/sms/sqlkv"
 )
 
@@ -29,7 +29,7 @@ type Store struct {
 
 	// Prepared statements, on the reader for reads and on the writer for
 	// everything that runs in or near a write.
-	get, getTwo, getAny, exists, ping                  *sql.Stmt
+	get, getAny, ping                                  *sql.Stmt
 	rangeFrom, rangeFromTo, rangeFromDesc, rangeToDesc *sql.Stmt
 	keysFrom, keysFromTo, keysFromDesc, keysToDesc     *sql.Stmt
 	countFrom, countFromTo                             *sql.Stmt
@@ -39,10 +39,10 @@ type Store struct {
 	all                                                []*sql.Stmt
 }
 
-var (
-	_ sqlkv.Store       = (*Store)(nil)
-	_ sqlkv.MultiGetter = (*Store)(nil)
-)
+// The core, and every fast path of package sqlkv: the public stores'
+// generated methods (publicgen) forward them and assert each interface.
+// Delete, Exists, Keys and Scan are the derived forms, the same statements.
+var _ sqlkv.Store = (*Store)(nil)
 
 // Open prepares d's statements on reader and writer (which must already hold
 // the migrated schema) and returns the store. The store owns both databases:
@@ -56,9 +56,7 @@ func Open(ctx context.Context, d Dialect, reader, writer *sql.DB) (*Store, error
 		text string
 	}{
 		{reader, &s.get, q.Get},
-		{reader, &s.getTwo, q.GetTwo},
 		{reader, &s.getAny, q.GetAny},
-		{reader, &s.exists, q.Exists},
 		{reader, &s.ping, q.Ping},
 		{reader, &s.rangeFrom, q.RangeFrom},
 		{reader, &s.rangeFromTo, q.RangeFromTo},
@@ -175,21 +173,16 @@ func (s *Store) Get(ctx context.Context, key []byte) (sqlkv.Entry, error) {
 	return e, nil
 }
 
-// GetMany reads two keys with one statement (a registry node is two records
-// read together); other counts take one Get per key.
+// GetMany reads the keys with the dialect's many-key statement, or with one
+// Get per key where the dialect has none (a point read is the cheaper form
+// in process).
 func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, error) {
 	for _, k := range keys {
 		if err := s.checkKey(ctx, k); err != nil {
 			return nil, s.wrap("get", k, err)
 		}
 	}
-	stmt, args := s.getTwo, []any(nil)
-	switch {
-	case len(keys) == 2 && s.getTwo != nil:
-		args = []any{bin(keys[0]), bin(keys[1])}
-	case len(keys) > 2 && s.getAny != nil:
-		stmt, args = s.getAny, []any{keys}
-	default:
+	if s.getAny == nil || len(keys) < 2 {
 		out := make([]sqlkv.Entry, 0, len(keys))
 		for _, k := range keys {
 			e, err := s.Get(ctx, k)
@@ -203,63 +196,36 @@ func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, err
 		}
 		return out, nil
 	}
-	rows, err := stmt.QueryContext(ctx, args...)
+	arg := make([][]byte, len(keys))
+	for i, k := range keys {
+		arg[i] = bin(k) // a nil element would be NULL, which matches no key
+	}
+	rows, err := s.getAny.QueryContext(ctx, arg)
 	if err != nil {
 		return nil, s.wrap("get", keys[0], err)
 	}
 	defer rows.Close()
-	var found []sqlkv.Entry
+	byKey := make(map[string]sqlkv.Entry, len(keys))
 	for rows.Next() {
 		var e sqlkv.Entry
 		if err := rows.Scan(&e.Key, &e.Value, &e.Version); err != nil {
 			return nil, s.wrap("get", keys[0], err)
 		}
 		e.Key, e.Value = bin(e.Key), bin(e.Value)
-		found = append(found, e)
+		byKey[string(e.Key)] = e
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.wrap("get", keys[0], err)
 	}
-	// In the order of keys (the statement's order is the planner's), once
-	// each even if both keys are the same.
-	out := make([]sqlkv.Entry, 0, len(found))
-	if len(keys) == 2 {
-		for _, k := range keys {
-			for _, e := range found {
-				if bytes.Equal(e.Key, k) {
-					out = append(out, sqlkv.Entry{Key: clone(e.Key), Value: clone(e.Value), Version: e.Version})
-					break
-				}
-			}
-		}
-		return out, nil
-	}
-	byKey := make(map[string]sqlkv.Entry, len(found))
-	for _, e := range found {
-		byKey[string(e.Key)] = e
-	}
+	// In the order of keys (the statement's order is the planner's), a key
+	// asked twice returned twice, each entry its own copy.
+	out := make([]sqlkv.Entry, 0, len(byKey))
 	for _, k := range keys {
 		if e, ok := byKey[string(k)]; ok {
 			out = append(out, sqlkv.Entry{Key: clone(e.Key), Value: clone(e.Value), Version: e.Version})
 		}
 	}
 	return out, nil
-}
-
-// Exists reports whether key exists, from the reader.
-func (s *Store) Exists(ctx context.Context, key []byte) (bool, error) {
-	if err := s.checkKey(ctx, key); err != nil {
-		return false, s.wrap("exists", key, err)
-	}
-	var one int
-	err := s.exists.QueryRowContext(ctx, bin(key)).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, s.wrap("exists", key, err)
-	}
-	return true, nil
 }
 
 // Put upserts key in one autocommitted statement.
@@ -282,30 +248,6 @@ func (s *Store) Put(ctx context.Context, key, value []byte) (int64, error) {
 		return 0, s.wrap("put", key, err)
 	}
 	return v, nil
-}
-
-// Delete removes key in one autocommitted statement; the database's row lock
-// makes exactly one of several concurrent deletes affect the row.
-func (s *Store) Delete(ctx context.Context, key []byte) (bool, error) {
-	if err := s.checkKey(ctx, key); err != nil {
-		return false, s.wrap("delete", key, err)
-	}
-	var n int64
-	err := s.write(&request{
-		ctx: ctx,
-		alone: func(ctx context.Context) (err error) {
-			n, err = affected(s.del.ExecContext(ctx, bin(key)))
-			return err
-		},
-		inGroup: func(ctx context.Context, in binder) (err error) {
-			n, err = affected(in(s.del).ExecContext(ctx, bin(key)))
-			return err
-		},
-	})
-	if err != nil {
-		return false, s.wrap("delete", key, err)
-	}
-	return n > 0, nil
 }
 
 // DeletePrefix removes the keys under prefix in one statement.
@@ -416,4 +358,10 @@ func affected(res sql.Result, err error) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// Baseline returns the raw-SQL baseline of the store's own statements (see
+// internal/rawsql); they close with the store.
+func (s *Store) Baseline() *rawsql.Baseline {
+	return rawsql.New(s.get, s.put, s.rangeFromTo, s.d.NoLimit)
 }
