@@ -35,14 +35,18 @@ import (
 // Reads are linearizable, across replicas too: before answering, a read
 // fences (sqlkv.Fencer): it learns the subscription's position that covers
 // every write acknowledged, by any process, before the read began, and
-// waits until the view has applied the feed up to it. On memory and SQLite
-// (sqlkv/watchstore, in process) every write is handed to the feed before
-// it returns, so the fence is a counter read; on Postgres it is one NOTIFY
-// round trip through the database, shared by every read that arrives while
-// it is sent (see sqlkv/postgres Store.Fence). Applying a change re-reads
-// the changed keys (one query per batch) unless the feed carried the value
-// of a put newer than the view's copy, so "applied" means the view holds
-// the committed state, not just that it heard of it.
+// waits until the view has applied the feed up to it. "Acknowledged"
+// includes what a reader of the store could have seen: a write commits
+// before it is in the feed, and a registry's read-then-write (a Delete
+// answering not_found) or a re-read below can see it in between, so the
+// fence covers every write committed before the read. On memory and SQLite
+// (sqlkv/watchstore, in process) it waits for the writes in flight to be
+// handed to the feed, at once when there are none; on Postgres it is one
+// NOTIFY round trip through the database, shared by every read that
+// arrives while it is sent (see sqlkv/postgres Store.Fence). Applying a
+// change re-reads the changed keys (one query per batch) unless the feed
+// carried the value of a put newer than the view's copy, so "applied" means
+// the view holds the committed state, not just that it heard of it.
 //
 // The view keeps, besides the records ordered by uuid: the active,
 // unexpired nodes ordered by last heartbeat, every node ordered by last

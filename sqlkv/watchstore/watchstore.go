@@ -7,7 +7,10 @@
 // It touches no backend's write path: a write is published after the
 // wrapped store returned, so a subscriber never hears of a write before it
 // can read it. Puts are published with their value (a copy), so a
-// subscriber keeping a copy of the data need not read it back.
+// subscriber keeping a copy of the data need not read it back. Between the
+// wrapped store's commit and the publication, a write is visible to readers
+// of the store but not yet in the feed; Fence waits for such writes (see
+// Store.Fence).
 package watchstore
 
 import (
@@ -24,6 +27,7 @@ import (
 type Store struct {
 	sqlkv.Store
 	feed   sqlkv.Feed
+	writes inflight // every write method: defer s.writes.end(s.writes.begin())
 	closed atomic.Bool
 }
 
@@ -46,18 +50,26 @@ func (s *Store) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, 
 	return s.feed.Subscribe(prefix)
 }
 
-// Fence returns at once: every write through s was handed to the
-// subscriptions before it returned; see sqlkv.Fencer. It returns an error
-// wrapping sqlkv.ErrClosed after Close, and the context's error.
+// Fence returns once every write through s that began before it was called
+// has been handed to the subscriptions (or failed); see sqlkv.Fencer. A
+// write that returned to its caller was handed over before it returned, but
+// one still on its way may have committed already and been seen by a
+// reader of the wrapped store, so Fence waits for the writes in flight: at
+// once when there are none. It returns an error wrapping sqlkv.ErrClosed
+// after Close, and the context's error.
 func (s *Store) Fence(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("fence: %w", sqlkv.ErrClosed)
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.writes.wait(ctx)
 }
 
 // Put is sqlkv.Store.Put, reported.
 func (s *Store) Put(ctx context.Context, key, value []byte) (int64, error) {
+	defer s.writes.end(s.writes.begin())
 	v, err := s.Store.Put(ctx, key, value)
 	if err == nil {
 		s.feed.Publish(sqlkv.Change{Key: key, Version: v, Value: bytes.Clone(value), HasValue: true})
@@ -67,6 +79,7 @@ func (s *Store) Put(ctx context.Context, key, value []byte) (int64, error) {
 
 // Delete is sqlkv.Store.Delete, reported when the key existed.
 func (s *Store) Delete(ctx context.Context, key []byte) (bool, error) {
+	defer s.writes.end(s.writes.begin())
 	existed, err := s.Store.Delete(ctx, key)
 	if err == nil && existed {
 		s.feed.Publish(sqlkv.Change{Key: key, Deleted: true})
@@ -77,6 +90,7 @@ func (s *Store) Delete(ctx context.Context, key []byte) (bool, error) {
 // DeletePrefix is sqlkv.Store.DeletePrefix. The keys it removed are not
 // known, so subscribers are told to resync.
 func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) (int64, error) {
+	defer s.writes.end(s.writes.begin())
 	n, err := s.Store.DeletePrefix(ctx, prefix)
 	if err == nil && n > 0 {
 		s.feed.Resync()
@@ -86,6 +100,7 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) (int64, error) 
 
 // BatchPut is sqlkv.Store.BatchPut, reported without versions.
 func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
+	defer s.writes.end(s.writes.begin())
 	err := s.Store.BatchPut(ctx, entries)
 	if err == nil && len(entries) > 0 {
 		changes := make([]sqlkv.Change, len(entries))
@@ -100,6 +115,7 @@ func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
 // BatchDelete is sqlkv.Store.BatchDelete, reported. Which of the keys
 // existed is not known, so each is reported as deleted.
 func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
+	defer s.writes.end(s.writes.begin())
 	n, err := s.Store.BatchDelete(ctx, keys)
 	if err == nil && n > 0 {
 		changes := make([]sqlkv.Change, len(keys))
@@ -114,6 +130,7 @@ func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
 // Apply is sqlkv.Store.Apply, with its puts and its deletes of existing keys
 // reported.
 func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, error) {
+	defer s.writes.end(s.writes.begin())
 	results, err := s.Store.Apply(ctx, ops...)
 	if err != nil {
 		return results, err
