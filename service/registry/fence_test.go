@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/spear-next/sms/service/registry"
@@ -19,9 +20,9 @@ import (
 // see the node either, through the same view (one process, as SMS runs on
 // memory and SQLite) or through another view of the same store. This is the
 // interleaving porcupine found in TestServiceLinearizableAcrossReplicas
-// (update -> not_found, then get -> the deleted node): the read fence of the
-// in-process feed covered the writes that had returned, not the ones that
-// had committed.
+// (update -> not_found, then get -> the deleted node): the second Delete
+// answered from a write the feed did not have yet, so the read fence, which
+// covers what the feed was handed, did not cover it.
 func TestViewReadFenceCoversCommittedWrites(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		if backend == kvstore.BackendPostgres {
@@ -59,12 +60,18 @@ func TestViewReadFenceCoversCommittedWrites(t *testing.T) {
 				go func() { deleted <- writer.Nodes().Delete(ctx, uuidA) }()
 				<-paused.committed
 
-				if err := reader.Nodes().Delete(ctx, uuidA); !errors.Is(err, registry.ErrNotFound) {
+				// The paused write goes on once a call waits after the
+				// store answered it (a backend may wait on the context
+				// before: SQLite's group commit does).
+				waiting := onWait(ctx, func() {
+					if paused.answered.Load() {
+						release()
+					}
+				})
+				if err := reader.Nodes().Delete(waiting, uuidA); !errors.Is(err, registry.ErrNotFound) {
 					t.Fatalf("second Delete while the first is committed and unpublished = %v; want ErrNotFound", err)
 				}
-				// The paused write goes on once the read waits: a fence
-				// that does not wait reads the view without it.
-				_, err := reader.Nodes().Get(onWait(ctx, release), uuidA)
+				_, err := reader.Nodes().Get(waiting, uuidA)
 				release()
 				if !errors.Is(err, registry.ErrNotFound) {
 					t.Fatalf("Get after Delete answered not_found = %v; want ErrNotFound (the view missed a committed delete)", err)
@@ -78,12 +85,14 @@ func TestViewReadFenceCoversCommittedWrites(t *testing.T) {
 }
 
 // pausingStore holds the Apply that pauseNextApply arms just after the
-// wrapped store committed it, until released.
+// wrapped store committed it, until released; answered is set once an Apply
+// after it has returned.
 type pausingStore struct {
 	sqlkv.Store
 	mu        sync.Mutex
 	armed     chan struct{} // closed to release; nil when not armed
 	committed chan struct{}
+	answered  atomic.Bool
 }
 
 // pauseNextApply arms the pause and returns the function releasing it (safe
@@ -106,11 +115,13 @@ func (s *pausingStore) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpRe
 	if gate != nil {
 		close(committed)
 		<-gate
+	} else if committed != nil {
+		s.answered.Store(true)
 	}
 	return res, err
 }
 
-// onWait returns ctx, calling f the first time someone asks for its Done
+// onWait returns ctx, calling f whenever someone asks for its Done
 // channel, which is what a caller about to block on it does.
 func onWait(ctx context.Context, f func()) context.Context {
 	return &waitHook{Context: ctx, f: f}
@@ -118,11 +129,10 @@ func onWait(ctx context.Context, f func()) context.Context {
 
 type waitHook struct {
 	context.Context
-	once sync.Once
-	f    func()
+	f func()
 }
 
 func (c *waitHook) Done() <-chan struct{} {
-	c.once.Do(c.f)
+	c.f()
 	return c.Context.Done()
 }

@@ -39,14 +39,15 @@ import (
 // includes what a reader of the store could have seen: a write commits
 // before it is in the feed, and a registry's read-then-write (a Delete
 // answering not_found) or a re-read below can see it in between, so the
-// fence covers every write committed before the read. On memory and SQLite
-// (sqlkv/watchstore, in process) it waits for the writes in flight to be
-// handed to the feed, at once when there are none; on Postgres it is one
-// NOTIFY round trip through the database, shared by every read that
-// arrives while it is sent (see sqlkv/postgres Store.Fence). Applying a
-// change re-reads the changed keys (one query per batch) unless the feed
-// carried the value of a put newer than the view's copy, so "applied" means
-// the view holds the committed state, not just that it heard of it.
+// fence covers those writes too. On memory and SQLite (sqlkv/watchstore,
+// in process) no call through the store answers from a write before the
+// write is in the feed, so the fence is a counter read (plus a wait for a
+// write being handed over at that instant); on Postgres it is one NOTIFY
+// round trip through the database, shared by every read that arrives while
+// it is sent (see sqlkv/postgres Store.Fence). Applying a change re-reads
+// the changed keys (one query per batch) unless the feed carried the value
+// of a put newer than the view's copy, so "applied" means the view holds
+// the committed state, not just that it heard of it.
 //
 // The view keeps, besides the records ordered by uuid: the active,
 // unexpired nodes ordered by last heartbeat, every node ordered by last

@@ -9,10 +9,11 @@ import (
 	"github.com/spear-next/sms/sqlkv/memory"
 )
 
-// A Put that the wrapped store has committed, and that a reader of the
-// store can see, is covered by a Fence even before it has returned: the
-// subscription's Position after the Fence counts it.
-func TestFenceCoversWriteCommittedNotReturned(t *testing.T) {
+// A Put that the wrapped store has committed but not yet returned is what
+// a Get of its key through the Store sees; the Get answers only once the
+// Put is published, so a Fence after it covers the Put: the
+// subscription's Position counts it.
+func TestReadAnswersOnlyFromPublishedWrites(t *testing.T) {
 	inner := &heldPut{Store: memory.New(), committed: make(chan struct{}), release: make(chan struct{})}
 	s := New(inner)
 	t.Cleanup(func() { s.Close() })
@@ -27,16 +28,15 @@ func TestFenceCoversWriteCommittedNotReturned(t *testing.T) {
 		put <- err
 	}()
 	<-inner.committed
-	if _, err := s.Get(ctx, []byte("k")); err != nil {
+	// The held Put goes on once the Get waits.
+	if _, err := s.Get(&onDone{Context: ctx, f: func() { close(inner.release) }}, []byte("k")); err != nil {
 		t.Fatalf("Get of the committed key = %v", err)
 	}
-	// The held Put goes on once Fence waits.
-	err = s.Fence(&onDone{Context: ctx, f: func() { close(inner.release) }})
-	if err != nil {
+	if err := s.Fence(ctx); err != nil {
 		t.Fatalf("Fence = %v", err)
 	}
 	if got := sub.Position(); got != 1 {
-		t.Fatalf("Position after Fence = %d; want 1 (the Put a reader could already see)", got)
+		t.Fatalf("Position after a Get that saw the Put, and a Fence = %d; want 1", got)
 	}
 	if err := <-put; err != nil {
 		t.Fatal(err)
@@ -61,34 +61,63 @@ func (s *heldPut) Put(ctx context.Context, key, value []byte) (int64, error) {
 	return v, err
 }
 
-// wait waits for every write that began before it, whatever order they end
-// in, and not for the writes that begin while it waits.
-func TestInflightWaitsForEarlierWrites(t *testing.T) {
+// A call waits for the writes in flight on its keys (and for wide writes
+// whose prefix covers them), not for its own, not for other keys'; Fence
+// waits only for writes being handed to the subscriptions.
+func TestInflightWaitsForWritesOfTheSameKeys(t *testing.T) {
 	var w inflight
-	if err := w.wait(t.Context()); err != nil {
-		t.Fatalf("wait with nothing in flight = %v", err)
-	}
-	one, two, three := w.begin(), w.begin(), w.begin()
-	w.end(three)
-	w.end(one)
-	canceled, cancel := context.WithCancel(t.Context())
+	ctx := t.Context()
+	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := w.wait(canceled); !errors.Is(err, context.Canceled) {
-		t.Fatalf("wait with write %d in flight = %v; want it to wait (context.Canceled)", two, err)
+	waits := func(err error) bool { return errors.Is(err, context.Canceled) }
+	key := func(s string) [][]byte { return [][]byte{[]byte(s)} }
+
+	a := w.begin(key("a"), nil, false)
+	b := w.begin([][]byte{[]byte("b"), []byte("a")}, nil, false)
+	if err := w.waitKeys(canceled, nil, key("c")); err != nil {
+		t.Fatalf("waitKeys(c) with writes of a and b in flight = %v; want no wait", err)
 	}
-	// While wait waits for two, a fourth write begins and two ends: the
-	// fourth, begun after wait was called, does not hold it.
-	var four uint64
-	ctx := &onDone{Context: t.Context(), f: func() { four = w.begin(); w.end(two) }}
-	if err := w.wait(ctx); err != nil {
-		t.Fatalf("wait = %v", err)
+	if err := w.waitKeys(canceled, a, key("a")); !waits(err) {
+		t.Fatalf("waitKeys(a) by a, with b writing a = %v; want a wait", err)
 	}
-	if !ctx.called || w.low != three {
-		t.Fatalf("wait returned without waiting (called %v) or before ticket %d ended (low %d)", ctx.called, three, w.low)
+	w.publish(b, nil)
+	if err := w.waitKeys(canceled, a, key("a")); err != nil {
+		t.Fatalf("waitKeys(a) by a, alone on a = %v; want no wait", err)
 	}
-	w.end(four)
-	if err := w.wait(canceled); err != nil {
-		t.Fatalf("wait with every write ended = %v", err)
+	if err := w.waitKeys(canceled, nil, key("a")); !waits(err) {
+		t.Fatalf("waitKeys(a) with a in flight = %v; want a wait", err)
+	}
+	if err := w.waitMatching(canceled, func(p *pending) bool { return p.publishing }); err != nil {
+		t.Fatalf("fence with a not publishing = %v; want no wait", err)
+	}
+	// a publishes: while it does, a fence waits for it.
+	sent := false
+	w.publish(a, func() {
+		sent = true
+		if err := w.waitMatching(canceled, func(p *pending) bool { return p.publishing }); !waits(err) {
+			t.Errorf("fence while a publishes = %v; want a wait", err)
+		}
+	})
+	if !sent {
+		t.Fatal("publish did not send")
+	}
+	if err := w.waitKeys(canceled, nil, key("a")); err != nil {
+		t.Fatalf("waitKeys(a) after a published = %v", err)
+	}
+
+	wide := w.begin(nil, []byte("p/"), true)
+	if err := w.waitKeys(canceled, nil, key("p/x")); !waits(err) {
+		t.Fatalf("waitKeys(p/x) with a DeletePrefix(p/) in flight = %v; want a wait", err)
+	}
+	if err := w.waitKeys(canceled, nil, key("q")); err != nil {
+		t.Fatalf("waitKeys(q) with a DeletePrefix(p/) in flight = %v; want no wait", err)
+	}
+	// It ends while a read waits for it.
+	if err := w.waitKeys(&onDone{Context: ctx, f: func() { w.publish(wide, nil) }}, nil, key("p/x")); err != nil {
+		t.Fatalf("waitKeys(p/x) = %v", err)
+	}
+	if len(w.all) != 0 || len(w.byKey) != 0 || len(w.wide) != 0 {
+		t.Fatalf("inflight keeps %d writes, %d keys, %d wide after every write ended", len(w.all), len(w.byKey), len(w.wide))
 	}
 }
 

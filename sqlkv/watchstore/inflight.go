@@ -1,81 +1,162 @@
 package watchstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
 )
 
-// inflight numbers the writes through a Store and lets Fence wait for the
-// ones that began before it.
+// Writes between their commit and their publication.
 //
-// A write is visible to readers of the wrapped store from its commit on,
-// which is before it has been published: a reader that reads the store
-// directly (a registry's read-then-write, a view re-reading a key) can see
-// it, and act on it, while a fence that only looked at the subscriptions'
-// positions would not cover it. Every write that committed before a Fence
-// began before it, so waiting for those to be published is enough; it
-// costs a read at most the writes already in flight, and nothing when there
-// are none.
+// A write commits in the wrapped store before it is handed to the feed: in
+// between, a reader of the store (a registry's read-then-write, a Delete
+// answering not_found, a view re-reading a key) could see it and act on
+// it, while a read fence, looking at the subscriptions' positions, would
+// not cover it. So no call through a Store returns what the wrapped store
+// told it until every write its answer could reflect has been published:
+// once the wrapped store answered, a call waits for the other writes in
+// flight on its keys (on any key, for a range), the ones that began before
+// that answer (a write that began later cannot have committed before it).
+// A write publishes before it waits, so waits never form a cycle. The cost
+// is paid by calls that touch the keys of writes in flight, which is what
+// writers of one key already contend on; reads served by a view, which
+// only fence, do not wait for writes still running.
+//
+// Fence then only needs the writes that are being handed to the
+// subscriptions, one after the other, at that moment (see Store.Fence).
+
+// pending is one write through a Store, from before its call to the
+// wrapped store until it has been published (or failed).
+type pending struct {
+	keys       [][]byte // the keys it writes; prefix instead, if wide
+	prefix     []byte   // DeletePrefix: every key under it
+	wide       bool
+	publishing bool          // being handed to the subscriptions
+	done       chan struct{} // closed once published, or failed
+}
+
+// touches reports whether p may write key.
+func (p *pending) touches(key []byte) bool {
+	if p.wide {
+		return bytes.HasPrefix(key, p.prefix)
+	}
+	for _, k := range p.keys {
+		if bytes.Equal(k, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// inflight is the set of pending writes of a Store.
 type inflight struct {
 	mu    sync.Mutex
-	begun uint64              // tickets handed out, 1, 2, ...
-	low   uint64              // every ticket up to low has ended
-	above map[uint64]struct{} // ended tickets above low+1
-	moved chan struct{}       // closed when low moves, if someone waits
+	all   map[*pending]struct{}
+	byKey map[string][]*pending // the writes of each key, wide ones apart
+	wide  map[*pending]struct{}
 }
 
-// begin hands out the ticket of a write about to start.
-func (w *inflight) begin() uint64 {
+// begin registers a write of keys, or of every key under prefix when wide,
+// before it is sent to the wrapped store.
+func (w *inflight) begin(keys [][]byte, prefix []byte, wide bool) *pending {
+	p := &pending{keys: keys, prefix: prefix, wide: wide, done: make(chan struct{})}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.begun++
-	return w.begun
+	if w.all == nil {
+		w.all = make(map[*pending]struct{})
+		w.byKey = make(map[string][]*pending)
+		w.wide = make(map[*pending]struct{})
+	}
+	w.all[p] = struct{}{}
+	if wide {
+		w.wide[p] = struct{}{}
+		return p
+	}
+	for _, k := range keys {
+		w.byKey[string(k)] = append(w.byKey[string(k)], p)
+	}
+	return p
 }
 
-// end records that the write of ticket t has been published (or failed).
-func (w *inflight) end(t uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if t != w.low+1 {
-		if w.above == nil {
-			w.above = make(map[uint64]struct{})
-		}
-		w.above[t] = struct{}{}
-		return
-	}
-	w.low = t
-	for {
-		if _, ok := w.above[w.low+1]; !ok {
-			break
-		}
-		delete(w.above, w.low+1)
-		w.low++
-	}
-	if w.moved != nil {
-		close(w.moved)
-		w.moved = nil
-	}
-}
-
-// wait returns once every write that began before it was called has ended.
-// Errors: the context's, wrapped.
-func (w *inflight) wait(ctx context.Context) error {
-	w.mu.Lock()
-	target := w.begun
-	for w.low < target {
-		if w.moved == nil {
-			w.moved = make(chan struct{})
-		}
-		ch := w.moved
-		w.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("fence: waiting for writes in flight: %w", ctx.Err())
-		}
+// publish hands p's changes to the subscriptions with send (nil: nothing to
+// send) and ends p.
+func (w *inflight) publish(p *pending, send func()) {
+	if send != nil {
 		w.mu.Lock()
+		p.publishing = true
+		w.mu.Unlock()
+		send()
+	}
+	w.mu.Lock()
+	delete(w.all, p)
+	delete(w.wide, p)
+	for _, k := range p.keys {
+		ps := w.byKey[string(k)]
+		for i, q := range ps {
+			if q == p {
+				ps = append(ps[:i], ps[i+1:]...)
+				break
+			}
+		}
+		if len(ps) == 0 {
+			delete(w.byKey, string(k))
+		} else {
+			w.byKey[string(k)] = ps
+		}
 	}
 	w.mu.Unlock()
+	close(p.done)
+}
+
+// waitKeys waits until every pending write of one of keys, other than
+// self (nil for a read), has ended.
+func (w *inflight) waitKeys(ctx context.Context, self *pending, keys [][]byte) error {
+	w.mu.Lock()
+	var wait []*pending
+	for _, k := range keys {
+		for _, p := range w.byKey[string(k)] {
+			if p != self {
+				wait = append(wait, p)
+			}
+		}
+	}
+	for p := range w.wide {
+		if p == self {
+			continue
+		}
+		for _, k := range keys {
+			if p.touches(k) {
+				wait = append(wait, p)
+				break
+			}
+		}
+	}
+	w.mu.Unlock()
+	return waitAll(ctx, wait)
+}
+
+// waitMatching waits until every pending write for which match holds has
+// ended.
+func (w *inflight) waitMatching(ctx context.Context, match func(*pending) bool) error {
+	w.mu.Lock()
+	var wait []*pending
+	for p := range w.all {
+		if match(p) {
+			wait = append(wait, p)
+		}
+	}
+	w.mu.Unlock()
+	return waitAll(ctx, wait)
+}
+
+func waitAll(ctx context.Context, ps []*pending) error {
+	for _, p := range ps {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a write in flight: %w", ctx.Err())
+		}
+	}
 	return nil
 }
