@@ -87,14 +87,14 @@ func TestInflightWaitsForWritesOfTheSameKeys(t *testing.T) {
 	if err := w.waitKeys(canceled, nil, key("a")); !waits(err) {
 		t.Fatalf("waitKeys(a) with a in flight = %v; want a wait", err)
 	}
-	if err := w.waitMatching(canceled, func(p *pending) bool { return p.publishing }); err != nil {
+	if err := w.waitPublishing(canceled); err != nil {
 		t.Fatalf("fence with a not publishing = %v; want no wait", err)
 	}
 	// a publishes: while it does, a fence waits for it.
 	sent := false
 	w.publish(a, func() {
 		sent = true
-		if err := w.waitMatching(canceled, func(p *pending) bool { return p.publishing }); !waits(err) {
+		if err := w.waitPublishing(canceled); !waits(err) {
 			t.Errorf("fence while a publishes = %v; want a wait", err)
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Writes between their commit and their publication.
@@ -51,10 +52,11 @@ func (p *pending) touches(key []byte) bool {
 
 // inflight is the set of pending writes of a Store.
 type inflight struct {
-	mu    sync.Mutex
-	all   map[*pending]struct{}
-	byKey map[string][]*pending // the writes of each key, wide ones apart
-	wide  map[*pending]struct{}
+	mu         sync.Mutex
+	all        map[*pending]struct{}
+	byKey      map[string][]*pending // the writes of each key, wide ones apart
+	wide       map[*pending]struct{}
+	publishing atomic.Int64 // how many are publishing, for waitPublishing
 }
 
 // begin registers a write of keys, or of every key under prefix when wide,
@@ -85,10 +87,14 @@ func (w *inflight) publish(p *pending, send func()) {
 	if send != nil {
 		w.mu.Lock()
 		p.publishing = true
+		w.publishing.Add(1)
 		w.mu.Unlock()
 		send()
 	}
 	w.mu.Lock()
+	if p.publishing {
+		w.publishing.Add(-1)
+	}
 	delete(w.all, p)
 	delete(w.wide, p)
 	for _, k := range p.keys {
@@ -134,6 +140,15 @@ func (w *inflight) waitKeys(ctx context.Context, self *pending, keys [][]byte) e
 	}
 	w.mu.Unlock()
 	return waitAll(ctx, wait)
+}
+
+// waitPublishing waits until every write being published when it was
+// called has ended: at once, without the lock, when there is none.
+func (w *inflight) waitPublishing(ctx context.Context) error {
+	if w.publishing.Load() == 0 {
+		return nil
+	}
+	return w.waitMatching(ctx, func(p *pending) bool { return p.publishing })
 }
 
 // waitMatching waits until every pending write for which match holds has

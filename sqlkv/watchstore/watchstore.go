@@ -66,7 +66,7 @@ func (s *Store) Fence(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := s.writes.waitMatching(ctx, func(p *pending) bool { return p.publishing }); err != nil {
+	if err := s.writes.waitPublishing(ctx); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
 	return nil
