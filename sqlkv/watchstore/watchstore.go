@@ -160,14 +160,20 @@ func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
 		if len(entries) == 0 {
 			return nil, err
 		}
-		return func() {
-			changes := make([]sqlkv.Change, len(keys))
-			for i, k := range keys {
-				changes[i] = sqlkv.Change{Key: k}
-			}
-			s.feed.Publish(changes...)
-		}, err
+		return s.publishKeys(keys, false), err
 	})
+}
+
+// publishKeys returns what publishes a change without value or version of
+// each of keys, deletes if deleted.
+func (s *Store) publishKeys(keys [][]byte, deleted bool) func() {
+	return func() {
+		changes := make([]sqlkv.Change, len(keys))
+		for i, k := range keys {
+			changes[i] = sqlkv.Change{Key: k, Deleted: deleted}
+		}
+		s.feed.Publish(changes...)
+	}
 }
 
 // BatchDelete is sqlkv.Store.BatchDelete, reported. Which of the keys
@@ -180,13 +186,7 @@ func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
 		if n == 0 {
 			return nil, err
 		}
-		return func() {
-			changes := make([]sqlkv.Change, len(keys))
-			for i, k := range keys {
-				changes[i] = sqlkv.Change{Key: k, Deleted: true}
-			}
-			s.feed.Publish(changes...)
-		}, err
+		return s.publishKeys(keys, true), err
 	})
 	return n, err
 }
