@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/anishathalye/porcupine"
@@ -36,23 +35,16 @@ func TestServiceLinearizable(t *testing.T) {
 // linearizable history. On Postgres the servers have a store each (two
 // replicas of one database, the view of each fed by LISTEN/NOTIFY and
 // fenced with a NOTIFY round trip); memory and SQLite are one process per
-// store, so there the two views share one in-process feed.
+// store, so there the two views share one in-process feed, whose fence
+// waits for the writes in flight (see registry's
+// TestViewReadFenceCoversCommittedWrites for the interleaving it once
+// missed).
 func TestServiceLinearizableAcrossReplicas(t *testing.T) {
 	const clients = 6
 	ops := nodehistory.OpsPerClient(t, 100)
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			if backend != kvstore.BackendPostgres {
-				// Replicas are a Postgres topology: memory and SQLite are
-				// one process, one view. Two views over one in-process
-				// store were found non-linearizable about once in eight
-				// runs (an open bug of the view's in-process feed, issue
-				// 10); SMS_TEST_INPROCESS_REPLICAS=1 runs it.
-				if os.Getenv("SMS_TEST_INPROCESS_REPLICAS") == "" {
-					t.Skip("two views over one in-process store: an open bug; set SMS_TEST_INPROCESS_REPLICAS=1 to run")
-				}
-			}
 			storeA := openStore(t, backend)
 			storeB := storeA
 			if backend == kvstore.BackendPostgres {

@@ -61,14 +61,18 @@ type Watchable interface {
 // in-memory copy kept by the feed needs to be linearizable (see
 // service/registry's View).
 type Fencer interface {
-	// Fence returns once every write that returned to its caller before
+	// Fence returns once every write that anyone could know of before
 	// Fence was called, in any process sharing the store, has been handed
 	// to the store's subscriptions: their Position afterwards covers it.
-	// For in-process feeds (sqlkv/watchstore) that holds already, since a
-	// write is handed over before it returns, and Fence returns at once.
-	// The Postgres store sends a NOTIFY through the database and waits for
-	// it on its LISTEN connection (notifications arrive in commit order);
-	// concurrent callers share one.
+	// Known, not just returned: a write is visible to readers of the store
+	// from its commit on, before its writer hears back, and a reader (or a
+	// write whose condition it failed) may have acted on it. In-process
+	// feeds (sqlkv/watchstore) make every call through the store wait until
+	// the writes it may have seen are published, so their Fence only waits
+	// for a publication under way, if any. The Postgres store covers every
+	// write committed before the call: it sends a NOTIFY through the
+	// database and waits for it on its LISTEN connection (notifications
+	// arrive in commit order); concurrent callers share one.
 	//
 	// Errors: ErrUnavailable when the database or the listening connection
 	// fails, ErrClosed after Close, the context's error.

@@ -35,9 +35,14 @@ import (
 // Reads are linearizable, across replicas too: before answering, a read
 // fences (sqlkv.Fencer): it learns the subscription's position that covers
 // every write acknowledged, by any process, before the read began, and
-// waits until the view has applied the feed up to it. On memory and SQLite
-// (sqlkv/watchstore, in process) every write is handed to the feed before
-// it returns, so the fence is a counter read; on Postgres it is one NOTIFY
+// waits until the view has applied the feed up to it. "Acknowledged"
+// includes what a reader of the store could have seen: a write commits
+// before it is in the feed, and a registry's read-then-write (a Delete
+// answering not_found) or a re-read below can see it in between, so the
+// fence covers those writes too. On memory and SQLite (sqlkv/watchstore,
+// in process) no call through the store answers from a write before the
+// write is in the feed, so the fence is a counter read (plus a wait for a
+// write being handed over at that instant); on Postgres it is one NOTIFY
 // round trip through the database, shared by every read that arrives while
 // it is sent (see sqlkv/postgres Store.Fence). Applying a change re-reads
 // the changed keys (one query per batch) unless the feed carried the value

@@ -71,19 +71,7 @@ func BenchmarkViewGetNode(b *testing.B) {
 		b.Run(backend, func(b *testing.B) {
 			v, store := openFilled(b, backend, 1000)
 			r := v.Nodes()
-			parallel := func(b *testing.B, get func(ctx context.Context, id string) error) {
-				b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
-				b.RunParallel(func(pb *testing.PB) {
-					i := 0
-					for pb.Next() {
-						if err := get(b.Context(), benchUUID(i%1000)); err != nil {
-							b.Error(err)
-							return
-						}
-						i += 7
-					}
-				})
-			}
+			parallel := parallelGets
 			b.Run("view", func(b *testing.B) {
 				parallel(b, func(ctx context.Context, id string) error { _, err := r.Get(ctx, id); return err })
 			})

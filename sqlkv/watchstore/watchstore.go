@@ -7,7 +7,10 @@
 // It touches no backend's write path: a write is published after the
 // wrapped store returned, so a subscriber never hears of a write before it
 // can read it. Puts are published with their value (a copy), so a
-// subscriber keeping a copy of the data need not read it back.
+// subscriber keeping a copy of the data need not read it back. A write is
+// visible in the wrapped store before it is published; no call through the
+// Store answers from such a write before it has been published (see
+// inflight.go), which is what makes Fence cheap.
 //
 // Every write is published because every write goes through one of the
 // write methods below: the Store holds the wrapped store in an unexported
@@ -32,6 +35,7 @@ import (
 type Store struct {
 	next   sqlkv.Store
 	feed   sqlkv.Feed
+	writes inflight
 	closed atomic.Bool
 }
 
@@ -47,7 +51,9 @@ var (
 )
 
 // New returns store wrapped so that its writes are reported to Watch. Every
-// write must go through the returned Store to be reported.
+// write must go through the returned Store to be reported, and every read
+// of the data through it to be linearizable with what the subscriptions
+// report.
 func New(store sqlkv.Store) *Store { return &Store{next: store} }
 
 // Watch subscribes to the writes made through s from now on; see
@@ -59,82 +65,167 @@ func (s *Store) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, 
 	return s.feed.Subscribe(prefix)
 }
 
-// Fence returns at once: every write through s was handed to the
-// subscriptions before it returned; see sqlkv.Fencer. It returns an error
-// wrapping sqlkv.ErrClosed after Close, and the context's error.
+// Fence returns once every write committed before it was called has been
+// handed to every subscription; see sqlkv.Fencer. A write that returned
+// was handed over before it returned, and no call through s answered from
+// a write that had not been: what is left are the writes being handed over
+// at that moment, one subscription after the other, which Fence waits for
+// (at once when there are none). It returns an error wrapping
+// sqlkv.ErrClosed after Close, and the context's error.
 func (s *Store) Fence(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("fence: %w", sqlkv.ErrClosed)
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.writes.waitPublishing(ctx); err != nil {
+		return fmt.Errorf("fence: %w", err)
+	}
+	return nil
 }
 
-// Get is the wrapped store's.
-func (s *Store) Get(ctx context.Context, key []byte) (sqlkv.Entry, error) {
-	return s.next.Get(ctx, key)
-}
-
-// Range is the wrapped store's.
-func (s *Store) Range(ctx context.Context, opts sqlkv.RangeOptions) ([]sqlkv.Entry, error) {
-	return s.next.Range(ctx, opts)
-}
-
-// Apply is sqlkv.Store.Apply, with its puts and its deletes of existing keys
-// reported. It is also how PutValue, DeleteKey and BatchDelete write.
-func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, error) {
-	results, err := s.next.Apply(ctx, ops...)
+// write runs one write of keys (wide: of every key under prefix) through do,
+// which calls the wrapped store and returns what publishes it; then, once
+// published, it waits for the other writes of those keys in flight (see
+// inflight.go). Errors: do's; the context's while waiting, after do
+// succeeded (the write is then done).
+func (s *Store) write(ctx context.Context, keys [][]byte, prefix []byte, wide bool, do func() (publish func(), err error)) error {
+	p := s.writes.begin(keys, prefix, wide)
+	send, err := do()
 	if err != nil {
-		return results, err
+		send = nil
 	}
-	changes := make([]sqlkv.Change, 0, len(ops))
+	s.writes.publish(p, send)
+	if wide {
+		return errors2(err, s.writes.waitMatching(ctx, func(q *pending) bool { return q != p }))
+	}
+	return errors2(err, s.writes.waitKeys(ctx, p, keys))
+}
+
+// read waits, after a read of keys (nil: of a range) answered, for the
+// writes in flight it may have seen.
+func (s *Store) read(ctx context.Context, err error, keys ...[]byte) error {
+	if keys == nil {
+		return errors2(err, s.writes.waitMatching(ctx, func(*pending) bool { return true }))
+	}
+	return errors2(err, s.writes.waitKeys(ctx, nil, keys))
+}
+
+// errors2 returns the first of a call's error and its wait's.
+func errors2(call, wait error) error {
+	if call != nil {
+		return call
+	}
+	return wait
+}
+
+// Get is the wrapped store's; it answers once the writes of key in flight
+// that it may have seen are published.
+func (s *Store) Get(ctx context.Context, key []byte) (sqlkv.Entry, error) {
+	e, err := s.next.Get(ctx, key)
+	return e, s.read(ctx, err, key)
+}
+
+// Range is the wrapped store's; it answers once every write in flight it
+// may have seen is published (ranges wait for all of them: they serve
+// loads, not requests).
+func (s *Store) Range(ctx context.Context, opts sqlkv.RangeOptions) ([]sqlkv.Entry, error) {
+	entries, err := s.next.Range(ctx, opts)
+	return entries, s.read(ctx, err)
+}
+
+// Apply is the wrapped store's, with its puts and its deletes of existing
+// keys reported. It is also how PutValue, DeleteKey and BatchDelete write.
+// A failed condition waits like a read: it may be what another write in
+// flight did.
+func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, error) {
+	keys := make([][]byte, len(ops))
 	for i, op := range ops {
-		switch {
-		case op.Kind == sqlkv.OpPut:
-			changes = append(changes, sqlkv.Change{Key: op.Key, Version: results[i].Version, Value: bytes.Clone(op.Value), HasValue: true})
-		case op.Kind == sqlkv.OpDelete && results[i].Existed:
-			changes = append(changes, sqlkv.Change{Key: op.Key, Deleted: true})
+		keys[i] = op.Key
+	}
+	var results []sqlkv.OpResult
+	err := s.write(ctx, keys, nil, false, func() (func(), error) {
+		var err error
+		results, err = s.next.Apply(ctx, ops...)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if len(changes) > 0 {
-		s.feed.Publish(changes...)
-	}
-	return results, nil
+		changes := make([]sqlkv.Change, 0, len(ops))
+		for i, op := range ops {
+			switch {
+			case op.Kind == sqlkv.OpPut:
+				changes = append(changes, sqlkv.Change{Key: op.Key, Version: results[i].Version, Value: bytes.Clone(op.Value), HasValue: true})
+			case op.Kind == sqlkv.OpDelete && results[i].Existed:
+				changes = append(changes, sqlkv.Change{Key: op.Key, Deleted: true})
+			}
+		}
+		if len(changes) == 0 {
+			return nil, nil
+		}
+		return func() { s.feed.Publish(changes...) }, nil
+	})
+	return results, err
 }
 
 // BatchPut is sqlkv.BatchPut on the wrapped store (its bulk statement where
 // it has one), reported without versions.
 func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
-	err := sqlkv.BatchPut(ctx, s.next, entries)
-	if err == nil && len(entries) > 0 {
-		changes := make([]sqlkv.Change, len(entries))
-		for i, e := range entries {
-			changes[i] = sqlkv.Change{Key: e.Key}
+	keys := make([][]byte, len(entries))
+	for i, e := range entries {
+		keys[i] = e.Key
+	}
+	return s.write(ctx, keys, nil, false, func() (func(), error) {
+		err := sqlkv.BatchPut(ctx, s.next, entries)
+		if len(entries) == 0 {
+			return nil, err
+		}
+		return s.publishKeys(keys, false), err
+	})
+}
+
+// publishKeys returns what publishes a change without value or version of
+// each of keys, deletes if deleted.
+func (s *Store) publishKeys(keys [][]byte, deleted bool) func() {
+	return func() {
+		changes := make([]sqlkv.Change, len(keys))
+		for i, k := range keys {
+			changes[i] = sqlkv.Change{Key: k, Deleted: deleted}
 		}
 		s.feed.Publish(changes...)
 	}
-	return err
 }
 
 // DeletePrefix is sqlkv.DeletePrefix on the wrapped store, atomic where it
 // is. The keys it removed are not known, so subscribers are told to resync.
 func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) (int64, error) {
-	n, err := sqlkv.DeletePrefix(ctx, s.next, prefix)
-	if err == nil && n > 0 {
-		s.feed.Resync()
-	}
+	var n int64
+	err := s.write(ctx, nil, prefix, true, func() (func(), error) {
+		var err error
+		n, err = sqlkv.DeletePrefix(ctx, s.next, prefix)
+		if n == 0 {
+			return nil, err
+		}
+		return s.feed.Resync, err
+	})
 	return n, err
 }
 
 // GetMany reads through to the wrapped store, with one query where it can
-// (see sqlkv.GetMany).
+// (see sqlkv.GetMany); see Get.
 func (s *Store) GetMany(ctx context.Context, keys ...[]byte) ([]sqlkv.Entry, error) {
-	return sqlkv.GetMany(ctx, s.next, keys...)
+	entries, err := sqlkv.GetMany(ctx, s.next, keys...)
+	if len(keys) == 0 {
+		return entries, err
+	}
+	return entries, s.read(ctx, err, keys...)
 }
 
 // Count is sqlkv.Count on the wrapped store, which counts without reading
-// where it can.
+// where it can; see Range.
 func (s *Store) Count(ctx context.Context, prefix []byte) (int64, error) {
-	return sqlkv.Count(ctx, s.next, prefix)
+	n, err := sqlkv.Count(ctx, s.next, prefix)
+	return n, s.read(ctx, err)
 }
 
 // Ping is the wrapped store's.
