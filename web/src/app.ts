@@ -61,28 +61,31 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 // does not overwrite what a later one shows.
 let generation = 0;
 
-// load reads the current page, its resource reports, the stats and the
-// penalties, and renders them.
+// load reads the current page and renders it at once, then its resource
+// reports; the stats and the penalties are read alongside, each rendered
+// when it arrives, so none of them delays the rows.
 async function load() {
   const gen = ++generation;
   const token = pageTokens[pageTokens.length - 1];
+  const side = Promise.all([
+    client.getClusterStats({}).then((st) => { stats = st; }),
+    placement.listPlacementPenalties({}).then((pen) => {
+      penalties.clear();
+      for (const p of pen.penalties) penalties.set(p.nodeUuid, p);
+    }),
+  ]).then(render);
   try {
-    const [page, st, pen] = await Promise.all([
-      readPage(token, gen),
-      client.getClusterStats({}),
-      placement.listPlacementPenalties({}),
-    ]);
+    const page = await readPage(token, gen);
     if (gen !== generation || !page) return;
+    rows = page.nodes;
+    next = page.next;
+    render();
     const res = page.nodes.length === 0 ? [] :
       (await client.listNodeResources({ nodeUuids: page.nodes.map((n) => n.uuid) })).resources;
     if (gen !== generation) return;
-    rows = page.nodes;
-    next = page.next;
     resources.clear();
     for (const r of res) resources.set(r.nodeUuid, r);
-    penalties.clear();
-    for (const p of pen.penalties) penalties.set(p.nodeUuid, p);
-    stats = st;
+    await side;
     setConn(true);
     setError("");
     render();
