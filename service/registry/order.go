@@ -170,8 +170,8 @@ type cursor struct {
 
 // walk returns the nodes of one order from just after c, in the order
 // (reversed when desc), of every status or, with rank >= 0, of that status
-// only. byUUID serves OrderUUID without a status.
-func (s *sortIndex) walk(byUUID *btree.BTreeG[*entry], o Order, desc bool, rank int, c cursor) iter.Seq[*entry] {
+// only, each with its position. byUUID serves OrderUUID without a status.
+func (s *sortIndex) walk(byUUID *btree.BTreeG[*entry], o Order, desc bool, rank int, c cursor) iter.Seq[sortItem] {
 	switch {
 	case o == OrderUUID && rank < 0:
 		return walkUUID(byUUID, desc, c)
@@ -184,22 +184,22 @@ func (s *sortIndex) walk(byUUID *btree.BTreeG[*entry], o Order, desc bool, rank 
 		return walkTree(s.trees[o], desc, c)
 	}
 	// A value order of every status: merge the status ranges by value.
-	ranges := make([]iter.Seq[*entry], 0, len(statusRanks)+1)
+	ranges := make([]iter.Seq[sortItem], 0, len(statusRanks)+1)
 	for r := range len(statusRanks) + 1 {
 		rc := c
 		rc.pos.rank = uint8(r)
 		ranges = append(ranges, walkRank(s.trees[o], uint8(r), desc, rc))
 	}
-	return mergeByValue(o, desc, ranges)
+	return mergeByValue(desc, ranges)
 }
 
-func walkUUID(tree *btree.BTreeG[*entry], desc bool, c cursor) iter.Seq[*entry] {
-	return func(yield func(*entry) bool) {
+func walkUUID(tree *btree.BTreeG[*entry], desc bool, c cursor) iter.Seq[sortItem] {
+	return func(yield func(sortItem) bool) {
 		visit := func(e *entry) bool {
 			if !c.first && e.uuid == c.pos.uuid {
 				return true
 			}
-			return e.node == nil || yield(e)
+			return e.node == nil || yield(sortItem{orderKey{uuid: e.uuid}, e})
 		}
 		switch {
 		case c.first && desc:
@@ -215,13 +215,13 @@ func walkUUID(tree *btree.BTreeG[*entry], desc bool, c cursor) iter.Seq[*entry] 
 }
 
 // walkTree walks a whole sorted tree from just after c.
-func walkTree(tree *btree.BTreeG[sortItem], desc bool, c cursor) iter.Seq[*entry] {
-	return func(yield func(*entry) bool) {
+func walkTree(tree *btree.BTreeG[sortItem], desc bool, c cursor) iter.Seq[sortItem] {
+	return func(yield func(sortItem) bool) {
 		visit := func(it sortItem) bool {
 			if !c.first && it.orderKey == c.pos {
 				return true
 			}
-			return yield(it.e)
+			return yield(it)
 		}
 		switch {
 		case c.first && desc:
@@ -238,12 +238,12 @@ func walkTree(tree *btree.BTreeG[sortItem], desc bool, c cursor) iter.Seq[*entry
 
 // walkRank walks the items of one status rank from just after c (whose
 // pos.rank is ignored: c positions within the rank).
-func walkRank(tree *btree.BTreeG[sortItem], rank uint8, desc bool, c cursor) iter.Seq[*entry] {
+func walkRank(tree *btree.BTreeG[sortItem], rank uint8, desc bool, c cursor) iter.Seq[sortItem] {
 	lo := sortItem{orderKey: orderKey{rank: rank, value: math.MinInt64}}
 	hi := sortItem{orderKey: orderKey{rank: rank + 1, value: math.MinInt64}} // exclusive
 	at := sortItem{orderKey: c.pos}
 	at.rank = rank
-	return func(yield func(*entry) bool) {
+	return func(yield func(sortItem) bool) {
 		visit := func(it sortItem) bool {
 			if it.rank != rank {
 				return false
@@ -251,7 +251,7 @@ func walkRank(tree *btree.BTreeG[sortItem], rank uint8, desc bool, c cursor) ite
 			if !c.first && it.orderKey == at.orderKey {
 				return true
 			}
-			return yield(it.e)
+			return yield(it)
 		}
 		switch {
 		case c.first && desc:
@@ -267,34 +267,34 @@ func walkRank(tree *btree.BTreeG[sortItem], rank uint8, desc bool, c cursor) ite
 }
 
 // mergeByValue merges walks of one order, each sorted by (value, uuid)
-// (descending when desc), into one such walk.
-func mergeByValue(o Order, desc bool, walks []iter.Seq[*entry]) iter.Seq[*entry] {
-	return func(yield func(*entry) bool) {
+// (descending when desc), into one such walk. It compares the items' keys,
+// never their entries: a merge touches no node record.
+func mergeByValue(desc bool, walks []iter.Seq[sortItem]) iter.Seq[sortItem] {
+	return func(yield func(sortItem) bool) {
 		type head struct {
-			next func() (*entry, bool)
-			e    *entry
-			key  orderKey
+			next func() (sortItem, bool)
+			it   sortItem
 		}
 		heads := make([]head, 0, len(walks))
 		for _, w := range walks {
 			next, stop := iter.Pull(w)
 			defer stop()
-			if e, ok := next(); ok {
-				heads = append(heads, head{next, e, keyOf(o, e)})
+			if it, ok := next(); ok {
+				heads = append(heads, head{next, it})
 			}
 		}
 		for len(heads) > 0 {
 			best := 0
 			for i := 1; i < len(heads); i++ {
-				if heads[i].key.valueLess(heads[best].key) != desc {
+				if heads[i].it.valueLess(heads[best].it.orderKey) != desc {
 					best = i
 				}
 			}
-			if !yield(heads[best].e) {
+			if !yield(heads[best].it) {
 				return
 			}
-			if e, ok := heads[best].next(); ok {
-				heads[best].e, heads[best].key = e, keyOf(o, e)
+			if it, ok := heads[best].next(); ok {
+				heads[best].it = it
 			} else {
 				heads = append(heads[:best], heads[best+1:]...)
 			}

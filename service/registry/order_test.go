@@ -217,7 +217,15 @@ func TestListPageOrdersUnderWrites(t *testing.T) {
 				}
 			}
 		})
-		defer func() { close(stop); wg.Wait() }()
+		stopped := false
+		halt := func() {
+			if !stopped {
+				stopped = true
+				close(stop)
+				wg.Wait()
+			}
+		}
+		defer halt()
 		stableNodes, err := e.nodes.List(ctx, registry.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -235,6 +243,30 @@ func TestListPageOrdersUnderWrites(t *testing.T) {
 					if want := wantOrder(stableNodes, res, o, desc); !slices.Equal(got, want) {
 						t.Errorf("%v desc=%v round %d: the unchanged nodes came as\n %v\nwant\n %v", o, desc, round, got, want)
 					}
+				}
+			}
+		}
+		// After the churn, every order holds exactly the nodes there are:
+		// no item of a deleted node or of a node's earlier state is left.
+		halt()
+		all, err := e.nodes.List(ctx, registry.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reports, err := e.res.List(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = map[string]registry.Resource{}
+		for _, r := range reports {
+			res[r.NodeUUID] = r
+		}
+		for _, o := range allOrders {
+			for _, status := range append([]registry.Status{""}, allStatuses...) {
+				nodes := slices.DeleteFunc(slices.Clone(all), func(n registry.Node) bool { return status != "" && n.Status != status })
+				got := walkPages(t, e.nodes, registry.ListOptions{OrderBy: o, Status: string(status), PageSize: 4})
+				if want := wantOrder(nodes, res, o, false); !slices.Equal(got, want) {
+					t.Errorf("after the churn, %v status=%q:\n got %v\nwant %v", o, status, got, want)
 				}
 			}
 		}

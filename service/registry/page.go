@@ -78,37 +78,37 @@ func (r *NodeRegistry) ListPage(ctx context.Context, opts ListOptions) ([]Node, 
 		// Every match: walk clones of the trees without holding the lock.
 		byUUID, sorted := r.view.sortedSnapshot()
 		var out []Node
-		for e := range sorted.walk(byUUID, q.order, q.desc, q.rank(), c) {
-			if q.match(e) {
-				out = append(out, e.toNode())
+		for it := range sorted.walk(byUUID, q.order, q.desc, q.rank(), c) {
+			if q.match(it.e) {
+				out = append(out, it.e.toNode())
 			}
 		}
 		return out, "", nil
 	}
 	out := make([]Node, 0, size)
-	var last *entry // the last node looked at
+	var last orderKey // where the last node looked at is in the order
 	more := false
 	r.view.mu.RLock()
 	examined := 0
-	for e := range r.view.sorted.walk(r.view.byUUID, q.order, q.desc, q.rank(), c) {
-		if q.match(e) {
+	for it := range r.view.sorted.walk(r.view.byUUID, q.order, q.desc, q.rank(), c) {
+		if q.match(it.e) {
 			if len(out) == size {
 				more = true // a further match exists: this page is not the last
 				break
 			}
-			out = append(out, e.toNode())
+			out = append(out, it.e.toNode())
 		}
-		last = e
+		last = it.orderKey
 		if examined++; examined == MaxPageScan {
 			more = true // unknown: the next page will tell
 			break
 		}
 	}
+	r.view.mu.RUnlock()
 	var token string
 	if more {
 		token = q.token(last)
 	}
-	r.view.mu.RUnlock()
 	return out, token, nil
 }
 
@@ -155,12 +155,11 @@ func (q listQuery) rank() int {
 // match is whether the node of e (which has one) passes the filters.
 func (q listQuery) match(e *entry) bool { return q.f.matchEntry(e) && q.search.match(e) }
 
-// token returns the token of the page after e.
-func (q listQuery) token(e *entry) string {
+// token returns the token of the page after the node at k.
+func (q listQuery) token(k orderKey) string {
 	if q.order == OrderUUID {
-		return pageToken(q.hash, e.uuid)
+		return pageToken(q.hash, k.uuid)
 	}
-	k := keyOf(q.order, e)
 	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "2%08x:%d:%d:%s", q.hash, k.rank, k.value, k.uuid))
 }
 
