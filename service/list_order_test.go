@@ -23,21 +23,7 @@ func TestListNodesOrderAndSearch(t *testing.T) {
 			}))(t)
 		}
 		e.register(t, "00000000-0000-4000-8000-000000000009", "active") // no report
-		pages := func(req *smspb.ListNodesRequest) string {
-			t.Helper()
-			var got []string
-			for range 20 {
-				resp := must(e.client.ListNodes(t.Context(), req))(t)
-				for _, n := range resp.GetNodes() {
-					got = append(got, n.GetUuid()[len(n.GetUuid())-1:])
-				}
-				if resp.GetNextPageToken() == "" {
-					break
-				}
-				req.PageToken = resp.GetNextPageToken()
-			}
-			return strings.Join(got, "")
-		}
+		pages := func(req *smspb.ListNodesRequest) string { return lastDigits(t, e, req) }
 		for _, c := range []struct {
 			req  *smspb.ListNodesRequest
 			want string
@@ -69,4 +55,22 @@ func TestListNodesOrderAndSearch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// lastDigits follows the pages of req (20 at most) and returns the last
+// digit of each node's uuid, in the order the pages gave them.
+func lastDigits(t *testing.T, e *env, req *smspb.ListNodesRequest) string {
+	t.Helper()
+	var got []string
+	for range 20 {
+		resp := must(e.client.ListNodes(t.Context(), req))(t)
+		for _, n := range resp.GetNodes() {
+			got = append(got, n.GetUuid()[len(n.GetUuid())-1:])
+		}
+		if resp.GetNextPageToken() == "" {
+			break
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+	return strings.Join(got, "")
 }
