@@ -12,7 +12,7 @@ import (
 func TestDashboardMounted(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, openStore(t, "memory"), connectHTTP, nil)
-	for path, want := range map[string]string{"/": "<title>SMS dashboard</title>", "/ui/app.js": "watchNodes"} {
+	for path, want := range map[string]string{"/": "<title>SMS dashboard</title>", "/ui/app.js": "listNodes"} {
 		resp, err := http.Get(e.url + path)
 		if err != nil {
 			t.Fatal(err)

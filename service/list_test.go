@@ -19,20 +19,9 @@ func TestListNodesPages(t *testing.T) {
 				Metadata: map[string]string{"rack": fmt.Sprint(i % 2)},
 			}}))(t)
 		}
-		var got []string
 		req := &smspb.ListNodesRequest{PageSize: 2, MetadataFilter: map[string]string{"rack": "0"}}
-		for range 10 {
-			resp := must(e.client.ListNodes(t.Context(), req))(t)
-			for _, n := range resp.GetNodes() {
-				got = append(got, n.GetUuid()[len(n.GetUuid())-1:])
-			}
-			if resp.GetNextPageToken() == "" {
-				break
-			}
-			req.PageToken = resp.GetNextPageToken()
-		}
-		if fmt.Sprint(got) != "[0 2 4]" {
-			t.Errorf("pages of rack 0 = %v, want [0 2 4]", got)
+		if got := lastDigits(t, e, req); got != "024" {
+			t.Errorf("pages of rack 0 = %v, want 024", got)
 		}
 
 		// page_size 0: all, no token, as for old clients.

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -90,21 +91,47 @@ func (s *NodeService) Heartbeat(ctx context.Context, req *smspb.HeartbeatRequest
 	return &smspb.HeartbeatResponse{Success: true, Message: "heartbeat recorded", ServerTimestamp: unixSeconds(at)}, nil
 }
 
-// ListNodes returns the nodes, optionally only those with one status and
-// some metadata, all of them or one page.
-// Errors: invalid_argument (unknown status, negative page size, bad page
-// token), and the store errors of connectError.
+// ListNodes returns the nodes, optionally only those with one status, some
+// metadata and matching a search, all of them or one page, in the order
+// asked for.
+// Errors: invalid_argument (unknown status or order, negative page size,
+// search too long, bad page token), and the store errors of connectError.
 func (s *NodeService) ListNodes(ctx context.Context, req *smspb.ListNodesRequest) (*smspb.ListNodesResponse, error) {
+	order, err := orderFromProto(req.GetOrderBy())
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
 	nodes, next, err := s.nodes.ListPage(ctx, registry.ListOptions{
-		Status:    req.GetStatusFilter(),
-		Metadata:  req.GetMetadataFilter(),
-		PageSize:  int(req.GetPageSize()),
-		PageToken: req.GetPageToken(),
+		Status:     req.GetStatusFilter(),
+		Metadata:   req.GetMetadataFilter(),
+		PageSize:   int(req.GetPageSize()),
+		PageToken:  req.GetPageToken(),
+		Search:     req.GetSearch(),
+		OrderBy:    order,
+		Descending: req.GetDescending(),
 	})
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
 	return &smspb.ListNodesResponse{Nodes: nodesToProto(nodes), NextPageToken: next}, nil
+}
+
+// orderFromProto maps ListNodesRequest.order_by to the registry's order.
+// Errors: a *registry.ValidationError for a value this server does not know.
+func orderFromProto(o smspb.ListNodesRequest_Order) (registry.Order, error) {
+	switch o {
+	case smspb.ListNodesRequest_ORDER_UNSPECIFIED, smspb.ListNodesRequest_ORDER_UUID:
+		return registry.OrderUUID, nil
+	case smspb.ListNodesRequest_ORDER_STATUS:
+		return registry.OrderStatus, nil
+	case smspb.ListNodesRequest_ORDER_LAST_HEARTBEAT:
+		return registry.OrderLastHeartbeat, nil
+	case smspb.ListNodesRequest_ORDER_CPU:
+		return registry.OrderCPU, nil
+	case smspb.ListNodesRequest_ORDER_MEMORY:
+		return registry.OrderMemory, nil
+	}
+	return 0, &registry.ValidationError{Field: "order_by", Reason: fmt.Sprintf("unknown order %d", int32(o))}
 }
 
 // GetNode returns one node.

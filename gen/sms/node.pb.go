@@ -44,6 +44,75 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Order is a sort order of ListNodes. Every order ends with the uuid, so
+// nodes with the same status or value come in uuid order.
+type ListNodesRequest_Order int32
+
+const (
+	// ORDER_UNSPECIFIED is ORDER_UUID, the default.
+	ListNodesRequest_ORDER_UNSPECIFIED ListNodesRequest_Order = 0
+	// ORDER_UUID: ascending uuid.
+	ListNodesRequest_ORDER_UUID ListNodesRequest_Order = 1
+	// ORDER_STATUS: by status name (active, decommissioning, inactive,
+	// unhealthy), then uuid.
+	ListNodesRequest_ORDER_STATUS ListNodesRequest_Order = 2
+	// ORDER_LAST_HEARTBEAT: by last_heartbeat (oldest first), then uuid.
+	ListNodesRequest_ORDER_LAST_HEARTBEAT ListNodesRequest_Order = 3
+	// ORDER_CPU: by the cpu_usage_percent of the node's resource report,
+	// then uuid. A node without a report sorts below 0 %: first ascending,
+	// last descending.
+	ListNodesRequest_ORDER_CPU ListNodesRequest_Order = 4
+	// ORDER_MEMORY: by memory_usage_percent, like ORDER_CPU.
+	ListNodesRequest_ORDER_MEMORY ListNodesRequest_Order = 5
+)
+
+// Enum value maps for ListNodesRequest_Order.
+var (
+	ListNodesRequest_Order_name = map[int32]string{
+		0: "ORDER_UNSPECIFIED",
+		1: "ORDER_UUID",
+		2: "ORDER_STATUS",
+		3: "ORDER_LAST_HEARTBEAT",
+		4: "ORDER_CPU",
+		5: "ORDER_MEMORY",
+	}
+	ListNodesRequest_Order_value = map[string]int32{
+		"ORDER_UNSPECIFIED":    0,
+		"ORDER_UUID":           1,
+		"ORDER_STATUS":         2,
+		"ORDER_LAST_HEARTBEAT": 3,
+		"ORDER_CPU":            4,
+		"ORDER_MEMORY":         5,
+	}
+)
+
+func (x ListNodesRequest_Order) Enum() *ListNodesRequest_Order {
+	p := new(ListNodesRequest_Order)
+	*p = x
+	return p
+}
+
+func (x ListNodesRequest_Order) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ListNodesRequest_Order) Descriptor() protoreflect.EnumDescriptor {
+	return file_sms_node_proto_enumTypes[0].Descriptor()
+}
+
+func (ListNodesRequest_Order) Type() protoreflect.EnumType {
+	return &file_sms_node_proto_enumTypes[0]
+}
+
+func (x ListNodesRequest_Order) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ListNodesRequest_Order.Descriptor instead.
+func (ListNodesRequest_Order) EnumDescriptor() ([]byte, []int) {
+	return file_sms_node_proto_rawDescGZIP(), []int{10, 0}
+}
+
 // Kind says what happened to the node.
 type WatchNodesResponse_Kind int32
 
@@ -112,11 +181,11 @@ func (x WatchNodesResponse_Kind) String() string {
 }
 
 func (WatchNodesResponse_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_sms_node_proto_enumTypes[0].Descriptor()
+	return file_sms_node_proto_enumTypes[1].Descriptor()
 }
 
 func (WatchNodesResponse_Kind) Type() protoreflect.EnumType {
-	return &file_sms_node_proto_enumTypes[0]
+	return &file_sms_node_proto_enumTypes[1]
 }
 
 func (x WatchNodesResponse_Kind) Number() protoreflect.EnumNumber {
@@ -914,8 +983,24 @@ type ListNodesRequest struct {
 	// metadata_filter keeps only nodes whose metadata has every one of these
 	// key/value pairs.
 	MetadataFilter map[string]string `protobuf:"bytes,102,rep,name=metadata_filter,json=metadataFilter,proto3" json:"metadata_filter,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// order_by is the order of the nodes; unset is ascending uuid. A page
+	// token stays valid for the order it was issued for only. Under writes, a
+	// node whose sort value changes between two pages (a heartbeat, in
+	// ORDER_LAST_HEARTBEAT) moves, and may be returned again or not at all;
+	// nodes whose value did not change are returned exactly once.
+	OrderBy ListNodesRequest_Order `protobuf:"varint,103,opt,name=order_by,json=orderBy,proto3,enum=sms.ListNodesRequest_Order" json:"order_by,omitempty"`
+	// descending reverses order_by, uuid tie-break included.
+	Descending bool `protobuf:"varint,104,opt,name=descending,proto3" json:"descending,omitempty"`
+	// search, if not empty, keeps only nodes matching each of its
+	// whitespace-separated words, case-insensitively: a word matches when it
+	// is part of the uuid, the ip_address, a metadata key or value, or, with
+	// an "=", of a metadata pair ("zone=eu" matches zone=eu-west). At most
+	// 256 bytes. Neither search nor metadata_filter is indexed: a page with
+	// either looks at 10,000 nodes at most, so it may hold fewer than
+	// page_size nodes (even none) while next_page_token is set.
+	Search        string `protobuf:"bytes,105,opt,name=search,proto3" json:"search,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListNodesRequest) Reset() {
@@ -976,10 +1061,31 @@ func (x *ListNodesRequest) GetMetadataFilter() map[string]string {
 	return nil
 }
 
+func (x *ListNodesRequest) GetOrderBy() ListNodesRequest_Order {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ListNodesRequest_ORDER_UNSPECIFIED
+}
+
+func (x *ListNodesRequest) GetDescending() bool {
+	if x != nil {
+		return x.Descending
+	}
+	return false
+}
+
+func (x *ListNodesRequest) GetSearch() string {
+	if x != nil {
+		return x.Search
+	}
+	return ""
+}
+
 // ListNodesResponse is the output of NodeService.ListNodes.
 type ListNodesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// nodes are the matching nodes, in ascending uuid order.
+	// nodes are the matching nodes, in the requested order.
 	Nodes []*Node `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	// next_page_token fetches the next page; empty on the last page and when
 	// page_size was 0.
@@ -1977,16 +2083,29 @@ const file_sms_node_proto_rawDesc = "" +
 	"\x11HeartbeatResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12)\n" +
-	"\x10server_timestamp\x18\x03 \x01(\x03R\x0fserverTimestamp\"\x8a\x02\n" +
+	"\x10server_timestamp\x18\x03 \x01(\x03R\x0fserverTimestamp\"\xf7\x03\n" +
 	"\x10ListNodesRequest\x12#\n" +
 	"\rstatus_filter\x18\x01 \x01(\tR\fstatusFilter\x12\x1b\n" +
 	"\tpage_size\x18d \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18e \x01(\tR\tpageToken\x12R\n" +
-	"\x0fmetadata_filter\x18f \x03(\v2).sms.ListNodesRequest.MetadataFilterEntryR\x0emetadataFilter\x1aA\n" +
+	"\x0fmetadata_filter\x18f \x03(\v2).sms.ListNodesRequest.MetadataFilterEntryR\x0emetadataFilter\x126\n" +
+	"\border_by\x18g \x01(\x0e2\x1b.sms.ListNodesRequest.OrderR\aorderBy\x12\x1e\n" +
+	"\n" +
+	"descending\x18h \x01(\bR\n" +
+	"descending\x12\x16\n" +
+	"\x06search\x18i \x01(\tR\x06search\x1aA\n" +
 	"\x13MetadataFilterEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\\\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"{\n" +
+	"\x05Order\x12\x15\n" +
+	"\x11ORDER_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"ORDER_UUID\x10\x01\x12\x10\n" +
+	"\fORDER_STATUS\x10\x02\x12\x18\n" +
+	"\x14ORDER_LAST_HEARTBEAT\x10\x03\x12\r\n" +
+	"\tORDER_CPU\x10\x04\x12\x10\n" +
+	"\fORDER_MEMORY\x10\x05\"\\\n" +
 	"\x11ListNodesResponse\x12\x1f\n" +
 	"\x05nodes\x18\x01 \x03(\v2\t.sms.NodeR\x05nodes\x12&\n" +
 	"\x0fnext_page_token\x18d \x01(\tR\rnextPageToken\"$\n" +
@@ -2088,92 +2207,94 @@ func file_sms_node_proto_rawDescGZIP() []byte {
 	return file_sms_node_proto_rawDescData
 }
 
-var file_sms_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_sms_node_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_sms_node_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_sms_node_proto_goTypes = []any{
-	(WatchNodesResponse_Kind)(0),        // 0: sms.WatchNodesResponse.Kind
-	(*Node)(nil),                        // 1: sms.Node
-	(*NodeResource)(nil),                // 2: sms.NodeResource
-	(*RegisterNodeRequest)(nil),         // 3: sms.RegisterNodeRequest
-	(*RegisterNodeResponse)(nil),        // 4: sms.RegisterNodeResponse
-	(*UpdateNodeRequest)(nil),           // 5: sms.UpdateNodeRequest
-	(*UpdateNodeResponse)(nil),          // 6: sms.UpdateNodeResponse
-	(*DeleteNodeRequest)(nil),           // 7: sms.DeleteNodeRequest
-	(*DeleteNodeResponse)(nil),          // 8: sms.DeleteNodeResponse
-	(*HeartbeatRequest)(nil),            // 9: sms.HeartbeatRequest
-	(*HeartbeatResponse)(nil),           // 10: sms.HeartbeatResponse
-	(*ListNodesRequest)(nil),            // 11: sms.ListNodesRequest
-	(*ListNodesResponse)(nil),           // 12: sms.ListNodesResponse
-	(*GetNodeRequest)(nil),              // 13: sms.GetNodeRequest
-	(*GetNodeResponse)(nil),             // 14: sms.GetNodeResponse
-	(*UpdateNodeResourceRequest)(nil),   // 15: sms.UpdateNodeResourceRequest
-	(*UpdateNodeResourceResponse)(nil),  // 16: sms.UpdateNodeResourceResponse
-	(*GetNodeResourceRequest)(nil),      // 17: sms.GetNodeResourceRequest
-	(*GetNodeResourceResponse)(nil),     // 18: sms.GetNodeResourceResponse
-	(*ListNodeResourcesRequest)(nil),    // 19: sms.ListNodeResourcesRequest
-	(*ListNodeResourcesResponse)(nil),   // 20: sms.ListNodeResourcesResponse
-	(*GetNodeWithResourceRequest)(nil),  // 21: sms.GetNodeWithResourceRequest
-	(*GetNodeWithResourceResponse)(nil), // 22: sms.GetNodeWithResourceResponse
-	(*WatchNodesRequest)(nil),           // 23: sms.WatchNodesRequest
-	(*WatchNodesResponse)(nil),          // 24: sms.WatchNodesResponse
-	(*GetClusterStatsRequest)(nil),      // 25: sms.GetClusterStatsRequest
-	(*GetClusterStatsResponse)(nil),     // 26: sms.GetClusterStatsResponse
-	nil,                                 // 27: sms.Node.MetadataEntry
-	nil,                                 // 28: sms.Node.HealthInfoEntry
-	nil,                                 // 29: sms.NodeResource.ResourceMetadataEntry
-	nil,                                 // 30: sms.HeartbeatRequest.HealthInfoEntry
-	nil,                                 // 31: sms.ListNodesRequest.MetadataFilterEntry
-	nil,                                 // 32: sms.WatchNodesRequest.MetadataFilterEntry
-	nil,                                 // 33: sms.GetClusterStatsResponse.NodesByStatusEntry
+	(ListNodesRequest_Order)(0),         // 0: sms.ListNodesRequest.Order
+	(WatchNodesResponse_Kind)(0),        // 1: sms.WatchNodesResponse.Kind
+	(*Node)(nil),                        // 2: sms.Node
+	(*NodeResource)(nil),                // 3: sms.NodeResource
+	(*RegisterNodeRequest)(nil),         // 4: sms.RegisterNodeRequest
+	(*RegisterNodeResponse)(nil),        // 5: sms.RegisterNodeResponse
+	(*UpdateNodeRequest)(nil),           // 6: sms.UpdateNodeRequest
+	(*UpdateNodeResponse)(nil),          // 7: sms.UpdateNodeResponse
+	(*DeleteNodeRequest)(nil),           // 8: sms.DeleteNodeRequest
+	(*DeleteNodeResponse)(nil),          // 9: sms.DeleteNodeResponse
+	(*HeartbeatRequest)(nil),            // 10: sms.HeartbeatRequest
+	(*HeartbeatResponse)(nil),           // 11: sms.HeartbeatResponse
+	(*ListNodesRequest)(nil),            // 12: sms.ListNodesRequest
+	(*ListNodesResponse)(nil),           // 13: sms.ListNodesResponse
+	(*GetNodeRequest)(nil),              // 14: sms.GetNodeRequest
+	(*GetNodeResponse)(nil),             // 15: sms.GetNodeResponse
+	(*UpdateNodeResourceRequest)(nil),   // 16: sms.UpdateNodeResourceRequest
+	(*UpdateNodeResourceResponse)(nil),  // 17: sms.UpdateNodeResourceResponse
+	(*GetNodeResourceRequest)(nil),      // 18: sms.GetNodeResourceRequest
+	(*GetNodeResourceResponse)(nil),     // 19: sms.GetNodeResourceResponse
+	(*ListNodeResourcesRequest)(nil),    // 20: sms.ListNodeResourcesRequest
+	(*ListNodeResourcesResponse)(nil),   // 21: sms.ListNodeResourcesResponse
+	(*GetNodeWithResourceRequest)(nil),  // 22: sms.GetNodeWithResourceRequest
+	(*GetNodeWithResourceResponse)(nil), // 23: sms.GetNodeWithResourceResponse
+	(*WatchNodesRequest)(nil),           // 24: sms.WatchNodesRequest
+	(*WatchNodesResponse)(nil),          // 25: sms.WatchNodesResponse
+	(*GetClusterStatsRequest)(nil),      // 26: sms.GetClusterStatsRequest
+	(*GetClusterStatsResponse)(nil),     // 27: sms.GetClusterStatsResponse
+	nil,                                 // 28: sms.Node.MetadataEntry
+	nil,                                 // 29: sms.Node.HealthInfoEntry
+	nil,                                 // 30: sms.NodeResource.ResourceMetadataEntry
+	nil,                                 // 31: sms.HeartbeatRequest.HealthInfoEntry
+	nil,                                 // 32: sms.ListNodesRequest.MetadataFilterEntry
+	nil,                                 // 33: sms.WatchNodesRequest.MetadataFilterEntry
+	nil,                                 // 34: sms.GetClusterStatsResponse.NodesByStatusEntry
 }
 var file_sms_node_proto_depIdxs = []int32{
-	27, // 0: sms.Node.metadata:type_name -> sms.Node.MetadataEntry
-	28, // 1: sms.Node.health_info:type_name -> sms.Node.HealthInfoEntry
-	29, // 2: sms.NodeResource.resource_metadata:type_name -> sms.NodeResource.ResourceMetadataEntry
-	1,  // 3: sms.RegisterNodeRequest.node:type_name -> sms.Node
-	1,  // 4: sms.UpdateNodeRequest.node:type_name -> sms.Node
-	30, // 5: sms.HeartbeatRequest.health_info:type_name -> sms.HeartbeatRequest.HealthInfoEntry
-	31, // 6: sms.ListNodesRequest.metadata_filter:type_name -> sms.ListNodesRequest.MetadataFilterEntry
-	1,  // 7: sms.ListNodesResponse.nodes:type_name -> sms.Node
-	1,  // 8: sms.GetNodeResponse.node:type_name -> sms.Node
-	2,  // 9: sms.UpdateNodeResourceRequest.resource:type_name -> sms.NodeResource
-	2,  // 10: sms.GetNodeResourceResponse.resource:type_name -> sms.NodeResource
-	2,  // 11: sms.ListNodeResourcesResponse.resources:type_name -> sms.NodeResource
-	1,  // 12: sms.GetNodeWithResourceResponse.node:type_name -> sms.Node
-	2,  // 13: sms.GetNodeWithResourceResponse.resource:type_name -> sms.NodeResource
-	32, // 14: sms.WatchNodesRequest.metadata_filter:type_name -> sms.WatchNodesRequest.MetadataFilterEntry
-	0,  // 15: sms.WatchNodesResponse.kind:type_name -> sms.WatchNodesResponse.Kind
-	1,  // 16: sms.WatchNodesResponse.node:type_name -> sms.Node
-	33, // 17: sms.GetClusterStatsResponse.nodes_by_status:type_name -> sms.GetClusterStatsResponse.NodesByStatusEntry
-	3,  // 18: sms.NodeService.RegisterNode:input_type -> sms.RegisterNodeRequest
-	5,  // 19: sms.NodeService.UpdateNode:input_type -> sms.UpdateNodeRequest
-	7,  // 20: sms.NodeService.DeleteNode:input_type -> sms.DeleteNodeRequest
-	9,  // 21: sms.NodeService.Heartbeat:input_type -> sms.HeartbeatRequest
-	11, // 22: sms.NodeService.ListNodes:input_type -> sms.ListNodesRequest
-	13, // 23: sms.NodeService.GetNode:input_type -> sms.GetNodeRequest
-	15, // 24: sms.NodeService.UpdateNodeResource:input_type -> sms.UpdateNodeResourceRequest
-	17, // 25: sms.NodeService.GetNodeResource:input_type -> sms.GetNodeResourceRequest
-	19, // 26: sms.NodeService.ListNodeResources:input_type -> sms.ListNodeResourcesRequest
-	21, // 27: sms.NodeService.GetNodeWithResource:input_type -> sms.GetNodeWithResourceRequest
-	23, // 28: sms.NodeService.WatchNodes:input_type -> sms.WatchNodesRequest
-	25, // 29: sms.NodeService.GetClusterStats:input_type -> sms.GetClusterStatsRequest
-	4,  // 30: sms.NodeService.RegisterNode:output_type -> sms.RegisterNodeResponse
-	6,  // 31: sms.NodeService.UpdateNode:output_type -> sms.UpdateNodeResponse
-	8,  // 32: sms.NodeService.DeleteNode:output_type -> sms.DeleteNodeResponse
-	10, // 33: sms.NodeService.Heartbeat:output_type -> sms.HeartbeatResponse
-	12, // 34: sms.NodeService.ListNodes:output_type -> sms.ListNodesResponse
-	14, // 35: sms.NodeService.GetNode:output_type -> sms.GetNodeResponse
-	16, // 36: sms.NodeService.UpdateNodeResource:output_type -> sms.UpdateNodeResourceResponse
-	18, // 37: sms.NodeService.GetNodeResource:output_type -> sms.GetNodeResourceResponse
-	20, // 38: sms.NodeService.ListNodeResources:output_type -> sms.ListNodeResourcesResponse
-	22, // 39: sms.NodeService.GetNodeWithResource:output_type -> sms.GetNodeWithResourceResponse
-	24, // 40: sms.NodeService.WatchNodes:output_type -> sms.WatchNodesResponse
-	26, // 41: sms.NodeService.GetClusterStats:output_type -> sms.GetClusterStatsResponse
-	30, // [30:42] is the sub-list for method output_type
-	18, // [18:30] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	28, // 0: sms.Node.metadata:type_name -> sms.Node.MetadataEntry
+	29, // 1: sms.Node.health_info:type_name -> sms.Node.HealthInfoEntry
+	30, // 2: sms.NodeResource.resource_metadata:type_name -> sms.NodeResource.ResourceMetadataEntry
+	2,  // 3: sms.RegisterNodeRequest.node:type_name -> sms.Node
+	2,  // 4: sms.UpdateNodeRequest.node:type_name -> sms.Node
+	31, // 5: sms.HeartbeatRequest.health_info:type_name -> sms.HeartbeatRequest.HealthInfoEntry
+	32, // 6: sms.ListNodesRequest.metadata_filter:type_name -> sms.ListNodesRequest.MetadataFilterEntry
+	0,  // 7: sms.ListNodesRequest.order_by:type_name -> sms.ListNodesRequest.Order
+	2,  // 8: sms.ListNodesResponse.nodes:type_name -> sms.Node
+	2,  // 9: sms.GetNodeResponse.node:type_name -> sms.Node
+	3,  // 10: sms.UpdateNodeResourceRequest.resource:type_name -> sms.NodeResource
+	3,  // 11: sms.GetNodeResourceResponse.resource:type_name -> sms.NodeResource
+	3,  // 12: sms.ListNodeResourcesResponse.resources:type_name -> sms.NodeResource
+	2,  // 13: sms.GetNodeWithResourceResponse.node:type_name -> sms.Node
+	3,  // 14: sms.GetNodeWithResourceResponse.resource:type_name -> sms.NodeResource
+	33, // 15: sms.WatchNodesRequest.metadata_filter:type_name -> sms.WatchNodesRequest.MetadataFilterEntry
+	1,  // 16: sms.WatchNodesResponse.kind:type_name -> sms.WatchNodesResponse.Kind
+	2,  // 17: sms.WatchNodesResponse.node:type_name -> sms.Node
+	34, // 18: sms.GetClusterStatsResponse.nodes_by_status:type_name -> sms.GetClusterStatsResponse.NodesByStatusEntry
+	4,  // 19: sms.NodeService.RegisterNode:input_type -> sms.RegisterNodeRequest
+	6,  // 20: sms.NodeService.UpdateNode:input_type -> sms.UpdateNodeRequest
+	8,  // 21: sms.NodeService.DeleteNode:input_type -> sms.DeleteNodeRequest
+	10, // 22: sms.NodeService.Heartbeat:input_type -> sms.HeartbeatRequest
+	12, // 23: sms.NodeService.ListNodes:input_type -> sms.ListNodesRequest
+	14, // 24: sms.NodeService.GetNode:input_type -> sms.GetNodeRequest
+	16, // 25: sms.NodeService.UpdateNodeResource:input_type -> sms.UpdateNodeResourceRequest
+	18, // 26: sms.NodeService.GetNodeResource:input_type -> sms.GetNodeResourceRequest
+	20, // 27: sms.NodeService.ListNodeResources:input_type -> sms.ListNodeResourcesRequest
+	22, // 28: sms.NodeService.GetNodeWithResource:input_type -> sms.GetNodeWithResourceRequest
+	24, // 29: sms.NodeService.WatchNodes:input_type -> sms.WatchNodesRequest
+	26, // 30: sms.NodeService.GetClusterStats:input_type -> sms.GetClusterStatsRequest
+	5,  // 31: sms.NodeService.RegisterNode:output_type -> sms.RegisterNodeResponse
+	7,  // 32: sms.NodeService.UpdateNode:output_type -> sms.UpdateNodeResponse
+	9,  // 33: sms.NodeService.DeleteNode:output_type -> sms.DeleteNodeResponse
+	11, // 34: sms.NodeService.Heartbeat:output_type -> sms.HeartbeatResponse
+	13, // 35: sms.NodeService.ListNodes:output_type -> sms.ListNodesResponse
+	15, // 36: sms.NodeService.GetNode:output_type -> sms.GetNodeResponse
+	17, // 37: sms.NodeService.UpdateNodeResource:output_type -> sms.UpdateNodeResourceResponse
+	19, // 38: sms.NodeService.GetNodeResource:output_type -> sms.GetNodeResourceResponse
+	21, // 39: sms.NodeService.ListNodeResources:output_type -> sms.ListNodeResourcesResponse
+	23, // 40: sms.NodeService.GetNodeWithResource:output_type -> sms.GetNodeWithResourceResponse
+	25, // 41: sms.NodeService.WatchNodes:output_type -> sms.WatchNodesResponse
+	27, // 42: sms.NodeService.GetClusterStats:output_type -> sms.GetClusterStatsResponse
+	31, // [31:43] is the sub-list for method output_type
+	19, // [19:31] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_sms_node_proto_init() }
@@ -2186,7 +2307,7 @@ func file_sms_node_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sms_node_proto_rawDesc), len(file_sms_node_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,

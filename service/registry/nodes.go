@@ -343,17 +343,18 @@ func (r *NodeRegistry) Get(ctx context.Context, id string) (Node, error) {
 // List returns every node in ascending uuid order, only those with status
 // opts.Status if it is set (any spelling ParseStatus accepts; the filter
 // applies to the status readers see, so "unhealthy" finds nodes the sweeper
-// marked) and with the metadata pairs of opts.Metadata. It ignores
-// opts.PageSize and opts.PageToken; see ListPage. It reads a snapshot of
+// marked), with the metadata pairs of opts.Metadata and matching
+// opts.Search. It ignores opts.PageSize, PageToken, OrderBy and Descending;
+// see ListPage. It reads a snapshot of
 // the view.
 //
-// Errors: a *ValidationError (ErrInvalid) for an unknown status; the
-// view's errors (store errors, wrapped).
+// Errors: a *ValidationError (ErrInvalid) for an unknown status or a search
+// too long; the view's errors (store errors, wrapped).
 func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := newNodeFilter(nil, opts.Status, opts.Metadata)
+	q, err := newListQuery(ListOptions{Status: opts.Status, Metadata: opts.Metadata, Search: opts.Search})
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +364,7 @@ func (r *NodeRegistry) List(ctx context.Context, opts ListOptions) ([]Node, erro
 	tree, _ := r.view.snapshot()
 	out := make([]Node, 0, tree.Len())
 	tree.Ascend(func(e *entry) bool {
-		if e.node != nil && f.matchEntry(e) {
+		if e.node != nil && q.match(e) {
 			out = append(out, e.toNode())
 		}
 		return true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -13,42 +14,56 @@ import (
 // return; larger page sizes are lowered to it.
 const MaxPageSize = 1000
 
-// Pagination is keyset pagination on the uuid: a page token names the last
-// uuid of the previous page, and the next page is read from the view's uuid
-// tree starting just after it. A page therefore costs the same however many nodes there are,
-// and nodes registered or deleted between pages neither shift the pages nor
-// appear twice.
+// Pagination is keyset pagination on the order's key: a page token names
+// the position (status, value and uuid; for the uuid order, the uuid) of
+// the last node the previous page looked at, and the next page is read from
+// the view's tree of that order starting just after it (see order.go). A
+// page therefore costs the same however many nodes there are, and nodes
+// registered or deleted between pages neither shift the pages nor appear
+// twice. A node whose sort key changes between two pages (a heartbeat, in
+// the heartbeat order) moves: it may be returned again, or not at all, like
+// a row updated under any keyset cursor; nodes whose key did not change are
+// returned exactly once.
 //
-// A token is base64url("1" <8 hex digits: hash of the filters> ":" <uuid>).
-// The hash ties the token to the filters it was issued for, so a client
-// changing filters mid-way gets ErrInvalid instead of a silently odd page.
+// A token of the uuid order is base64url("1" <8 hex digits: hash of the
+// filters and order> ":" <uuid>), as before orders existed (the hash of the
+// default order and no search is unchanged, so old tokens stay valid); of
+// the other orders base64url("2" <hash> ":" <rank> ":" <value> ":" <uuid>).
+// The hash ties the token to the filters and order it was issued for, so a
+// client changing them mid-way gets ErrInvalid instead of a silently odd
+// page.
 
-// ListPage returns one page of the nodes List would return, and the token of
-// the next page, empty when this is the last one. With opts.PageSize 0 it
-// returns every matching node and no token. A page may be shorter than
-// opts.PageSize (even empty) while the token is set, when filters leave
-// nodes out.
+// MaxPageScan is the most nodes one page looks at when a filter no index
+// serves (Metadata, Search) leaves nodes out: the page then ends early, with
+// a token that continues after the last node looked at. Status filters and
+// orders are indexed and never need it.
+const MaxPageScan = 10 * MaxPageSize
+
+// ListPage returns one page of the matching nodes in opts.OrderBy order,
+// and the token of the next page, empty when this is the last one. With
+// opts.PageSize 0 (and no token) it returns every matching node and no
+// token. A page may be shorter than opts.PageSize (even empty) while the
+// token is set, when Metadata or Search leave nodes out: a page looks at
+// MaxPageScan nodes at most, so it costs O(page + log N) with indexed
+// filters and O(MaxPageScan + log N) at most with the others.
 //
-// Errors: a *ValidationError (ErrInvalid) for an unknown status, a negative
-// page size, or a page token that is malformed or was issued for other
-// filters; store errors, wrapped.
+// Errors: a *ValidationError (ErrInvalid) for an unknown status or order,
+// a negative page size, a search too long, or a page token that is
+// malformed or was issued for other filters or another order; store
+// errors, wrapped.
 func (r *NodeRegistry) ListPage(ctx context.Context, opts ListOptions) ([]Node, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	f, err := newNodeFilter(nil, opts.Status, opts.Metadata)
+	q, err := newListQuery(opts)
 	if err != nil {
 		return nil, "", err
 	}
 	if opts.PageSize < 0 {
 		return nil, "", invalid("page_size", fmt.Sprintf("must not be negative, got %d", opts.PageSize))
 	}
-	if opts.PageSize == 0 && opts.PageToken == "" {
-		nodes, err := r.List(ctx, opts)
-		return nodes, "", err
-	}
-	filterHash := f.hash()
-	after, err := parsePageToken("page_token", opts.PageToken, filterHash)
+	all := opts.PageSize == 0 && opts.PageToken == ""
+	c, err := q.parseToken("page_token", opts.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -59,33 +74,126 @@ func (r *NodeRegistry) ListPage(ctx context.Context, opts ListOptions) ([]Node, 
 	if err := r.view.sync(ctx); err != nil {
 		return nil, "", fmt.Errorf("list nodes: %w", err)
 	}
-	out := make([]Node, 0, size)
-	more := false
-	visit := func(e *entry) bool {
-		if e.uuid == after || e.node == nil || !f.matchEntry(e) {
-			return true
+	if all {
+		// Every match: walk clones of the trees without holding the lock.
+		byUUID, sorted := r.view.sortedSnapshot()
+		var out []Node
+		for it := range sorted.walk(byUUID, q.order, q.desc, q.rank(), c) {
+			if q.match(it.e) {
+				out = append(out, it.e.toNode())
+			}
 		}
-		if len(out) == size {
-			more = true // a further match exists: this page is not the last
-			return false
-		}
-		out = append(out, e.toNode())
-		return true
-	}
-	// A point read under the lock for an unfiltered page; a clone for
-	// filtered ones, which may walk far without holding the lock.
-	if f.status == "" && len(f.metadata) == 0 {
-		r.view.mu.RLock()
-		r.view.byUUID.AscendGreaterOrEqual(&entry{uuid: after}, visit)
-		r.view.mu.RUnlock()
-	} else {
-		tree, _ := r.view.snapshot()
-		tree.AscendGreaterOrEqual(&entry{uuid: after}, visit)
-	}
-	if !more {
 		return out, "", nil
 	}
-	return out, pageToken(filterHash, out[len(out)-1].UUID), nil
+	out := make([]Node, 0, size)
+	var last orderKey // where the last node looked at is in the order
+	more := false
+	r.view.mu.RLock()
+	examined := 0
+	for it := range r.view.sorted.walk(r.view.byUUID, q.order, q.desc, q.rank(), c) {
+		if q.match(it.e) {
+			if len(out) == size {
+				more = true // a further match exists: this page is not the last
+				break
+			}
+			out = append(out, it.e.toNode())
+		}
+		last = it.orderKey
+		if examined++; examined == MaxPageScan {
+			more = true // unknown: the next page will tell
+			break
+		}
+	}
+	r.view.mu.RUnlock()
+	var token string
+	if more {
+		token = q.token(last)
+	}
+	return out, token, nil
+}
+
+// listQuery is ListOptions validated: the filters, the order, and the hash
+// tying page tokens to them.
+type listQuery struct {
+	f      nodeFilter
+	search search
+	order  Order
+	desc   bool
+	hash   uint32
+}
+
+func newListQuery(opts ListOptions) (listQuery, error) {
+	var q listQuery
+	var err error
+	if q.f, err = newNodeFilter(nil, opts.Status, opts.Metadata); err != nil {
+		return q, err
+	}
+	if q.search, err = parseSearch("search", opts.Search); err != nil {
+		return q, err
+	}
+	if opts.OrderBy < OrderUUID || opts.OrderBy > OrderMemory {
+		return q, invalid("order_by", fmt.Sprintf("unknown order %d", int(opts.OrderBy)))
+	}
+	q.order, q.desc = opts.OrderBy, opts.Descending
+	q.hash = q.f.hash()
+	if q.order != OrderUUID || q.desc || len(q.search) > 0 {
+		h := fnv.New32a()
+		fmt.Fprintf(h, "%08x\x00%d\x00%t\x00%s", q.hash, q.order, q.desc, strings.Join(q.search, " "))
+		q.hash = h.Sum32()
+	}
+	return q, nil
+}
+
+// rank is the status rank the query keeps, -1 for any.
+func (q listQuery) rank() int {
+	if q.f.status == "" {
+		return -1
+	}
+	return int(rankOf(q.f.status))
+}
+
+// match is whether the node of e (which has one) passes the filters.
+func (q listQuery) match(e *entry) bool { return q.f.matchEntry(e) && q.search.match(e) }
+
+// token returns the token of the page after the node at k.
+func (q listQuery) token(k orderKey) string {
+	if q.order == OrderUUID {
+		return pageToken(q.hash, k.uuid)
+	}
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "2%08x:%d:%d:%s", q.hash, k.rank, k.value, k.uuid))
+}
+
+// parseToken returns where the page of token starts.
+func (q listQuery) parseToken(field, token string) (cursor, error) {
+	if token == "" {
+		return cursor{first: true}, nil
+	}
+	if q.order == OrderUUID {
+		id, err := parsePageToken(field, token, q.hash)
+		return cursor{pos: orderKey{uuid: id}}, err
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return cursor{}, invalid(field, "malformed page token")
+	}
+	rest, ok := strings.CutPrefix(string(raw), fmt.Sprintf("2%08x:", q.hash))
+	if !ok {
+		if len(raw) > 10 && (raw[0] == '1' || raw[0] == '2') && raw[9] == ':' {
+			return cursor{}, invalid(field, "the page token was issued for other filters or another order")
+		}
+		return cursor{}, invalid(field, "malformed page token")
+	}
+	parts := strings.SplitN(rest, ":", 3)
+	if len(parts) != 3 {
+		return cursor{}, invalid(field, "malformed page token")
+	}
+	rank, err1 := strconv.ParseUint(parts[0], 10, 8)
+	value, err2 := strconv.ParseInt(parts[1], 10, 64)
+	id, err3 := canonicalUUID(field, parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || id != parts[2] {
+		return cursor{}, invalid(field, "malformed page token")
+	}
+	return cursor{pos: orderKey{rank: uint8(rank), value: value, uuid: id}}, nil
 }
 
 // nodeFilter is the filters of List, ListPage and Watch, validated.

@@ -124,9 +124,19 @@ type ListOptions struct {
 	// MaxPageSize means MaxPageSize, negative is ErrInvalid. List ignores it.
 	PageSize int
 	// PageToken is the token ListPage returned for the previous page, with
-	// the same Status and Metadata; empty starts at the first node. List
-	// ignores it.
+	// the same Status, Metadata, Search, OrderBy and Descending; empty starts
+	// at the first node. List ignores it.
 	PageToken string
+	// Search, if not empty, keeps only nodes matching each of its
+	// whitespace-separated words, case-insensitively: a word matches when it
+	// is part of the uuid, the IP address, a metadata key or value, or, with
+	// an "=", of a metadata pair ("zone=eu" matches zone=eu-west). At most
+	// MaxSearchLength bytes. It is not indexed: see ListPage.
+	Search string
+	// OrderBy is the order of ListPage (List is always by uuid); Descending
+	// reverses it, uuid tie-break included.
+	OrderBy    Order
+	Descending bool
 }
 
 // SweepResult counts what one liveness sweep changed.

@@ -82,6 +82,7 @@ type View struct {
 	byLastSeen  *btree.BTreeG[deadline] // every node: when its TTL runs out
 	byReport    *btree.BTreeG[deadline] // resource reports, by UpdatedAt
 	byExpiry    *btree.BTreeG[deadline] // expiry records, by At
+	sorted      sortIndex               // the nodes in ListPage's orders (order.go)
 	stats       counters
 	applied     uint64        // subscription position applied
 	changed     chan struct{} // closed and replaced whenever applied or seq moves
@@ -423,6 +424,7 @@ func (v *View) reset() {
 	v.byLastSeen = btree.NewG(btreeDegree, lessDeadline)
 	v.byReport = btree.NewG(btreeDegree, lessDeadline)
 	v.byExpiry = btree.NewG(btreeDegree, lessDeadline)
+	v.sorted.reset()
 	v.stats = counters{}
 }
 
@@ -784,6 +786,7 @@ func (v *View) index(e *entry) {
 	if e.ev != 0 {
 		v.byExpiry.ReplaceOrInsert(deadline{e.expiredAt, e.uuid})
 	}
+	v.sorted.index(e)
 }
 
 func (v *View) unindex(e *entry) {
@@ -797,6 +800,7 @@ func (v *View) unindex(e *entry) {
 	if e.ev != 0 {
 		v.byExpiry.Delete(deadline{e.expiredAt, e.uuid})
 	}
+	v.sorted.unindex(e)
 }
 
 // get returns the entry of uuid from the current view, nil if none; the

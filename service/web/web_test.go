@@ -23,7 +23,7 @@ func TestHandler(t *testing.T) {
 		wantStatus               int
 	}{
 		{"/", "text/html", `src="ui/app.js"`, 200},
-		{"/ui/app.js", "text/javascript", "watchNodes", 200},
+		{"/ui/app.js", "text/javascript", "listNodes", 200},
 		{"/ui/app.css", "text/css", ".badge", 200},
 		{"/ui/", "", "", 404},
 		{"/ui/index.html", "", "", 404},

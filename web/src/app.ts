@@ -1,12 +1,15 @@
-// The SMS dashboard: a live table of the registered nodes, kept current by
-// one WatchNodes stream (with heartbeats), plus resource reports and cluster
-// stats refreshed every few seconds. It talks to the server it was loaded
-// from, with the Connect protocol through @connectrpc/connect-web.
+// The SMS dashboard: one page of the registered nodes at a time, read with
+// ListNodes (server-side paging, sorting and search, each page O(page) on
+// the server however large the fleet), with the page's resource reports,
+// the cluster stats (GetClusterStats, O(1)) and the placement penalties. The
+// page is read again every few seconds: what is on screen, never the whole
+// fleet. It talks to the server it was loaded from, with the Connect
+// protocol through @connectrpc/connect-web.
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import {
   NodeService,
-  WatchNodesResponse_Kind as Kind,
+  ListNodesRequest_Order as Order,
   type GetClusterStatsResponse,
   type Node,
   type NodeResource,
@@ -14,8 +17,13 @@ import {
 import { PlacementService, type NodePenalty } from "./gen/sms/placement_pb";
 
 const tokenKey = "sms-dashboard-token";
-const refreshMs = 5000;
-const retryMs = 2000;
+const refreshMs = 3000;
+const pageSize = 100;
+// A page with a search looks at 10,000 nodes per call at most and may come
+// back short with a token: the page asks again until it is full, this many
+// calls at most (then "next" goes on from where it stopped).
+const maxCallsPerPage = 100;
+const searchDelayMs = 250;
 // A heartbeat older than this is shown in red (the server's default
 // --heartbeat-timeout is 90s; the sweeper decides what is unhealthy).
 const staleSeconds = 90;
@@ -31,7 +39,14 @@ const transport = createConnectTransport({ baseUrl: location.origin, useBinaryFo
 const client = createClient(NodeService, transport);
 const placement = createClient(PlacementService, transport);
 
-const nodes = new Map<string, Node>();
+// What the table shows: the query, and where in it.
+const query = { order: Order.UUID, descending: false, status: "", search: "" };
+// pageTokens[i] is the token of page i ("" for the first); next is the token
+// after the page shown, "" on the last page.
+let pageTokens = [""];
+let next = "";
+
+let rows: Node[] = [];
 const resources = new Map<string, NodeResource>();
 // Placement penalties by node: a blocked node gets no invocations.
 const penalties = new Map<string, NodePenalty>();
@@ -40,78 +55,81 @@ let errorText = "";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
-// ---- live data ----
+// ---- data ----
 
-// watch keeps one WatchNodes stream open, calling it again after any error:
-// each call starts with a snapshot, so the table is whole again at its
-// SNAPSHOT_END.
-async function watch(signal: AbortSignal) {
-  while (!signal.aborted) {
-    const snapshot = new Map<string, Node>();
-    let live = false;
-    try {
-      for await (const ev of client.watchNodes({ includeHeartbeats: true }, { signal })) {
-        const n = ev.node;
-        switch (ev.kind) {
-          case Kind.SNAPSHOT:
-            if (n) snapshot.set(n.uuid, n);
-            break;
-          case Kind.SNAPSHOT_END:
-            nodes.clear();
-            for (const [k, v] of snapshot) nodes.set(k, v);
-            live = true;
-            setConn(true);
-            setError("");
-            refresh();
-            break;
-          case Kind.DELETED:
-          case Kind.EXPIRED:
-            if (n) nodes.delete(n.uuid);
-            if (n) resources.delete(n.uuid);
-            refreshSoon();
-            break;
-          default: // REGISTERED, UPDATED, STATUS_CHANGED, HEARTBEAT
-            if (n) nodes.set(n.uuid, n);
-            if (ev.kind !== Kind.HEARTBEAT) refreshSoon();
-        }
-        if (live) render();
-      }
-    } catch (err) {
-      if (signal.aborted) return;
-      showRPCError(err);
-    }
-    setConn(false);
-    await sleep(retryMs, signal);
-  }
-}
+// generation numbers the loads: a load started before the query changed
+// does not overwrite what a later one shows.
+let generation = 0;
 
-// refresh reads the resource reports, the cluster stats and the placement
-// penalties.
-async function refresh() {
+// load reads the current page and renders it at once, then its resource
+// reports; the stats and the penalties are read alongside, each rendered
+// when it arrives, so none of them delays the rows.
+async function load() {
+  const gen = ++generation;
+  const token = pageTokens[pageTokens.length - 1];
+  const side = Promise.all([
+    client.getClusterStats({}).then((st) => { stats = st; }),
+    placement.listPlacementPenalties({}).then((pen) => {
+      penalties.clear();
+      for (const p of pen.penalties) penalties.set(p.nodeUuid, p);
+    }),
+  ]).then(render);
   try {
-    const [res, st, pen] = await Promise.all([
-      client.listNodeResources({}),
-      client.getClusterStats({}),
-      placement.listPlacementPenalties({}),
-    ]);
+    const page = await readPage(token, gen);
+    if (gen !== generation || !page) return;
+    rows = page.nodes;
+    next = page.next;
+    render();
+    const res = page.nodes.length === 0 ? [] :
+      (await client.listNodeResources({ nodeUuids: page.nodes.map((n) => n.uuid) })).resources;
+    if (gen !== generation) return;
     resources.clear();
-    for (const r of res.resources) resources.set(r.nodeUuid, r);
-    penalties.clear();
-    for (const p of pen.penalties) penalties.set(p.nodeUuid, p);
-    stats = st;
+    for (const r of res) resources.set(r.nodeUuid, r);
+    await side;
+    setConn(true);
+    setError("");
     render();
   } catch (err) {
+    if (gen !== generation) return;
+    setConn(false);
     showRPCError(err);
   }
 }
 
+// readPage reads up to pageSize nodes from token on, asking again while
+// the server returns short pages with a token (a search ends a call early).
+async function readPage(token: string, gen: number) {
+  const nodes: Node[] = [];
+  for (let calls = 0; calls < maxCallsPerPage; calls++) {
+    const resp = await client.listNodes({
+      pageSize: pageSize - nodes.length, pageToken: token, orderBy: query.order,
+      descending: query.descending, statusFilter: query.status, search: query.search,
+    });
+    if (gen !== generation) return undefined;
+    nodes.push(...resp.nodes);
+    token = resp.nextPageToken;
+    if (token === "" || nodes.length >= pageSize) break;
+  }
+  return { nodes, next: token };
+}
+
+// reload starts a load now, and the refresh timer again once it is done
+// (only the latest load's end sets it: one timer at a time).
 let refreshTimer: number | undefined;
-function refreshSoon() {
-  if (refreshTimer !== undefined) return;
-  refreshTimer = window.setTimeout(() => {
-    refreshTimer = undefined;
-    refresh();
-  }, 300);
+function reload() {
+  window.clearTimeout(refreshTimer);
+  const done = load();
+  const gen = generation;
+  done.finally(() => {
+    if (gen === generation) refreshTimer = window.setTimeout(reload, refreshMs);
+  });
+}
+
+// requery goes back to the first page after the query changed.
+function requery() {
+  pageTokens = [""];
+  next = "";
+  reload();
 }
 
 function showRPCError(err: unknown) {
@@ -121,13 +139,6 @@ function showRPCError(err: unknown) {
   } else {
     setError(`Cannot reach SMS (${Code[ce.code] ?? ce.code}): ${ce.rawMessage}. Retrying…`);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal) {
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
-  });
 }
 
 // ---- rendering ----
@@ -200,14 +211,6 @@ function renderStats() {
   );
 }
 
-function matches(n: Node, status: string, text: string) {
-  if (status && n.status !== status) return false;
-  if (!text) return true;
-  const hay = [n.uuid, `${n.ipAddress}:${n.port}`, n.status,
-    ...Object.entries(n.metadata).map(([k, v]) => `${k}=${v}`)].join(" ").toLowerCase();
-  return text.split(/\s+/).every((w) => hay.includes(w));
-}
-
 function meter(v: number | undefined) {
   const td = el("td");
   if (v === undefined) {
@@ -241,13 +244,26 @@ function tickAges() {
   }
 }
 
+// The sortable columns: header data-sort names, their orders, and whether
+// a first click sorts descending (the busiest first).
+const columns: Record<string, { order: Order; descFirst: boolean }> = {
+  status: { order: Order.STATUS, descFirst: false },
+  uuid: { order: Order.UUID, descFirst: false },
+  heartbeat: { order: Order.LAST_HEARTBEAT, descFirst: false },
+  cpu: { order: Order.CPU, descFirst: true },
+  memory: { order: Order.MEMORY, descFirst: true },
+};
+
+function renderHeaders() {
+  for (const th of document.querySelectorAll<HTMLElement>("th[data-sort]")) {
+    const on = columns[th.dataset.sort!]?.order === query.order;
+    th.setAttribute("aria-sort", on ? (query.descending ? "descending" : "ascending") : "none");
+    th.classList.toggle("sorted", on);
+  }
+}
+
 function renderTable() {
-  const status = ($("status-filter") as HTMLSelectElement).value;
-  const text = ($("text-filter") as HTMLInputElement).value.trim().toLowerCase();
-  const shown = [...nodes.values()]
-    .filter((n) => matches(n, status, text))
-    .sort((a, b) => (a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0));
-  const rows = shown.map((n) => {
+  const trs = rows.map((n) => {
     const r = resources.get(n.uuid);
     const tr = el("tr");
     tr.dataset.uuid = n.uuid;
@@ -270,22 +286,30 @@ function renderTable() {
     hb.title = new Date(Number(n.lastHeartbeat) * 1000).toISOString();
     const meta = el("td", "metadata");
     for (const [k, v] of Object.entries(n.metadata).sort()) meta.append(el("span", "tag", `${k}=${v}`));
-    // health_info of the latest heartbeat (HEARTBEAT events keep it current).
+    // health_info of the latest heartbeat.
     const health = el("td", "health");
     for (const [k, v] of Object.entries(n.healthInfo).sort()) health.append(el("span", "tag", `${k}=${v}`));
     tr.append(st, el("td", "uuid", n.uuid), addr, hb,
       meter(r?.cpuUsagePercent), meter(r?.memoryUsagePercent), meter(r?.diskUsagePercent), meta, health);
     return tr;
   });
-  $("nodes").querySelector("tbody")!.replaceChildren(...rows);
-  $("count").textContent = `${shown.length} of ${nodes.size} nodes`;
-  $("empty").hidden = shown.length > 0;
+  $("nodes").querySelector("tbody")!.replaceChildren(...trs);
+  const page = pageTokens.length;
+  const first = (page - 1) * pageSize + 1;
+  // The total of the status shown comes from the stats; with a search the
+  // number of matches is not known (it is not indexed).
+  const total = query.status ? stats?.nodesByStatus[query.status] : stats?.totalNodes;
+  const of = query.search ? "" : ` of ${total ?? "?"}`;
+  $("count").textContent = rows.length === 0 ? `no nodes${of}` :
+    `page ${page}: rows ${first}–${first + rows.length - 1}${of}${query.search ? " matching" : ""}`;
+  ($("prev") as HTMLButtonElement).disabled = page === 1;
+  ($("next") as HTMLButtonElement).disabled = next === "";
+  $("empty").hidden = rows.length > 0;
+  renderHeaders();
   tickAges();
 }
 
 // ---- wiring ----
-
-let watching = new AbortController();
 
 function start() {
   $("example").textContent =
@@ -295,15 +319,43 @@ function start() {
   token.addEventListener("change", () => {
     if (token.value) localStorage.setItem(tokenKey, token.value);
     else localStorage.removeItem(tokenKey);
-    watching.abort(); // watch again with the new token
-    watching = new AbortController();
-    watch(watching.signal);
+    reload();
   });
-  $("status-filter").addEventListener("change", render);
-  $("text-filter").addEventListener("input", render);
-  watch(watching.signal);
+  const status = $("status-filter") as HTMLSelectElement;
+  status.addEventListener("change", () => {
+    query.status = status.value;
+    requery();
+  });
+  const text = $("text-filter") as HTMLInputElement;
+  let searchTimer: number | undefined;
+  text.addEventListener("input", () => {
+    window.clearTimeout(searchTimer);
+    searchTimer = window.setTimeout(() => {
+      const s = text.value.trim();
+      if (s === query.search) return;
+      query.search = s;
+      requery();
+    }, searchDelayMs);
+  });
+  for (const th of document.querySelectorAll<HTMLElement>("th[data-sort]")) {
+    th.addEventListener("click", () => {
+      const c = columns[th.dataset.sort!];
+      if (query.order === c.order) query.descending = !query.descending;
+      else [query.order, query.descending] = [c.order, c.descFirst];
+      requery();
+    });
+  }
+  $("prev").addEventListener("click", () => {
+    if (pageTokens.length > 1) pageTokens.pop();
+    reload();
+  });
+  $("next").addEventListener("click", () => {
+    if (next === "") return;
+    pageTokens.push(next);
+    reload();
+  });
+  reload();
   setInterval(tickAges, 1000);
-  setInterval(refresh, refreshMs);
 }
 
 start();

@@ -1,7 +1,7 @@
 // Loads the dashboard served by a real sms binary in headless Chromium
 // (Debian's chromium, driven by playwright-core) and checks that it shows a
-// node registered by the test and follows its status change live, through
-// WatchNodes. Writes a screenshot to $ARTIFACTS_DIR (default ../artifacts)
+// node registered by the test and follows its status change, through the
+// page's refresh (one ListNodes page every few seconds). Writes a screenshot to $ARTIFACTS_DIR (default ../artifacts)
 // as dashboard.png.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync } from "node:fs";
@@ -59,7 +59,7 @@ test("dashboard shows a registered node and follows its status live", { skip, ti
   await rpc(sms.url, "Heartbeat", { uuid: id, healthInfo: { disk: "full" } });
   await row.locator("td.health").filter({ hasText: "disk=full" }).waitFor({ timeout: 10000 });
 
-  // A status change reaches the page through WatchNodes, without a reload.
+  // A status change reaches the page with its refresh, without a reload.
   await rpc(sms.url, "UpdateNode", { uuid: id, node: { ipAddress: "10.0.0.5", port: 8080, httpPort: 8081,
     status: "unhealthy", metadata: { zone: "a", rack: "r1" } } });
   await row.locator("td.status").filter({ hasText: "unhealthy" }).waitFor({ timeout: 10000 });

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 // smsBinary returns $SMS_BIN, or builds cmd/sms into a temporary directory.
 export function smsBinary() {
@@ -16,10 +16,10 @@ export function smsBinary() {
   return bin;
 }
 
-// startSMS runs the binary on 127.0.0.1:0 and resolves to { url, stop }
-// once its "sms listening" log line names the address.
-export function startSMS(args = []) {
-  const bin = smsBinary();
+// startSMS runs the binary (bin, or smsBinary()) on 127.0.0.1:0 and
+// resolves to { url, stop } once its "sms listening" log line names the
+// address.
+export function startSMS(args = [], bin = smsBinary()) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SMS_") && !k.startsWith("KV_")));
   const child = spawn(bin, ["--addr", "127.0.0.1:0", "--kv-backend", "memory", "--log-format", "json", ...args],
     { env, stdio: ["ignore", "pipe", "pipe"] });

@@ -111,12 +111,17 @@ type NodeServiceClient interface {
 	// node becomes "active" again.
 	// Errors: NOT_FOUND, INVALID_ARGUMENT (bad uuid).
 	Heartbeat(context.Context, *sms.HeartbeatRequest) (*sms.HeartbeatResponse, error)
-	// ListNodes returns the registered nodes in ascending uuid order,
-	// optionally only those with one status and given metadata. With
-	// page_size > 0 it returns one page and a next_page_token; page_size 0
-	// returns every match, as SPEAR's original did.
-	// Errors: INVALID_ARGUMENT (unknown status_filter, negative page_size,
-	// a page_token that is malformed or was issued for other filters).
+	// ListNodes returns the registered nodes in ascending uuid order (or the
+	// order_by order), optionally only those with one status, given metadata
+	// and matching a search. With page_size > 0 it returns one page and a
+	// next_page_token; page_size 0 returns every match, as SPEAR's original
+	// did. A page costs O(page + log N) in every order, with or without a
+	// status filter; metadata_filter and search are not indexed, so a page
+	// with them looks at 10,000 nodes at most and may end early (see
+	// ListNodesRequest).
+	// Errors: INVALID_ARGUMENT (unknown status_filter or order_by, negative
+	// page_size, a search longer than 256 bytes, a page_token that is
+	// malformed or was issued for other filters or another order).
 	ListNodes(context.Context, *sms.ListNodesRequest) (*sms.ListNodesResponse, error)
 	// GetNode returns one node.
 	// Errors: NOT_FOUND, INVALID_ARGUMENT (bad uuid).
@@ -401,12 +406,17 @@ type NodeServiceHandler interface {
 	// node becomes "active" again.
 	// Errors: NOT_FOUND, INVALID_ARGUMENT (bad uuid).
 	Heartbeat(context.Context, *sms.HeartbeatRequest) (*sms.HeartbeatResponse, error)
-	// ListNodes returns the registered nodes in ascending uuid order,
-	// optionally only those with one status and given metadata. With
-	// page_size > 0 it returns one page and a next_page_token; page_size 0
-	// returns every match, as SPEAR's original did.
-	// Errors: INVALID_ARGUMENT (unknown status_filter, negative page_size,
-	// a page_token that is malformed or was issued for other filters).
+	// ListNodes returns the registered nodes in ascending uuid order (or the
+	// order_by order), optionally only those with one status, given metadata
+	// and matching a search. With page_size > 0 it returns one page and a
+	// next_page_token; page_size 0 returns every match, as SPEAR's original
+	// did. A page costs O(page + log N) in every order, with or without a
+	// status filter; metadata_filter and search are not indexed, so a page
+	// with them looks at 10,000 nodes at most and may end early (see
+	// ListNodesRequest).
+	// Errors: INVALID_ARGUMENT (unknown status_filter or order_by, negative
+	// page_size, a search longer than 256 bytes, a page_token that is
+	// malformed or was issued for other filters or another order).
 	ListNodes(context.Context, *sms.ListNodesRequest) (*sms.ListNodesResponse, error)
 	// GetNode returns one node.
 	// Errors: NOT_FOUND, INVALID_ARGUMENT (bad uuid).
