@@ -25,6 +25,7 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/spear-next/sms/sqlkv"
 )
@@ -90,17 +91,69 @@ func (s *Store) Fence(ctx context.Context) error {
 // published, it waits for the other writes of those keys in flight (see
 // inflight.go). Errors: do's; the context's while waiting, after do
 // succeeded (the write is then done).
-func (s *Store) write(ctx context.Context, keys [][]byte, prefix []byte, wide bool, do func() (publish func(), err error)) error {
-	p := s.writes.begin(keys, prefix, wide)
-	send, err := do()
-	if err != nil {
-		send = nil
+//
+// A store may commit a write after its caller gave up: SQLite's group
+// commit runs a group to the end once it took it, while each caller stops
+// waiting at its own deadline. Such a write must still be published, or the
+// views would miss a committed change until the key changes again (a
+// deleted node would stay listed). So when ctx can end, do runs on its own
+// goroutine with ctx's values but not its cancellation (bounded by ctx's
+// deadline plus settleGrace), and publishes when the write settles;
+// the caller is answered with ctx's error if it ends first (the write's
+// outcome is then unknown to it, as with any store), and readers of the keys
+// wait for the publish as for any write in flight. A ctx that has already
+// ended writes nothing. Callers must not read what do sets unless write
+// returned nil.
+func (s *Store) write(ctx context.Context, keys [][]byte, prefix []byte, wide bool, do func(ctx context.Context) (publish func(), err error)) error {
+	if err := ctx.Err(); err != nil {
+		return err // a caller that already gave up writes nothing
 	}
-	s.writes.publish(p, send)
+	p := s.writes.begin(keys, prefix, wide)
+	var err error
+	if ctx.Done() == nil {
+		err = s.settle(ctx, p, do)
+	} else {
+		done := make(chan error, 1)
+		go func() {
+			wctx, cancel := detach(ctx)
+			defer cancel()
+			done <- s.settle(wctx, p, do)
+		}()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if wide {
 		return errors2(err, s.writes.waitMatching(ctx, func(q *pending) bool { return q != p }))
 	}
 	return errors2(err, s.writes.waitKeys(ctx, p, keys))
+}
+
+// settle runs do and publishes what it wrote (nothing if it failed).
+func (s *Store) settle(ctx context.Context, p *pending, do func(context.Context) (func(), error)) error {
+	send, err := do(ctx)
+	if err != nil {
+		send = nil
+	}
+	s.writes.publish(p, send)
+	return err
+}
+
+// settleGrace is how long a write may run on after its caller's deadline
+// (see write): long enough for a commit already under way, short enough
+// that a database which stopped answering does not keep writers forever.
+const settleGrace = 30 * time.Second
+
+// detach returns ctx without its cancellation, ending settleGrace after
+// ctx's deadline if it has one.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(wctx, d.Add(settleGrace))
+	}
+	return wctx, func() {}
 }
 
 // read waits, after a read of keys (nil: of a range) answered, for the
@@ -145,7 +198,7 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 		keys[i] = op.Key
 	}
 	var results []sqlkv.OpResult
-	err := s.write(ctx, keys, nil, false, func() (func(), error) {
+	err := s.write(ctx, keys, nil, false, func(ctx context.Context) (func(), error) {
 		var err error
 		results, err = s.next.Apply(ctx, ops...)
 		if err != nil {
@@ -165,7 +218,10 @@ func (s *Store) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, e
 		}
 		return func() { s.feed.Publish(changes...) }, nil
 	})
-	return results, err
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // BatchPut is sqlkv.BatchPut on the wrapped store (its bulk statement where
@@ -175,7 +231,7 @@ func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
 	for i, e := range entries {
 		keys[i] = e.Key
 	}
-	return s.write(ctx, keys, nil, false, func() (func(), error) {
+	return s.write(ctx, keys, nil, false, func(ctx context.Context) (func(), error) {
 		err := sqlkv.BatchPut(ctx, s.next, entries)
 		if len(entries) == 0 {
 			return nil, err
@@ -200,7 +256,7 @@ func (s *Store) publishKeys(keys [][]byte, deleted bool) func() {
 // is. The keys it removed are not known, so subscribers are told to resync.
 func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) (int64, error) {
 	var n int64
-	err := s.write(ctx, nil, prefix, true, func() (func(), error) {
+	err := s.write(ctx, nil, prefix, true, func(ctx context.Context) (func(), error) {
 		var err error
 		n, err = sqlkv.DeletePrefix(ctx, s.next, prefix)
 		if n == 0 {
@@ -208,7 +264,10 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix []byte) (int64, error) 
 		}
 		return s.feed.Resync, err
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // GetMany reads through to the wrapped store, with one query where it can
