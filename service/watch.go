@@ -144,6 +144,9 @@ func (b *snapshotBatcher) event(ev registry.Event) error {
 		if err := b.flush(); err != nil {
 			return err
 		}
+		// An idle watcher keeps no batch buffer: the next snapshot, if
+		// any (a resync), grows one again.
+		b.raw = wireBatch{}
 		return b.send(eventToProto(ev))
 	}
 	var node *smspb.Node
