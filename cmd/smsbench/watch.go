@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	sms "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
@@ -215,12 +216,15 @@ func serverMemory(c config) memSample {
 
 // sendSnapshot is the no-op handlers' WatchNodes: the snapshot (the same
 // node watchNodes times, one per message or in batches of noopBatchNodes
-// as the request asks), its end, and then nothing until ctx ends.
+// as the request asks), its end, and then nothing until ctx ends. The node
+// is the size of a seeded one: h.node with the seed's health info.
 func (h *noop) sendSnapshot(ctx context.Context, req *sms.WatchNodesRequest, send func(*sms.WatchNodesResponse) error) error {
+	node := proto.CloneOf(h.node)
+	node.HealthInfo = health
 	if req.GetBatchSnapshot() {
 		batch := make([]*sms.Node, noopBatchNodes)
 		for i := range batch {
-			batch[i] = h.node
+			batch[i] = node
 		}
 		for left := h.watchNodes; left > 0; left -= noopBatchNodes {
 			ev := &sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT, SnapshotNodes: batch[:min(left, noopBatchNodes)]}
@@ -229,7 +233,7 @@ func (h *noop) sendSnapshot(ctx context.Context, req *sms.WatchNodesRequest, sen
 			}
 		}
 	} else {
-		ev := &sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT, Node: h.node}
+		ev := &sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT, Node: node}
 		for range h.watchNodes {
 			if err := send(ev); err != nil {
 				return err
