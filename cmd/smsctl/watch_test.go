@@ -23,23 +23,15 @@ func TestWatchPrintsBatchedSnapshotPerNode(t *testing.T) {
 	slices.Sort(ids) // the snapshot's order
 	for _, format := range []string{"table", "json"} {
 		t.Run(format, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(t.Context())
+			// The watch runs until its output has the snapshot's end.
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			var out, errOut testutil.SyncBuffer
-			done := make(chan int, 1)
-			go func() {
-				done <- run(ctx, []string{"nodes", "watch", "-o", format, "--label", "batch=yes"},
-					func(k string) string { return env[k] }, &out, &errOut)
-			}()
-			deadline := time.Now().Add(10 * time.Second)
-			for !strings.Contains(out.String(), "SNAPSHOT_END") {
-				if time.Now().After(deadline) {
-					t.Fatalf("watch output has no SNAPSHOT_END within 10s:\n%s\nstderr %q", out.String(), errOut.String())
-				}
-				time.Sleep(10 * time.Millisecond)
+			out := &cancelAfter{what: "SNAPSHOT_END", cancel: cancel}
+			var errOut testutil.SyncBuffer
+			if status := run(ctx, []string{"nodes", "watch", "-o", format, "--label", "batch=yes"},
+				func(k string) string { return env[k] }, out, &errOut); status != 0 || !strings.Contains(out.String(), "SNAPSHOT_END") {
+				t.Fatalf("nodes watch: status %d, output\n%s\nstderr %q; want status 0 after SNAPSHOT_END", status, out.String(), errOut.String())
 			}
-			cancel()
-			<-done
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 			if len(lines) != len(ids)+1 {
 				t.Fatalf("watch printed %d lines, want one per node and SNAPSHOT_END:\n%s", len(lines), out.String())
@@ -59,4 +51,19 @@ func TestWatchPrintsBatchedSnapshotPerNode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cancelAfter is an output that calls cancel once it has received what.
+type cancelAfter struct {
+	testutil.SyncBuffer
+	what   string
+	cancel context.CancelFunc
+}
+
+func (w *cancelAfter) Write(p []byte) (int, error) {
+	n, err := w.SyncBuffer.Write(p)
+	if strings.Contains(w.String(), w.what) {
+		w.cancel()
+	}
+	return n, err
 }

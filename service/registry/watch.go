@@ -144,8 +144,12 @@ func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(E
 	var batch []event
 	for {
 		var ch chan struct{}
-		var err error
 		batch, ch, err = v.eventsFrom(next, batch[:0])
+		if err == nil && len(batch) > 0 {
+			if next, err = v.sendEvents(batch, f, opts.Heartbeats, send); err == nil {
+				continue
+			}
+		}
 		if errors.Is(err, ErrWatchLagged) && opts.ResyncOnLag {
 			if next, err = v.sendSnapshot(f, opts.SnapshotRefs, true, send); err != nil {
 				return err
@@ -155,25 +159,12 @@ func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(E
 		if err != nil {
 			return err
 		}
-		if len(batch) == 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-v.done:
-				return fmt.Errorf("watch: %w", v.stoppedErr())
-			case <-ch:
-			}
-			continue
-		}
-		next, err = v.sendEvents(batch, f, opts.Heartbeats, send)
-		if errors.Is(err, ErrWatchLagged) && opts.ResyncOnLag {
-			if next, err = v.sendSnapshot(f, opts.SnapshotRefs, true, send); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-v.done:
+			return fmt.Errorf("watch: %w", v.stoppedErr())
+		case <-ch:
 		}
 	}
 }
