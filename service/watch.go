@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/service/registry"
@@ -102,16 +101,23 @@ func (s *NodeService) watchNodes(ctx context.Context, req *smspb.WatchNodesReque
 		ResumeVersion: req.GetResumeVersion(),
 		ResyncOnLag:   req.GetResyncOnLag(),
 	}
-	forward := func(ev registry.Event) error { return send(eventToProto(ev)) }
-	if req.GetBatchSnapshot() {
-		opts.SnapshotRefs = true
-		forward = (&snapshotBatcher{send: send, wire: wire}).event
-	}
+	forward := forwarder(&opts, req.GetBatchSnapshot(), wire, send)
 	err := s.nodes.Watch(ctx, opts, forward)
 	if errors.Is(context.Cause(ctx), errShuttingDown) {
 		return connect.NewError(connect.CodeUnavailable, errShuttingDown)
 	}
 	return s.fail(ctx, err)
+}
+
+// forwarder returns the function that sends each registry event of a
+// watch as its message: one per event, or with batch (batch_snapshot) the
+// snapshot in batches, for which it sets opts.SnapshotRefs.
+func forwarder(opts *registry.WatchOptions, batch, wire bool, send func(*smspb.WatchNodesResponse) error) func(registry.Event) error {
+	if !batch {
+		return func(ev registry.Event) error { return send(eventToProto(ev)) }
+	}
+	opts.SnapshotRefs = true
+	return (&snapshotBatcher{send: send, wire: wire}).event
 }
 
 // The limits of one batch of a batch_snapshot watch: it is sent when it
@@ -154,8 +160,9 @@ func (b *snapshotBatcher) event(ev registry.Event) error {
 	if b.wire {
 		size = len(b.raw.buf)
 	} else {
-		node = nodeToProto(ev.Ref.Node())
-		size = b.bytes + proto.Size(node)
+		n := ev.Ref.Node()
+		node = nodeToProto(n)
+		size = b.bytes + approxNodeSize(n)
 	}
 	if b.head != nil && size > snapshotBatchBytes {
 		if err := b.flush(); err != nil {
@@ -178,6 +185,19 @@ func (b *snapshotBatcher) event(ev registry.Event) error {
 		return b.flush()
 	}
 	return nil
+}
+
+// approxNodeSize is about the encoded size of n, without encoding it (a
+// batch's byte limit needs no more).
+func approxNodeSize(n registry.Node) int {
+	size := 48 + len(n.UUID) + len(n.IPAddress) + len(n.Status)
+	for k, v := range n.Metadata {
+		size += 8 + len(k) + len(v)
+	}
+	for k, v := range n.HealthInfo {
+		size += 8 + len(k) + len(v)
+	}
+	return size
 }
 
 // flush sends the batch, if any.
