@@ -54,11 +54,12 @@ func (l *WatcherLimit) release() { l.open.Add(-1) }
 // errShuttingDown ends watch streams when the server shuts down.
 var errShuttingDown = errors.New("server shutting down; watch again")
 
-// WatchNodes streams the matching nodes, then their changes, until the
-// client goes away, falls behind (aborted) or the server shuts down
-// (unavailable); see registry.NodeRegistry.Watch.
+// WatchNodes streams the matching nodes (in batches with batch_snapshot),
+// then their changes, until the client goes away, falls behind (aborted,
+// or a fresh snapshot in the stream with resync_on_lag) or the server
+// shuts down (unavailable); see registry.NodeRegistry.Watch.
 // Errors: resource_exhausted beyond Config.MaxWatchers open streams,
-// invalid_argument, aborted ("watcher fell behind; watch again"),
+// invalid_argument, aborted ("watcher fell behind; watch again ..."),
 // unavailable, unimplemented (the store cannot watch), and the store errors
 // of connectError.
 func (s *NodeService) WatchNodes(ctx context.Context, req *smspb.WatchNodesRequest, stream *connect.ServerStream[smspb.WatchNodesResponse]) error {
