@@ -21,7 +21,7 @@ var (
 	errTooLarge    = errors.New("request exceeds the store's size limit")
 	errFull        = errors.New("storage full: the database's disk is full; writes fail until space is freed, reads still work")
 
-	errWatchLagged      = errors.New("watcher fell behind; watch again")
+	errWatchLagged      = errors.New("watcher fell behind; watch again (a fresh snapshot), or set resync_on_lag to be resynced in the stream")
 	errWatchUnsupported = errors.New("this server's store cannot watch")
 )
 
@@ -31,7 +31,7 @@ var (
 //	*connect.Error (made by a handler)           unchanged
 //	registry.ErrInvalid, *registry.ValidationError invalid_argument, with the field and reason
 //	registry.ErrNotFound                         not_found
-//	registry.ErrWatchLagged                      aborted, "watcher fell behind; watch again"
+//	registry.ErrWatchLagged                      aborted, "watcher fell behind; watch again ..." (naming resync_on_lag)
 //	registry.ErrWatchUnsupported                 unimplemented
 //	context.Canceled                             canceled
 //	context.DeadlineExceeded                     deadline_exceeded

@@ -37,7 +37,7 @@ func TestConnectError(t *testing.T) {
 			connect.CodeInvalidArgument, "node.port: must be between 1 and 65535, got 0", false},
 		{"bare ErrInvalid", fmt.Errorf("list: %w", registry.ErrInvalid), connect.CodeInvalidArgument, "list: registry: invalid argument", false},
 		{"not found", fmt.Errorf("get node x: %w", registry.ErrNotFound), connect.CodeNotFound, "get node x: registry: node not found", false},
-		{"watcher fell behind", fmt.Errorf("watch: %w", registry.ErrWatchLagged), connect.CodeAborted, "watcher fell behind; watch again", false},
+		{"watcher fell behind", fmt.Errorf("watch: %w", registry.ErrWatchLagged), connect.CodeAborted, "watcher fell behind; watch again (a fresh snapshot), or set resync_on_lag to be resynced in the stream", false},
 		{"store cannot watch", registry.ErrWatchUnsupported, connect.CodeUnimplemented, errWatchUnsupported.Error(), false},
 		{"canceled", fmt.Errorf("get: %w", context.Canceled), connect.CodeCanceled, "context canceled", false},
 		{"deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded, "context deadline exceeded", false},

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	grpcstatus "google.golang.org/grpc/status"
@@ -196,7 +197,13 @@ type grpcNodeService struct{ *NodeService }
 var _ smspb.NodeServiceServer = grpcNodeService{}
 
 func (s grpcNodeService) WatchNodes(req *smspb.WatchNodesRequest, stream grpc.ServerStreamingServer[smspb.WatchNodesResponse]) error {
-	return s.watchNodes(stream.Context(), req, stream.Send)
+	contentType := ""
+	if md, ok := metadata.FromIncomingContext(stream.Context()); ok {
+		if v := md.Get("content-type"); len(v) > 0 {
+			contentType = v[0]
+		}
+	}
+	return s.watchNodes(stream.Context(), req, !isJSON(contentType), stream.Send)
 }
 
 // grpcHealth is grpc-go's health server (Watch, List) answering Check from

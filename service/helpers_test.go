@@ -78,10 +78,10 @@ func startGRPCServer(t *testing.T, cfg service.Config) string {
 }
 
 // newEnv starts both servers over store, with a client speaking p; edit,
-// if not nil, adjusts their Config.
-func newEnv(t *testing.T, store sqlkv.Store, p protocol, edit func(*service.Config)) *env {
+// if not nil, adjusts their Config; viewOpts configure the registry view.
+func newEnv(t *testing.T, store sqlkv.Store, p protocol, edit func(*service.Config), viewOpts ...registry.Option) *env {
 	t.Helper()
-	view := registry.NewView(store)
+	view := registry.NewView(store, viewOpts...)
 	t.Cleanup(view.Close)
 	// As a load balancer waits for readiness. (A store that fails is
 	// tested failing: its view never loads.)

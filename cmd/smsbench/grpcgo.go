@@ -94,20 +94,6 @@ func serveGRPC(srv *grpc.Server) (string, func(), error) {
 // the same signatures on both stacks; WatchNodes streams the same snapshot.
 type grpcNoop struct{ *noop }
 
-func (h grpcNoop) WatchNodes(_ *sms.WatchNodesRequest, stream grpc.ServerStreamingServer[sms.WatchNodesResponse]) error {
-	ev := &sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT, Node: h.node}
-	for range h.watchNodes {
-		if err := stream.Send(ev); err != nil {
-			return err
-		}
-	}
-	if err := stream.Send(&sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT_END}); err != nil {
-		return err
-	}
-	<-stream.Context().Done()
-	return nil
-}
-
 // noopGRPCServer returns grpc-go's server around the no-op handler (its
 // watch snapshot has watchNodes nodes): bare (grpc-go's defaults), or with
 // SMS's policy (service.GRPCServerOptions).

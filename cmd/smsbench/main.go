@@ -40,10 +40,12 @@ type config struct {
 	rate        float64
 	workload    string
 	watchers    int
-	pageSize    int
-	baselines   bool
-	repeat      int
-	serverPID   int
+	// snapshotBatch is --snapshot-batch: on, off or both.
+	snapshotBatch string
+	pageSize      int
+	baselines     bool
+	repeat        int
+	serverPID     int
 
 	register      string
 	storageNodes  int
@@ -78,6 +80,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.Float64Var(&c.rate, "rate", 0, "single-RPC workloads: total calls per second (open loop); 0 = as fast as possible")
 	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get, list, watchers, stats, watch, idle, or seed (write --nodes nodes into the --kv-* store and exit)")
 	fs.IntVar(&c.watchers, "watchers", 0, "watchers workload: WatchNodes streams to open (0: 2000; an in-process server admits them all; start a remote one with --max-watchers); watch workload: idle watchers to open after the snapshot rounds, their memory measured (0: 10)")
+	fs.StringVar(&c.snapshotBatch, "snapshot-batch", "both", "watch workload: measure snapshots with batch_snapshot (on), one node per message (off), or both")
 	fs.StringVar(&c.register, "register", "rpc", "how the --nodes nodes get there: rpc (RegisterNode and UpdateNodeResource calls), seed (BatchPut straight into the in-process server's store; see --workload seed), none (already there: seeded by --workload seed)")
 	fs.IntVar(&c.storageNodes, "storage-nodes", 0, "rows of the raw-SQL storage baseline's table (0: --nodes); a point read or range of a B-tree barely depends on it, and filling 1M rows takes minutes")
 	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "idle, in-process server: how often the sweeper runs (cmd/sms's default is 30s)")
@@ -109,6 +112,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "fleet", "heartbeat", "get", "list", "watchers", "stats", "watch", "idle", "seed":
 	default:
 		return fmt.Errorf("--workload %q: want fleet, heartbeat, get, list, watchers, stats, watch, idle or seed", c.workload)
+	}
+	switch c.snapshotBatch {
+	case "on", "off", "both":
+	default:
+		return fmt.Errorf("--snapshot-batch %q: want on, off or both", c.snapshotBatch)
 	}
 	switch c.register {
 	case "rpc", "none":

@@ -188,22 +188,6 @@ func (h *noop) GetClusterStats(context.Context, *sms.GetClusterStatsRequest) (*s
 	}, nil
 }
 
-// WatchNodes sends the snapshot (the same node watchNodes times), its end,
-// and then nothing until the client leaves.
-func (h *noop) WatchNodes(ctx context.Context, _ *sms.WatchNodesRequest, stream *connect.ServerStream[sms.WatchNodesResponse]) error {
-	ev := &sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT, Node: h.node}
-	for range h.watchNodes {
-		if err := stream.Send(ev); err != nil {
-			return err
-		}
-	}
-	if err := stream.Send(&sms.WatchNodesResponse{Kind: sms.WatchNodesResponse_KIND_SNAPSHOT_END}); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return nil
-}
-
 func (h *noop) Heartbeat(context.Context, *sms.HeartbeatRequest) (*sms.HeartbeatResponse, error) {
 	return &sms.HeartbeatResponse{Success: true, Message: "heartbeat recorded", ServerTimestamp: time.Now().Unix()}, nil
 }

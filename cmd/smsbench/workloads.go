@@ -7,16 +7,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	sms "github.com/spear-next/sms/gen/sms"
-	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 )
@@ -74,145 +71,6 @@ func seed(ctx context.Context, store sqlkv.Store, c config, out io.Writer) ([]st
 	fmt.Fprintf(out, "seeded %d nodes with heartbeats and resources in %s (%.0f nodes/s, BatchPut of %d nodes)\n",
 		len(ids), d.Round(time.Millisecond), float64(len(ids))/d.Seconds(), seedBatch)
 	return ids, nil
-}
-
-// watchBench measures WatchNodes: how fast one client receives the
-// snapshot of the whole fleet (c.repeat times, against the service and a
-// no-op handler streaming as many pre-built nodes, on grpc-go's server for
-// --protocol grpc --listener grpc and connect-go's otherwise), then what
-// each further
-// idle watcher costs the server: c.watchers watchers take their snapshot
-// and stay open, and the server's memory is compared before and after.
-func watchBench(ctx context.Context, client smspbconnect.NodeServiceClient, c config, out io.Writer) error {
-	var noopURL string
-	var stop func()
-	var err error
-	if c.protocol == "grpc" && c.listener == "grpc" {
-		noopURL, stop, err = serveGRPC(noopGRPCServer(c.pageSize, c.nodes, false))
-	} else {
-		noopURL, stop, err = serveOne(newNoopHandler(c.pageSize, c.nodes))
-	}
-	if err != nil {
-		return err
-	}
-	defer stop()
-	noop := watchClient(noopURL, c.protocol, 1)
-	var svc, base []float64
-	for round := range c.repeat {
-		n, d, err := snapshot(ctx, client)
-		if err != nil {
-			return fmt.Errorf("service watch: %w", err)
-		}
-		bn, bd, err := snapshot(ctx, noop)
-		if err != nil {
-			return fmt.Errorf("no-op watch: %w", err)
-		}
-		svc, base = append(svc, float64(n)/d.Seconds()), append(base, float64(bn)/bd.Seconds())
-		fmt.Fprintf(out, "round %d: snapshot of %d nodes in %s (%s nodes/s); no-op %d nodes in %s (%s nodes/s)\n",
-			round+1, n, d.Round(time.Millisecond), fmtRate(svc[round]), bn, bd.Round(time.Millisecond), fmtRate(base[round]))
-	}
-	fmt.Fprintf(out, "\nWatchNodes snapshot, median of %d [min-max]:\n  service %s nodes\n  no-op   %s nodes   service/no-op %.2f\n",
-		c.repeat, spread(svc), spread(base), median(svc)/median(base))
-
-	if c.watchers == 0 {
-		return nil
-	}
-	before := serverMemory(c)
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	ready := make(chan error, c.watchers)
-	start := time.Now()
-	for range c.watchers {
-		wg.Go(func() { idleWatch(wctx, client, ready) })
-	}
-	for range c.watchers {
-		if err := <-ready; err != nil {
-			cancel()
-			wg.Wait()
-			return fmt.Errorf("idle watcher: %w", err)
-		}
-	}
-	took := time.Since(start)
-	after := serverMemory(c)
-	fmt.Fprintf(out, "\n%d idle watchers (each took its snapshot of %d nodes; all in %s):\n", c.watchers, c.nodes, took.Round(time.Millisecond))
-	fmt.Fprintf(out, "  %s: %s before, %s with the watchers open: %.1f KiB per watcher\n",
-		before.what, fmtBytes(before.bytes), fmtBytes(after.bytes), float64(after.bytes-before.bytes)/float64(c.watchers)/1024)
-	cancel()
-	wg.Wait()
-	return nil
-}
-
-// snapshot opens a watch, reads its snapshot and closes it.
-func snapshot(ctx context.Context, client smspbconnect.NodeServiceClient) (int, time.Duration, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	start := time.Now()
-	stream, err := client.WatchNodes(ctx, &sms.WatchNodesRequest{})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer stream.Close()
-	n := 0
-	for stream.Receive() {
-		switch stream.Msg().Kind {
-		case sms.WatchNodesResponse_KIND_SNAPSHOT:
-			n++
-		case sms.WatchNodesResponse_KIND_SNAPSHOT_END:
-			return n, time.Since(start), nil
-		}
-	}
-	if err := stream.Err(); err != nil {
-		return 0, 0, err
-	}
-	return 0, 0, errors.New("stream ended before its snapshot did")
-}
-
-// idleWatch takes a snapshot, reports on ready and then reads (nothing, on
-// an idle fleet) until ctx ends.
-func idleWatch(ctx context.Context, client smspbconnect.NodeServiceClient, ready chan<- error) {
-	stream, err := client.WatchNodes(ctx, &sms.WatchNodesRequest{})
-	if err != nil {
-		ready <- err
-		return
-	}
-	defer stream.Close()
-	reported := false
-	for stream.Receive() {
-		if !reported && stream.Msg().Kind == sms.WatchNodesResponse_KIND_SNAPSHOT_END {
-			reported = true
-			ready <- nil
-		}
-	}
-	if !reported {
-		err := stream.Err()
-		if err == nil {
-			err = errors.New("stream ended before its snapshot did")
-		}
-		ready <- err
-	}
-}
-
-// memSample is a measurement of the server's memory.
-type memSample struct {
-	what  string
-	bytes int64
-}
-
-// serverMemory is the RSS of the server process with --server-pid, and
-// otherwise the live heap of this process (in-process server and clients)
-// after a full garbage collection: RSS moves in big steps and keeps freed
-// pages, which would hide a few KiB per watcher.
-func serverMemory(c config) memSample {
-	if c.addr != "" && c.serverPID > 0 {
-		time.Sleep(time.Second) // let the server settle
-		return memSample{"server RSS", rss(c.serverPID)}
-	}
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return memSample{"live heap of the process (in-process server and clients)", int64(ms.HeapAlloc)}
 }
 
 // idleBench measures the cost of an idle server: nothing but its liveness

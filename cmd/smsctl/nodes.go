@@ -233,20 +233,22 @@ var nodesWatch = command{
 		heartbeats := fs.Bool("heartbeats", false, "also print heartbeats")
 		return func(ctx context.Context, c *cli, uuids []string) error {
 			stream, err := c.client.WatchNodes(ctx, &smspb.WatchNodesRequest{
-				Uuids: uuids, StatusFilter: *status, MetadataFilter: labels, IncludeHeartbeats: *heartbeats})
+				Uuids: uuids, StatusFilter: *status, MetadataFilter: labels, IncludeHeartbeats: *heartbeats,
+				BatchSnapshot: true, ResyncOnLag: true})
 			if err != nil {
 				return err
 			}
 			defer stream.Close()
 			for stream.Receive() {
-				ev := stream.Msg()
-				if c.json {
-					err = writeJSONLine(c.stdout, ev)
-				} else {
-					err = writeEvent(c, ev)
-				}
-				if err != nil {
-					return err
+				for _, ev := range splitBatch(stream.Msg()) {
+					if c.json {
+						err = writeJSONLine(c.stdout, ev)
+					} else {
+						err = writeEvent(c, ev)
+					}
+					if err != nil {
+						return err
+					}
 				}
 			}
 			err = stream.Err()
@@ -259,6 +261,20 @@ var nodesWatch = command{
 			return err
 		}
 	},
+}
+
+// splitBatch returns ev, or for a batch of snapshot nodes (batch_snapshot)
+// one SNAPSHOT event per node: the watch prints one line per node either
+// way.
+func splitBatch(ev *smspb.WatchNodesResponse) []*smspb.WatchNodesResponse {
+	if ev.GetKind() != smspb.WatchNodesResponse_KIND_SNAPSHOT || ev.GetNode() != nil {
+		return []*smspb.WatchNodesResponse{ev}
+	}
+	out := make([]*smspb.WatchNodesResponse, len(ev.GetSnapshotNodes()))
+	for i, n := range ev.GetSnapshotNodes() {
+		out[i] = &smspb.WatchNodesResponse{Kind: ev.GetKind(), Node: n, Version: ev.GetVersion(), Resync: ev.GetResync()}
+	}
+	return out
 }
 
 func writeEvent(c *cli, ev *smspb.WatchNodesResponse) error {

@@ -1702,6 +1702,22 @@ type WatchNodesRequest struct {
 	// another replica, or before a restart) the stream starts with a full
 	// snapshot as usual, resumed false.
 	ResumeVersion uint64 `protobuf:"varint,5,opt,name=resume_version,json=resumeVersion,proto3" json:"resume_version,omitempty"`
+	// batch_snapshot asks for the snapshot in batches: each SNAPSHOT event
+	// carries many nodes in snapshot_nodes (ascending uuid order within and
+	// across batches) and node is unset. Same nodes, same versions, far
+	// fewer messages: a client that can read batches should set it. Without
+	// it the stream is one SNAPSHOT event per node, as it always was.
+	// Change events are never batched.
+	BatchSnapshot bool `protobuf:"varint,6,opt,name=batch_snapshot,json=batchSnapshot,proto3" json:"batch_snapshot,omitempty"`
+	// resync_on_lag asks the server to bring a watcher that fell behind (more
+	// changes than the server buffers, 65,536 by default) up to date in the
+	// stream instead of ending it with ABORTED: it sends a fresh snapshot
+	// (SNAPSHOT events, batched as batch_snapshot says, then SNAPSHOT_END),
+	// every event of it with resync set, and then the changes since. The
+	// fresh snapshot replaces what the client held: a node not in it is gone.
+	// Without it, a watcher that falls behind ends with ABORTED, as it
+	// always did.
+	ResyncOnLag   bool `protobuf:"varint,7,opt,name=resync_on_lag,json=resyncOnLag,proto3" json:"resync_on_lag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1771,6 +1787,20 @@ func (x *WatchNodesRequest) GetResumeVersion() uint64 {
 	return 0
 }
 
+func (x *WatchNodesRequest) GetBatchSnapshot() bool {
+	if x != nil {
+		return x.BatchSnapshot
+	}
+	return false
+}
+
+func (x *WatchNodesRequest) GetResyncOnLag() bool {
+	if x != nil {
+		return x.ResyncOnLag
+	}
+	return false
+}
+
 // WatchNodesResponse is one event of NodeService.WatchNodes.
 type WatchNodesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1788,7 +1818,16 @@ type WatchNodesResponse struct {
 	Version uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	// resumed is set on the SNAPSHOT_END that starts a watch resumed from
 	// resume_version: no snapshot was sent.
-	Resumed       bool `protobuf:"varint,5,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	Resumed bool `protobuf:"varint,5,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	// snapshot_nodes are the nodes of a SNAPSHOT event of a watch with
+	// batch_snapshot (node is then unset): many nodes in one message, in
+	// ascending uuid order. Empty for every other event.
+	SnapshotNodes []*Node `protobuf:"bytes,6,rep,name=snapshot_nodes,json=snapshotNodes,proto3" json:"snapshot_nodes,omitempty"`
+	// resync is set on the SNAPSHOT and SNAPSHOT_END events of a fresh
+	// snapshot sent after the watcher fell behind (only with resync_on_lag):
+	// at its SNAPSHOT_END, the nodes of this snapshot are all the matching
+	// nodes; drop any other the client held.
+	Resync        bool `protobuf:"varint,7,opt,name=resync,proto3" json:"resync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1854,6 +1893,20 @@ func (x *WatchNodesResponse) GetVersion() uint64 {
 func (x *WatchNodesResponse) GetResumed() bool {
 	if x != nil {
 		return x.Resumed
+	}
+	return false
+}
+
+func (x *WatchNodesResponse) GetSnapshotNodes() []*Node {
+	if x != nil {
+		return x.SnapshotNodes
+	}
+	return nil
+}
+
+func (x *WatchNodesResponse) GetResync() bool {
+	if x != nil {
+		return x.Resync
 	}
 	return false
 }
@@ -2138,22 +2191,26 @@ const file_sms_node_proto_rawDesc = "" +
 	"\x1bGetNodeWithResourceResponse\x12\x14\n" +
 	"\x05found\x18\x01 \x01(\bR\x05found\x12\x1d\n" +
 	"\x04node\x18\x02 \x01(\v2\t.sms.NodeR\x04node\x12-\n" +
-	"\bresource\x18\x03 \x01(\v2\x11.sms.NodeResourceR\bresource\"\xbc\x02\n" +
+	"\bresource\x18\x03 \x01(\v2\x11.sms.NodeResourceR\bresource\"\x87\x03\n" +
 	"\x11WatchNodesRequest\x12\x14\n" +
 	"\x05uuids\x18\x01 \x03(\tR\x05uuids\x12#\n" +
 	"\rstatus_filter\x18\x02 \x01(\tR\fstatusFilter\x12S\n" +
 	"\x0fmetadata_filter\x18\x03 \x03(\v2*.sms.WatchNodesRequest.MetadataFilterEntryR\x0emetadataFilter\x12-\n" +
 	"\x12include_heartbeats\x18\x04 \x01(\bR\x11includeHeartbeats\x12%\n" +
-	"\x0eresume_version\x18\x05 \x01(\x04R\rresumeVersion\x1aA\n" +
+	"\x0eresume_version\x18\x05 \x01(\x04R\rresumeVersion\x12%\n" +
+	"\x0ebatch_snapshot\x18\x06 \x01(\bR\rbatchSnapshot\x12\"\n" +
+	"\rresync_on_lag\x18\a \x01(\bR\vresyncOnLag\x1aA\n" +
 	"\x13MetadataFilterEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x83\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcd\x03\n" +
 	"\x12WatchNodesResponse\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.sms.WatchNodesResponse.KindR\x04kind\x12\x1d\n" +
 	"\x04node\x18\x02 \x01(\v2\t.sms.NodeR\x04node\x12'\n" +
 	"\x0fprevious_status\x18\x03 \x01(\tR\x0epreviousStatus\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x18\n" +
-	"\aresumed\x18\x05 \x01(\bR\aresumed\"\xbe\x01\n" +
+	"\aresumed\x18\x05 \x01(\bR\aresumed\x120\n" +
+	"\x0esnapshot_nodes\x18\x06 \x03(\v2\t.sms.NodeR\rsnapshotNodes\x12\x16\n" +
+	"\x06resync\x18\a \x01(\bR\x06resync\"\xbe\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rKIND_SNAPSHOT\x10\x01\x12\x15\n" +
@@ -2265,36 +2322,37 @@ var file_sms_node_proto_depIdxs = []int32{
 	33, // 15: sms.WatchNodesRequest.metadata_filter:type_name -> sms.WatchNodesRequest.MetadataFilterEntry
 	1,  // 16: sms.WatchNodesResponse.kind:type_name -> sms.WatchNodesResponse.Kind
 	2,  // 17: sms.WatchNodesResponse.node:type_name -> sms.Node
-	34, // 18: sms.GetClusterStatsResponse.nodes_by_status:type_name -> sms.GetClusterStatsResponse.NodesByStatusEntry
-	4,  // 19: sms.NodeService.RegisterNode:input_type -> sms.RegisterNodeRequest
-	6,  // 20: sms.NodeService.UpdateNode:input_type -> sms.UpdateNodeRequest
-	8,  // 21: sms.NodeService.DeleteNode:input_type -> sms.DeleteNodeRequest
-	10, // 22: sms.NodeService.Heartbeat:input_type -> sms.HeartbeatRequest
-	12, // 23: sms.NodeService.ListNodes:input_type -> sms.ListNodesRequest
-	14, // 24: sms.NodeService.GetNode:input_type -> sms.GetNodeRequest
-	16, // 25: sms.NodeService.UpdateNodeResource:input_type -> sms.UpdateNodeResourceRequest
-	18, // 26: sms.NodeService.GetNodeResource:input_type -> sms.GetNodeResourceRequest
-	20, // 27: sms.NodeService.ListNodeResources:input_type -> sms.ListNodeResourcesRequest
-	22, // 28: sms.NodeService.GetNodeWithResource:input_type -> sms.GetNodeWithResourceRequest
-	24, // 29: sms.NodeService.WatchNodes:input_type -> sms.WatchNodesRequest
-	26, // 30: sms.NodeService.GetClusterStats:input_type -> sms.GetClusterStatsRequest
-	5,  // 31: sms.NodeService.RegisterNode:output_type -> sms.RegisterNodeResponse
-	7,  // 32: sms.NodeService.UpdateNode:output_type -> sms.UpdateNodeResponse
-	9,  // 33: sms.NodeService.DeleteNode:output_type -> sms.DeleteNodeResponse
-	11, // 34: sms.NodeService.Heartbeat:output_type -> sms.HeartbeatResponse
-	13, // 35: sms.NodeService.ListNodes:output_type -> sms.ListNodesResponse
-	15, // 36: sms.NodeService.GetNode:output_type -> sms.GetNodeResponse
-	17, // 37: sms.NodeService.UpdateNodeResource:output_type -> sms.UpdateNodeResourceResponse
-	19, // 38: sms.NodeService.GetNodeResource:output_type -> sms.GetNodeResourceResponse
-	21, // 39: sms.NodeService.ListNodeResources:output_type -> sms.ListNodeResourcesResponse
-	23, // 40: sms.NodeService.GetNodeWithResource:output_type -> sms.GetNodeWithResourceResponse
-	25, // 41: sms.NodeService.WatchNodes:output_type -> sms.WatchNodesResponse
-	27, // 42: sms.NodeService.GetClusterStats:output_type -> sms.GetClusterStatsResponse
-	31, // [31:43] is the sub-list for method output_type
-	19, // [19:31] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	2,  // 18: sms.WatchNodesResponse.snapshot_nodes:type_name -> sms.Node
+	34, // 19: sms.GetClusterStatsResponse.nodes_by_status:type_name -> sms.GetClusterStatsResponse.NodesByStatusEntry
+	4,  // 20: sms.NodeService.RegisterNode:input_type -> sms.RegisterNodeRequest
+	6,  // 21: sms.NodeService.UpdateNode:input_type -> sms.UpdateNodeRequest
+	8,  // 22: sms.NodeService.DeleteNode:input_type -> sms.DeleteNodeRequest
+	10, // 23: sms.NodeService.Heartbeat:input_type -> sms.HeartbeatRequest
+	12, // 24: sms.NodeService.ListNodes:input_type -> sms.ListNodesRequest
+	14, // 25: sms.NodeService.GetNode:input_type -> sms.GetNodeRequest
+	16, // 26: sms.NodeService.UpdateNodeResource:input_type -> sms.UpdateNodeResourceRequest
+	18, // 27: sms.NodeService.GetNodeResource:input_type -> sms.GetNodeResourceRequest
+	20, // 28: sms.NodeService.ListNodeResources:input_type -> sms.ListNodeResourcesRequest
+	22, // 29: sms.NodeService.GetNodeWithResource:input_type -> sms.GetNodeWithResourceRequest
+	24, // 30: sms.NodeService.WatchNodes:input_type -> sms.WatchNodesRequest
+	26, // 31: sms.NodeService.GetClusterStats:input_type -> sms.GetClusterStatsRequest
+	5,  // 32: sms.NodeService.RegisterNode:output_type -> sms.RegisterNodeResponse
+	7,  // 33: sms.NodeService.UpdateNode:output_type -> sms.UpdateNodeResponse
+	9,  // 34: sms.NodeService.DeleteNode:output_type -> sms.DeleteNodeResponse
+	11, // 35: sms.NodeService.Heartbeat:output_type -> sms.HeartbeatResponse
+	13, // 36: sms.NodeService.ListNodes:output_type -> sms.ListNodesResponse
+	15, // 37: sms.NodeService.GetNode:output_type -> sms.GetNodeResponse
+	17, // 38: sms.NodeService.UpdateNodeResource:output_type -> sms.UpdateNodeResourceResponse
+	19, // 39: sms.NodeService.GetNodeResource:output_type -> sms.GetNodeResourceResponse
+	21, // 40: sms.NodeService.ListNodeResources:output_type -> sms.ListNodeResourcesResponse
+	23, // 41: sms.NodeService.GetNodeWithResource:output_type -> sms.GetNodeWithResourceResponse
+	25, // 42: sms.NodeService.WatchNodes:output_type -> sms.WatchNodesResponse
+	27, // 43: sms.NodeService.GetClusterStats:output_type -> sms.GetClusterStatsResponse
+	32, // [32:44] is the sub-list for method output_type
+	20, // [20:32] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_sms_node_proto_init() }

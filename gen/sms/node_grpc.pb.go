@@ -134,11 +134,19 @@ type NodeServiceClient interface {
 	// latest state. Heartbeats that change only last_heartbeat and
 	// health_info are streamed only with include_heartbeats.
 	//
+	// With batch_snapshot, each SNAPSHOT event carries many nodes
+	// (snapshot_nodes) instead of one: the same nodes and versions in far
+	// fewer messages, which is what lets a snapshot of a million nodes stream
+	// quickly. Old clients, which do not set it, get one node per event.
+	//
 	// The stream does not end on its own. It ends with ABORTED ("watcher fell
 	// behind; watch again") when the client reads too slowly for the server to
-	// buffer its events, and with UNAVAILABLE when the server shuts down; in
-	// both cases, call WatchNodes again (its snapshot brings the client up to
-	// date).
+	// buffer its events (unless resync_on_lag: then the server sends a fresh
+	// snapshot in the stream, marked resync, and carries on), and with
+	// UNAVAILABLE when the server shuts down; in both cases, call WatchNodes
+	// again, with resume_version set to the last version received: the
+	// server resumes from there if it still holds the changes since, and
+	// otherwise sends a fresh snapshot that brings the client up to date.
 	// Errors: INVALID_ARGUMENT (bad uuid in uuids, unknown status_filter),
 	// UNIMPLEMENTED (the server's store cannot watch).
 	WatchNodes(ctx context.Context, in *WatchNodesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchNodesResponse], error)
@@ -365,11 +373,19 @@ type NodeServiceServer interface {
 	// latest state. Heartbeats that change only last_heartbeat and
 	// health_info are streamed only with include_heartbeats.
 	//
+	// With batch_snapshot, each SNAPSHOT event carries many nodes
+	// (snapshot_nodes) instead of one: the same nodes and versions in far
+	// fewer messages, which is what lets a snapshot of a million nodes stream
+	// quickly. Old clients, which do not set it, get one node per event.
+	//
 	// The stream does not end on its own. It ends with ABORTED ("watcher fell
 	// behind; watch again") when the client reads too slowly for the server to
-	// buffer its events, and with UNAVAILABLE when the server shuts down; in
-	// both cases, call WatchNodes again (its snapshot brings the client up to
-	// date).
+	// buffer its events (unless resync_on_lag: then the server sends a fresh
+	// snapshot in the stream, marked resync, and carries on), and with
+	// UNAVAILABLE when the server shuts down; in both cases, call WatchNodes
+	// again, with resume_version set to the last version received: the
+	// server resumes from there if it still holds the changes since, and
+	// otherwise sends a fresh snapshot that brings the client up to date.
 	// Errors: INVALID_ARGUMENT (bad uuid in uuids, unknown status_filter),
 	// UNIMPLEMENTED (the server's store cannot watch).
 	WatchNodes(*WatchNodesRequest, grpc.ServerStreamingServer[WatchNodesResponse]) error

@@ -61,6 +61,14 @@ type Event struct {
 	// Resumed is set on the EventSnapshotEnd that starts a resumed watch:
 	// no snapshot was sent, the changes since ResumeVersion follow.
 	Resumed bool
+	// Ref is set instead of Node on the EventSnapshot events of a watch
+	// with WatchOptions.SnapshotRefs.
+	Ref NodeRef
+	// Resync is set on the EventSnapshot and EventSnapshotEnd events of a
+	// fresh snapshot sent because the watcher fell behind (only with
+	// WatchOptions.ResyncOnLag): at its EventSnapshotEnd, its nodes are all
+	// the matching nodes, and any other the watcher held is gone.
+	Resync bool
 }
 
 // WatchOptions filter NodeRegistry.Watch. A node is watched while it
@@ -79,6 +87,13 @@ type WatchOptions struct {
 	// (too old, another replica's, or from before a restart) it starts
 	// with a fresh snapshot as if ResumeVersion were zero.
 	ResumeVersion uint64
+	// ResyncOnLag, instead of ending with ErrWatchLagged a watch that fell
+	// more than the view's watch buffer behind, sends it a fresh snapshot
+	// (its events marked Resync) and carries on with the changes since.
+	ResyncOnLag bool
+	// SnapshotRefs delivers each EventSnapshot with Ref set and Node zero,
+	// for a sender that encodes the node itself (Ref.Node assembles it).
+	SnapshotRefs bool
 }
 
 // Watch calls send with one EventSnapshot per node matching opts (ascending
@@ -103,8 +118,8 @@ type WatchOptions struct {
 //
 // Errors: a *ValidationError (ErrInvalid) for a bad uuid or status, or more
 // than MaxRequestUUIDs uuids; ErrWatchLagged when the watcher fell more than
-// the view's watch buffer behind; send's error; the context's error; store
-// errors, wrapped.
+// the view's watch buffer behind (unless opts.ResyncOnLag); send's error;
+// the context's error; store errors, wrapped.
 func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(Event) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -122,75 +137,99 @@ func (r *NodeRegistry) Watch(ctx context.Context, opts WatchOptions, send func(E
 		if err := send(Event{Kind: EventSnapshotEnd, Version: opts.ResumeVersion, Resumed: true}); err != nil {
 			return err
 		}
-	} else {
-		tree, last := v.snapshot()
-		version := v.version(last)
-		emit := func(e *entry) error {
-			if e.node == nil {
-				return nil
-			}
-			if f.matchEntry(e) {
-				return send(Event{Kind: EventSnapshot, Node: e.toNode(), Version: version})
-			}
-			return nil
-		}
-		if f.uuids != nil {
-			for _, id := range f.sortedUUIDs() {
-				if e, ok := tree.Get(&entry{uuid: id}); ok {
-					if err := emit(e); err != nil {
-						return err
-					}
-				}
-			}
-		} else {
-			var sendErr error
-			tree.Ascend(func(e *entry) bool {
-				sendErr = emit(e)
-				return sendErr == nil
-			})
-			if sendErr != nil {
-				return sendErr
-			}
-		}
-		if err := send(Event{Kind: EventSnapshotEnd, Version: version}); err != nil {
-			return err
-		}
-		next = last + 1
+	} else if next, err = v.sendSnapshot(f, opts.SnapshotRefs, false, send); err != nil {
+		return err
 	}
 
 	var batch []event
 	for {
 		var ch chan struct{}
-		var err error
 		batch, ch, err = v.eventsFrom(next, batch[:0])
-		if err != nil {
-			return err
+		if err == nil && len(batch) > 0 {
+			if next, err = v.sendEvents(batch, f, opts.Heartbeats, send); err == nil {
+				continue
+			}
 		}
-		if len(batch) == 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-v.done:
-				return fmt.Errorf("watch: %w", v.stoppedErr())
-			case <-ch:
+		if errors.Is(err, ErrWatchLagged) && opts.ResyncOnLag {
+			if next, err = v.sendSnapshot(f, opts.SnapshotRefs, true, send); err != nil {
+				return err
 			}
 			continue
 		}
-		for _, ev := range batch {
-			// A watcher so slow that the ring moved past what it holds is
-			// ended now, not after delivering its stale copies.
-			if v.head.Load()-ev.seq >= uint64(len(v.ring)) {
-				return ErrWatchLagged
-			}
-			if out, ok := ev.forWatcher(f, opts.Heartbeats); ok {
-				out.Version = v.version(ev.seq)
-				if err := send(out); err != nil {
-					return err
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-v.done:
+			return fmt.Errorf("watch: %w", v.stoppedErr())
+		case <-ch:
+		}
+	}
+}
+
+// sendSnapshot sends an EventSnapshot for each node matching f in a
+// copy-on-write clone of the view (ascending uuid order), then
+// EventSnapshotEnd, all marked resync if set (with Ref instead of Node if
+// refs), and returns the number of the first event after the snapshot.
+func (v *View) sendSnapshot(f nodeFilter, refs, resync bool, send func(Event) error) (uint64, error) {
+	tree, last := v.snapshot()
+	version := v.version(last)
+	emit := func(e *entry) error {
+		if e.node == nil || !f.matchEntry(e) {
+			return nil
+		}
+		ev := Event{Kind: EventSnapshot, Version: version, Resync: resync}
+		if refs {
+			ev.Ref = NodeRef{e}
+		} else {
+			ev.Node = e.toNode()
+		}
+		return send(ev)
+	}
+	if f.uuids != nil {
+		for _, id := range f.sortedUUIDs() {
+			if e, ok := tree.Get(&entry{uuid: id}); ok {
+				if err := emit(e); err != nil {
+					return 0, err
 				}
 			}
 		}
-		next = batch[len(batch)-1].seq + 1
+	} else {
+		var sendErr error
+		tree.Ascend(func(e *entry) bool {
+			sendErr = emit(e)
+			return sendErr == nil
+		})
+		if sendErr != nil {
+			return 0, sendErr
+		}
 	}
+	if err := send(Event{Kind: EventSnapshotEnd, Version: version, Resync: resync}); err != nil {
+		return 0, err
+	}
+	return last + 1, nil
+}
+
+// sendEvents sends the events of batch that a watcher with filter f gets,
+// and returns the number of the event after the batch. Errors:
+// ErrWatchLagged when the ring moved past an event before it was sent (a
+// watcher that slow is ended, or resynced, now, not after delivering its
+// stale copies); send's error.
+func (v *View) sendEvents(batch []event, f nodeFilter, heartbeats bool, send func(Event) error) (uint64, error) {
+	for _, ev := range batch {
+		if v.head.Load()-ev.seq >= uint64(len(v.ring)) {
+			return 0, ErrWatchLagged
+		}
+		if out, ok := ev.forWatcher(f, heartbeats); ok {
+			out.Version = v.version(ev.seq)
+			if err := send(out); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return batch[len(batch)-1].seq + 1, nil
 }
 
 // event is one change of a node's visible state, in the view's ring.
