@@ -52,7 +52,8 @@ var options = []option{
 	{"tls-client-ca", "SMS_TLS_CLIENT_CA", "", "file", "PEM CA certificates; if set, clients must present a certificate they signed (needs TLS)"},
 	{"auth-token-file", "SMS_AUTH_TOKEN_FILE", "", "file", "file holding one bearer token every RPC must carry; health, reflection and /healthz stay open"},
 	{"metrics", "SMS_METRICS", "true", boolArg, "serve Prometheus metrics on GET /metrics (no token needed, like /healthz)"},
-	{"metrics-max-age", "SMS_METRICS_MAX_AGE", "10s", "duration", "how long /metrics reuses one read of every node and resource record for the node metrics (> 0)"},
+	{"metrics-max-age", "SMS_METRICS_MAX_AGE", "10s", "duration", "how long /metrics reuses one pass over the registry view for the heartbeat and report age histograms (> 0); node counts are current at every scrape"},
+	{"memory-limit", "SMS_MEMORY_LIMIT", "auto", "size", "soft limit of the Go heap (what GOMEMLIMIT sets): auto = a GOMEMLIMIT variable if set, else 90% of the cgroup's memory limit, else 1GiB; 0 = none; or a size such as 2GiB or 1536MiB"},
 	{"log-level", "SMS_LOG_LEVEL", "info", "level", "debug, info, warn or error"},
 	{"log-format", "SMS_LOG_FORMAT", "text", "format", "text or json"},
 }
@@ -98,6 +99,9 @@ type config struct {
 	store             kvstore.Config // validated; its DSN is a secret
 	metrics           bool
 	metricsMaxAge     time.Duration
+	memory            memorySetting
+	memoryLimit       int64  // resolved from memory: bytes, 0 = none
+	memorySource      string // where memoryLimit comes from, for the log
 	heartbeatTimeout  time.Duration
 	cleanupInterval   time.Duration
 	nodeTTL           time.Duration // 0 = never
@@ -182,7 +186,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 			v.raw[o.name] = o.def
 		}
 	}
-	return v.config()
+	c, err := v.config()
+	if err == nil {
+		c.memoryLimit, c.memorySource = c.memory.resolve(getenv, cgroupMemoryLimit)
+	}
+	return c, err
 }
 
 func lookup(name string) option {
@@ -326,6 +334,9 @@ func (v values) config() (config, error) {
 	}
 	if c.metricsMaxAge, err = positiveDuration(v, "metrics-max-age", "a Go duration > 0 such as 10s"); err != nil {
 		return c, err
+	}
+	if c.memory, err = parseMemoryLimit(v.get("memory-limit")); err != nil {
+		return c, bad("memory-limit", err.Error(), "auto, 0 (none) or a size such as 1GiB")
 	}
 
 	raw = v.get("log-level")
