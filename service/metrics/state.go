@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,11 +90,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range statuses {
 		ch <- prometheus.MustNewConstMetric(nodesDesc, prometheus.GaugeValue, float64(st.NodesByStatus[s]), string(s))
 		h := c.heartbeats[s]
-		ch <- prometheus.MustNewConstHistogram(heartbeatAgeDesc, h.count, h.sum, h.buckets, string(s))
+		ch <- prometheus.MustNewConstHistogram(heartbeatAgeDesc, h.count, h.sum, h.buckets(), string(s))
 	}
 	ch <- prometheus.MustNewConstMetric(oldestActiveDesc, prometheus.GaugeValue, c.oldestActive)
 	ch <- prometheus.MustNewConstMetric(resourcesDesc, prometheus.GaugeValue, float64(st.NodesWithResources))
-	ch <- prometheus.MustNewConstHistogram(resourceAgeDesc, c.reports.count, c.reports.sum, c.reports.buckets)
+	ch <- prometheus.MustNewConstHistogram(resourceAgeDesc, c.reports.count, c.reports.sum, c.reports.buckets())
 }
 
 // refresh computes the histograms from one pass over the view, as of now.
@@ -120,28 +121,35 @@ func (c *stateCollector) refresh(now time.Time) {
 	c.read, c.heartbeats, c.oldestActive, c.reports = now, heartbeats, oldestActive, reports
 }
 
-// histogram accumulates a constant Prometheus histogram.
+// histogram accumulates a constant Prometheus histogram: observe counts
+// each value in the first bucket that holds it (a pass observes every
+// node), buckets makes them cumulative, as Prometheus wants them.
 type histogram struct {
-	count   uint64
-	sum     float64
-	bounds  []float64
-	buckets map[float64]uint64 // cumulative counts by upper bound
+	count  uint64
+	sum    float64
+	bounds []float64 // ascending
+	counts []uint64  // counts[i]: values in (bounds[i-1], bounds[i]]
 }
 
 func newHistogram(bounds []float64) *histogram {
-	h := &histogram{bounds: bounds, buckets: make(map[float64]uint64, len(bounds))}
-	for _, b := range bounds {
-		h.buckets[b] = 0
-	}
-	return h
+	return &histogram{bounds: bounds, counts: make([]uint64, len(bounds))}
 }
 
 func (h *histogram) observe(v float64) {
 	h.count++
 	h.sum += v
-	for _, b := range h.bounds {
-		if v <= b {
-			h.buckets[b]++
-		}
+	if i, _ := slices.BinarySearch(h.bounds, v); i < len(h.bounds) {
+		h.counts[i]++
 	}
+}
+
+// buckets returns the cumulative counts by upper bound.
+func (h *histogram) buckets() map[float64]uint64 {
+	out := make(map[float64]uint64, len(h.bounds))
+	var total uint64
+	for i, b := range h.bounds {
+		total += h.counts[i]
+		out[b] = total
+	}
+	return out
 }
