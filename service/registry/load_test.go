@@ -94,3 +94,25 @@ func sameEntry(a, b *entry) bool {
 func describeEntry(e *entry) string {
 	return fmt.Sprintf("{node %v v%d, hb %v v%d, res %v v%d, expired %d v%d}", e.node, e.nv, e.hb, e.hv, e.res, e.rv, e.expiredAt, e.ev)
 }
+
+// A packer gives the packed form packMap gives the map, whatever the order
+// the pairs come in (protobuf records: key order; JSON ones: any).
+func TestPackerMatchesPackMap(t *testing.T) {
+	for _, pairs := range [][][2]string{
+		nil,
+		{{"a", "1"}},
+		{{"a", "1"}, {"b", ""}, {"zone", "eu-west"}},
+		{{"zone", "eu-west"}, {"a", "1"}, {"b", ""}}, // out of order
+		{{"a", "1"}, {"a", "2"}},                     // a repeated key: the last wins, as in a map
+	} {
+		m := map[string]string{}
+		var p packer
+		for _, kv := range pairs {
+			m[kv[0]] = kv[1]
+			p.add([]byte(kv[0]), []byte(kv[1]))
+		}
+		if got, want := p.packed(), packMap(m); got != want {
+			t.Errorf("packer of %v = %q, want %q", pairs, got, want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spear-next/sms/internal/backoff"
+	"github.com/spear-next/sms/internal/records"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/watchstore"
 )
@@ -605,36 +606,36 @@ func copyRecord(dst, src *entry, prefix string) {
 	}
 }
 
-// setRecord decodes value as the record of e under prefix.
+// setRecord decodes value as the record of e under prefix. The maps go
+// straight into their packed form (packer), never made.
 func setRecord(e *entry, prefix string, key, value []byte, version int64) error {
+	p := packer{b: make([]byte, 0, len(value))} // a map is no longer than its record
+	var err error
 	switch prefix {
 	case nodePrefix:
-		rec, err := decode[nodeRecord](key, value)
-		if err != nil {
-			return err
+		var n records.Node
+		if n, err = records.DecodeNodeTo(value, p.add); err == nil {
+			e.node, e.nv, e.meta = &nodeRecord{IP: n.IP, Port: n.Port, HTTPPort: n.HTTPPort, Status: Status(n.Status), RegisteredAt: n.RegisteredAt}, version, p.packed()
 		}
-		e.meta, rec.Metadata = packMap(rec.Metadata), nil
-		e.node, e.nv = &rec, version
 	case heartbeatPrefix:
-		rec, err := decode[heartbeatRecord](key, value)
-		if err != nil {
-			return err
+		var h records.Heartbeat
+		if h, err = records.DecodeHeartbeatTo(value, p.add); err == nil {
+			e.hb, e.hv, e.health = (*heartbeatRecord)(&h), version, p.packed()
 		}
-		e.health, rec.HealthInfo = packMap(rec.HealthInfo), nil
-		e.hb, e.hv = &rec, version
 	case resourcePrefix:
-		rec, err := decode[resourceRecord](key, value)
-		if err != nil {
-			return err
+		var r records.Resource
+		if r, err = records.DecodeResourceTo(value, p.add); err == nil {
+			e.res, e.rv, e.resMeta = (*resourceRecord)(&r), version, p.packed()
 		}
-		e.resMeta, rec.Metadata = packMap(rec.Metadata), nil
-		e.res, e.rv = &rec, version
 	case expiredPrefix:
-		rec, err := decode[expiredRecord](key, value)
-		if err != nil {
-			return err
+		var rec expiredRecord
+		if rec, err = decode[expiredRecord](key, value); err == nil {
+			e.expiredAt, e.ev = rec.At, version
 		}
-		e.expiredAt, e.ev = rec.At, version
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("decode %q: %w", key, err)
 	}
 	return nil
 }
