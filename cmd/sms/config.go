@@ -53,7 +53,7 @@ var options = []option{
 	{"auth-token-file", "SMS_AUTH_TOKEN_FILE", "", "file", "file holding one bearer token every RPC must carry; health, reflection and /healthz stay open"},
 	{"metrics", "SMS_METRICS", "true", boolArg, "serve Prometheus metrics on GET /metrics (no token needed, like /healthz)"},
 	{"metrics-max-age", "SMS_METRICS_MAX_AGE", "10s", "duration", "how long /metrics reuses one pass over the registry view for the heartbeat and report age histograms (> 0); node counts are current at every scrape"},
-	{"memory-limit", "SMS_MEMORY_LIMIT", "auto", "size", "soft limit of the Go heap (what GOMEMLIMIT sets): auto = a GOMEMLIMIT variable if set, else 90% of the cgroup's memory limit, else 1GiB; 0 = none; or a size such as 2GiB or 1536MiB"},
+	{"memory-limit", "SMS_MEMORY_LIMIT", "auto", "size", "soft limit of the Go heap (what GOMEMLIMIT sets): auto = a GOMEMLIMIT variable if set, else 90% of the cgroup's memory limit, else 896MiB; 0 = none; or a size such as 2GiB or 1536MiB"},
 	{"log-level", "SMS_LOG_LEVEL", "info", "level", "debug, info, warn or error"},
 	{"log-format", "SMS_LOG_FORMAT", "text", "format", "text or json"},
 }

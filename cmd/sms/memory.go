@@ -22,12 +22,15 @@ import (
 // snapshots, though the view itself never grows.
 
 // autoMemoryLimit is what --memory-limit auto picks without a cgroup
-// memory limit: 1 GiB keeps a server of up to about a million nodes under
-// 1 GiB through bursts, at the price of more frequent collections; a
-// bigger fleet's view alone can outgrow it, and then the collector runs
-// all the time (Go caps it at about half the CPU) until the limit is
-// raised, which the server warns about once the view is loaded.
-const autoMemoryLimit = 1 << 30
+// memory limit: 896 MiB keeps a server of up to about a million nodes
+// under 1 GiB of RSS through bursts (the rest of the GiB is for what the
+// Go heap does not count: SQLite's page caches, up to 32 MB per
+// connection, are C memory of modernc's libc), at the price of more
+// frequent collections; a bigger fleet's view alone can outgrow it, and
+// then the collector runs all the time (Go caps it at about half the CPU)
+// until the limit is raised, which the server warns about once the view is
+// loaded.
+const autoMemoryLimit = 896 << 20
 
 // cgroupShare is the share of a cgroup's memory limit --memory-limit auto
 // takes, leaving the rest to what the Go heap does not count (stacks,

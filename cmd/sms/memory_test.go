@@ -36,7 +36,7 @@ func TestParseMemoryLimit(t *testing.T) {
 }
 
 // auto yields to GOMEMLIMIT, then takes 90% of the cgroup's limit, then
-// 1 GiB; a given size or 0 is taken as is.
+// 896 MiB; a given size or 0 is taken as is.
 func TestMemoryLimitResolves(t *testing.T) {
 	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
 	noCgroup := func() int64 { return 0 }
@@ -50,7 +50,7 @@ func TestMemoryLimitResolves(t *testing.T) {
 		want    int64
 		from    string
 	}{
-		{"auto, nothing else", auto, env(nil), noCgroup, 1 << 30, "default"},
+		{"auto, nothing else", auto, env(nil), noCgroup, 896 << 20, "default"},
 		{"auto in a cgroup", auto, env(nil), cgroup4G, int64(float64(cgroup4G()) * cgroupShare), "cgroup memory limit"},
 		{"given", memorySetting{limit: 3 << 30}, env(map[string]string{"GOMEMLIMIT": "1GiB"}), cgroup4G, 3 << 30, "--memory-limit"},
 		{"none", memorySetting{}, env(nil), cgroup4G, 0, "--memory-limit 0"},
