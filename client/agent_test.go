@@ -156,7 +156,7 @@ func TestAgentStop(t *testing.T) {
 }
 
 func TestAgentWaitsForTheServer(t *testing.T) {
-	ln := listen(t)
+	ln := testutil.Loopback(t)
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens: the agent's registrations fail
 	node := testNode()

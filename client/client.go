@@ -95,6 +95,7 @@ func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.httpCl
 // server and reuse it, since it keeps connections open.
 type Client struct {
 	service   smspbconnect.NodeServiceClient
+	placement smspbconnect.PlacementServiceClient
 	transport *http.Transport // nil with WithHTTPClient
 	baseURL   string
 }
@@ -126,7 +127,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	hc := o.httpClient
 	if hc == nil {
 		c.transport = newTransport(o.protocol, useTLS, o.tls)
-		hc = &http.Client{Transport: c.transport}
+		hc = &http.Client{Transport: withHints(c.transport, useTLS)}
 	}
 	if o.token != "" {
 		next := hc.Transport
@@ -147,6 +148,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	pol := &policy{timeout: o.timeout, attempts: o.attempts, firstWait: o.retryWait}
 	connectOpts = append(connectOpts, connect.WithInterceptors(pol))
 	c.service = smspbconnect.NewNodeServiceClient(hc, baseURL, connectOpts...)
+	c.placement = smspbconnect.NewPlacementServiceClient(hc, baseURL, connectOpts...)
 	return c, nil
 }
 
@@ -204,6 +206,10 @@ func newTransport(p Protocol, useTLS bool, tc *tls.Config) *http.Transport {
 // Client's token, deadline and retry policy, for calls the typed methods
 // do not cover (WatchNodes, one page of ListNodes).
 func (c *Client) NodeService() smspbconnect.NodeServiceClient { return c.service }
+
+// PlacementService returns the generated client of sms.PlacementService,
+// with the Client's token and deadline; its calls are not retried.
+func (c *Client) PlacementService() smspbconnect.PlacementServiceClient { return c.placement }
 
 // BaseURL returns the server's URL, as the calls use it.
 func (c *Client) BaseURL() string { return c.baseURL }

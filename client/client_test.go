@@ -3,7 +3,6 @@ package client_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/spear-next/sms/client"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -183,14 +183,7 @@ func TestToken(t *testing.T) {
 func TestMutualTLS(t *testing.T) {
 	serverCert, _, serverPair := certFiles(t)
 	clientCert, clientKey, clientPair := certFiles(t)
-	clientCAs := x509.NewCertPool()
-	clientCAs.AddCert(clientPair.Leaf)
-	srv := startServer(t, "127.0.0.1:0", storetest.Open(t, "memory"), serverOptions{tls: &tls.Config{
-		Certificates: []tls.Certificate{serverPair},
-		ClientCAs:    clientCAs,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		NextProtos:   []string{"h2", "http/1.1"},
-	}})
+	srv := startMutualTLS(t, serverPair, clientPair)
 	hostPort := strings.TrimPrefix(srv.URL, "https://")
 
 	withCert, err := client.LoadTLS(client.TLSFiles{CA: serverCert, Cert: clientCert, Key: clientKey})
@@ -382,7 +375,7 @@ func TestDefaultDeadline(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})}
-	ln := listen(t)
+	ln := testutil.Loopback(t)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	c := dial(t, "http://"+ln.Addr().String(), client.WithTimeout(100*time.Millisecond))

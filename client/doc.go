@@ -7,12 +7,14 @@
 // The typed methods (Register, Heartbeat, GetNode, ListNodes, ReportResource,
 // ...) take and return plain Go types ([Node], [Resource], [ClusterStats]);
 // [Client.NodeService] gives the generated client, with the same deadline,
-// retry and token policy, for everything else (WatchNodes, paging by hand).
+// retry and token policy, for everything else (WatchNodes, paging by hand);
+// [Client.PlacementService] gives sms.PlacementService's.
 //
 // Errors: every error of a call carries a Connect code, so
 // connect.CodeOf(err) works on it (connect.CodeNotFound for an absent node,
 // connect.CodeUnavailable for a server that cannot be reached, ...); the
-// message says what the call was doing.
+// message says what the call was doing. Two mistakes of configuration are
+// named: [ErrServerSpeaksTLS] and [ErrClientCertRequired].
 //
 // Retries: only calls that can be repeated without changing their outcome
 // are retried, and only when they failed with unavailable: GetNode,

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log"
@@ -20,6 +21,7 @@ import (
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvstore"
+	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
 // protocols are the wire protocols every client test runs with.
@@ -131,18 +133,21 @@ func certFiles(t *testing.T) (certFile, keyFile string, cert tls.Certificate) {
 	return certFile, keyFile, cert
 }
 
+// startMutualTLS serves a memory store over TLS with serverPair,
+// requiring a client certificate that clientCA signed.
+func startMutualTLS(t *testing.T, serverPair, clientCA tls.Certificate) *server {
+	t.Helper()
+	clientCAs := x509.NewCertPool()
+	clientCAs.AddCert(clientCA.Leaf)
+	return startServer(t, "127.0.0.1:0", storetest.Open(t, "memory"), serverOptions{tls: &tls.Config{
+		Certificates: []tls.Certificate{serverPair},
+		ClientCAs:    clientCAs,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}})
+}
+
 // fakeMetrics is a MetricsSource with fixed figures, counting its calls.
 type fakeMetrics struct{ r client.Resource }
 
 func (f *fakeMetrics) Collect(context.Context) (client.Resource, error) { return f.r, nil }
-
-// listen returns a loopback listener on a free port, closed when t ends.
-func listen(t testing.TB) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}

@@ -60,7 +60,7 @@ func (p *policy) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		var last error
 		resp, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (connect.AnyResponse, error) {
 			resp, err := next(ctx, req)
-			if connect.CodeOf(err) == connect.CodeUnavailable {
+			if connect.CodeOf(err) == connect.CodeUnavailable && !errors.Is(err, ErrServerSpeaksTLS) {
 				last = err
 				return nil, retry.RetryableError(err)
 			}

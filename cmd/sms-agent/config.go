@@ -16,64 +16,36 @@ import (
 
 	"github.com/spear-next/sms/client"
 	"github.com/spear-next/sms/internal/buildinfo"
+	"github.com/spear-next/sms/internal/cliopt"
 )
-
-// option is one setting: its flag, the environment variable it falls back
-// to, and its default. The table is the single source of parsing and of
-// --help.
-type option struct {
-	name  string // flag name, without dashes
-	env   string
-	def   string // "" = none
-	arg   string // placeholder in --help
-	usage string
-}
 
 // The server connection's variables are smsctl's, so one environment
 // serves both; the agent's own start with SMS_AGENT_.
-var options = []option{
-	{"addr", "SMS_ADDR", "http://127.0.0.1:50051", "url", "server URL, or host:port (https:// when a TLS flag is set)"},
-	{"token", "SMS_TOKEN", "", "token", "bearer token, for a server started with --auth-token-file"},
-	{"token-file", "SMS_TOKEN_FILE", "", "file", "file holding the bearer token (instead of --token)"},
-	{"protocol", "SMS_AGENT_PROTOCOL", "connect", "name", "wire protocol: connect, grpc or grpcweb"},
-	{"tls-ca", "SMS_AGENT_TLS_CA", "", "file", "PEM CA certificates to verify the server with (default: the system's)"},
-	{"tls-cert", "SMS_AGENT_TLS_CERT", "", "file", "PEM client certificate, for a server with --tls-client-ca"},
-	{"tls-key", "SMS_AGENT_TLS_KEY", "", "file", "PEM private key of --tls-cert"},
-	{"insecure-skip-verify", "SMS_AGENT_INSECURE_SKIP_VERIFY", "false", boolArg, "do not verify the server's certificate (testing only)"},
-	{"timeout", "SMS_AGENT_TIMEOUT", "10s", "duration", "deadline of each call, retries included (> 0)"},
-	{"node-uuid", "SMS_AGENT_NODE_UUID", "", "uuid", "the node's uuid (default: a v5 uuid of the machine id, --node-addr and --node-port, stable across restarts)"},
-	{"machine-id-file", "SMS_AGENT_MACHINE_ID_FILE", "/etc/machine-id", "file", "file holding the machine id the default node uuid derives from"},
-	{"node-addr", "SMS_AGENT_NODE_ADDR", "", "host", "address registered for the node (default: this machine's address on the route to the server)"},
-	{"node-port", "SMS_AGENT_NODE_PORT", "50052", "port", "service port registered for the node, 1..65535"},
-	{"node-http-port", "SMS_AGENT_NODE_HTTP_PORT", "0", "port", "HTTP port registered for the node, 0..65535 (0 = none)"},
-	{"label", "SMS_AGENT_LABELS", "", "key=value", "node metadata, added to hostname, os and arch (repeatable; env: comma-separated)"},
-	{"heartbeat-interval", "SMS_AGENT_HEARTBEAT_INTERVAL", "10s", "duration", "time between heartbeats, ±10 % jitter (> 0; keep it well below the server's --heartbeat-timeout)"},
-	{"report-interval", "SMS_AGENT_REPORT_INTERVAL", "5s", "duration", "time between resource reports, ±10 % jitter (> 0)"},
-	{"disk-path", "SMS_AGENT_DISK_PATH", "/", "path", "report the disk usage of the file system holding this path"},
-	{"once", "SMS_AGENT_ONCE", "false", boolArg, "register, report once and exit, leaving the node registered (for scripts)"},
-	{"deregister-on-exit", "SMS_AGENT_DEREGISTER_ON_EXIT", "false", boolArg, "on SIGTERM or SIGINT, delete the node instead of marking it inactive"},
-	{"metrics-addr", "SMS_AGENT_METRICS_ADDR", "", "host:port", "serve the agent's Prometheus metrics on GET /metrics at this address (default: off)"},
-	{"log-level", "SMS_AGENT_LOG_LEVEL", "info", "level", "debug, info, warn or error"},
-	{"log-format", "SMS_AGENT_LOG_FORMAT", "text", "format", "text or json"},
+var options = cliopt.Options{
+	{Name: "addr", Env: "SMS_ADDR", Default: "http://127.0.0.1:50051", Arg: "url", Usage: "server URL, or host:port (https:// when a TLS flag is set)"},
+	{Name: "token", Env: "SMS_TOKEN", Default: "", Arg: "token", Usage: "bearer token, for a server started with --auth-token-file"},
+	{Name: "token-file", Env: "SMS_TOKEN_FILE", Default: "", Arg: "file", Usage: "file holding the bearer token (instead of --token)"},
+	{Name: "protocol", Env: "SMS_AGENT_PROTOCOL", Default: "connect", Arg: "name", Usage: "wire protocol: connect, grpc or grpcweb"},
+	{Name: "tls-ca", Env: "SMS_AGENT_TLS_CA", Default: "", Arg: "file", Usage: "PEM CA certificates to verify the server with (default: the system's)"},
+	{Name: "tls-cert", Env: "SMS_AGENT_TLS_CERT", Default: "", Arg: "file", Usage: "PEM client certificate, for a server with --tls-client-ca"},
+	{Name: "tls-key", Env: "SMS_AGENT_TLS_KEY", Default: "", Arg: "file", Usage: "PEM private key of --tls-cert"},
+	{Name: "insecure-skip-verify", Env: "SMS_AGENT_INSECURE_SKIP_VERIFY", Default: "false", Arg: cliopt.BoolArg, Usage: "do not verify the server's certificate (testing only)"},
+	{Name: "timeout", Env: "SMS_AGENT_TIMEOUT", Default: "10s", Arg: "duration", Usage: "deadline of each call, retries included (> 0)"},
+	{Name: "node-uuid", Env: "SMS_AGENT_NODE_UUID", Default: "", Arg: "uuid", Usage: "the node's uuid (default: a v5 uuid of the machine id, --node-addr and --node-port, stable across restarts)"},
+	{Name: "machine-id-file", Env: "SMS_AGENT_MACHINE_ID_FILE", Default: "/etc/machine-id", Arg: "file", Usage: "file holding the machine id the default node uuid derives from"},
+	{Name: "node-addr", Env: "SMS_AGENT_NODE_ADDR", Default: "", Arg: "host", Usage: "address registered for the node (default: this machine's address on the route to the server)"},
+	{Name: "node-port", Env: "SMS_AGENT_NODE_PORT", Default: "50052", Arg: "port", Usage: "service port registered for the node, 1..65535"},
+	{Name: "node-http-port", Env: "SMS_AGENT_NODE_HTTP_PORT", Default: "0", Arg: "port", Usage: "HTTP port registered for the node, 0..65535 (0 = none)"},
+	{Name: "label", Env: "SMS_AGENT_LABELS", Default: "", Arg: "key=value", Usage: "node metadata, added to hostname, os and arch (repeatable; env: comma-separated)"},
+	{Name: "heartbeat-interval", Env: "SMS_AGENT_HEARTBEAT_INTERVAL", Default: "10s", Arg: "duration", Usage: "time between heartbeats, ±10 % jitter (> 0; keep it well below the server's --heartbeat-timeout)"},
+	{Name: "report-interval", Env: "SMS_AGENT_REPORT_INTERVAL", Default: "5s", Arg: "duration", Usage: "time between resource reports, ±10 % jitter (> 0)"},
+	{Name: "disk-path", Env: "SMS_AGENT_DISK_PATH", Default: "/", Arg: "path", Usage: "report the disk usage of the file system holding this path"},
+	{Name: "once", Env: "SMS_AGENT_ONCE", Default: "false", Arg: cliopt.BoolArg, Usage: "register, report once and exit, leaving the node registered (for scripts)"},
+	{Name: "deregister-on-exit", Env: "SMS_AGENT_DEREGISTER_ON_EXIT", Default: "false", Arg: cliopt.BoolArg, Usage: "on SIGTERM or SIGINT, delete the node instead of marking it inactive"},
+	{Name: "metrics-addr", Env: "SMS_AGENT_METRICS_ADDR", Default: "", Arg: "host:port", Usage: "serve the agent's Prometheus metrics on GET /metrics at this address (default: off)"},
+	{Name: "log-level", Env: "SMS_AGENT_LOG_LEVEL", Default: "info", Arg: "level", Usage: "debug, info, warn or error"},
+	{Name: "log-format", Env: "SMS_AGENT_LOG_FORMAT", Default: "text", Arg: "format", Usage: "text or json"},
 }
-
-// boolArg is the placeholder of a boolean option: its flag may be given
-// alone (--once) or with a value (--once=false).
-const boolArg = "[=true|false]"
-
-// boolFlag is a boolean flag kept as the string given, so that it is
-// validated like the environment variable it falls back to.
-type boolFlag string
-
-func (b *boolFlag) String() string     { return string(*b) }
-func (b *boolFlag) Set(s string) error { *b = boolFlag(s); return nil }
-func (b *boolFlag) IsBoolFlag() bool   { return true }
-
-// labelsFlag collects repeated --label flags.
-type labelsFlag []string
-
-func (l *labelsFlag) String() string     { return strings.Join(*l, ",") }
-func (l *labelsFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // config is the validated agent configuration; files it names are read.
 type config struct {
@@ -97,34 +69,20 @@ type config struct {
 }
 
 // usageError is a configuration mistake, on one line; main exits 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
+type usageError = cliopt.UsageError
 
 // errHelp and errVersion mean --help or --version was asked for and
 // answered.
 var (
-	errHelp    = errors.New("help requested")
+	errHelp    = cliopt.ErrHelp
 	errVersion = errors.New("version requested")
 )
 
-func lookup(name string) option {
-	for _, o := range options {
-		if o.name == name {
-			return o
-		}
-	}
-	panic("unknown option " + name)
-}
-
 // bad returns the one-line error for option name:
 // `--name (ENV): <problem>; want <want>`.
-func bad(name, problem, want string) error {
-	o := lookup(name)
-	return &usageError{fmt.Sprintf("--%s (%s): %s; want %s", o.name, o.env, oneLine(problem), want)}
-}
+func bad(name, problem, want string) error { return options.Bad(name, problem, want) }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+func oneLine(s string) string { return cliopt.OneLine(s) }
 
 // parseConfig parses the command line and environment: a flag given wins
 // over its environment variable, which wins over the default. It returns
@@ -132,70 +90,36 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // anything wrong.
 func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (config, error) {
 	fs := flag.NewFlagSet("sms-agent", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	flags := map[string]*string{}
-	var labels labelsFlag
-	for _, o := range options {
-		p := new(string)
-		switch {
-		case o.name == "label":
-			fs.Var(&labels, o.name, o.usage)
-		case o.arg == boolArg:
-			*p = o.def
-			fs.Var((*boolFlag)(p), o.name, o.usage)
-		default:
-			fs.StringVar(p, o.name, o.def, o.usage)
-		}
-		flags[o.name] = p
-	}
+	v := options.Bind(fs, getenv)
 	version := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	if err := cliopt.Parse(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
 			printUsage(stdout)
-			return config{}, errHelp
 		}
-		return config{}, &usageError{err.Error() + "; see sms-agent --help"}
+		return config{}, err
 	}
 	if *version {
 		fmt.Fprintln(stdout, buildinfo.String("sms-agent"))
 		return config{}, errVersion
 	}
-	if fs.NArg() > 0 {
-		return config{}, &usageError{fmt.Sprintf("unexpected argument %q; sms-agent takes only flags, see sms-agent --help", fs.Arg(0))}
+	if err := cliopt.NoArgs(fs); err != nil {
+		return config{}, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	get := func(name string) string {
-		o := lookup(name)
-		switch {
-		case set[name]:
-			return *flags[name]
-		case getenv(o.env) != "":
-			return getenv(o.env)
-		}
-		return o.def
-	}
-	if !set["label"] && getenv(lookup("label").env) != "" {
-		for l := range strings.SplitSeq(getenv(lookup("label").env), ",") {
-			if l = strings.TrimSpace(l); l != "" {
-				labels = append(labels, l)
-			}
-		}
-	}
-	return resolve(get, set, labels)
+	return resolve(v)
 }
 
-func resolve(get func(string) string, set map[string]bool, labels []string) (config, error) {
+func resolve(v *cliopt.Values) (config, error) {
 	var c config
 	var err error
+	get := v.Get
 	c.addr = get("addr")
 
 	var opts []client.Option
-	if set["token"] && set["token-file"] {
+	if v.FromFlag("token") && v.FromFlag("token-file") {
 		return c, bad("token-file", "set together with --token", "one of --token and --token-file")
 	}
 	token := get("token")
-	if file := get("token-file"); file != "" && !set["token"] {
+	if file := get("token-file"); file != "" && !v.FromFlag("token") {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return c, bad("token-file", err.Error(), "a readable file holding one token")
@@ -215,7 +139,7 @@ func resolve(get func(string) string, set map[string]bool, labels []string) (con
 	opts = append(opts, client.WithProtocol(p))
 
 	files := client.TLSFiles{CA: get("tls-ca"), Cert: get("tls-cert"), Key: get("tls-key")}
-	if files.InsecureSkipVerify, err = parseBool(get, "insecure-skip-verify"); err != nil {
+	if files.InsecureSkipVerify, err = v.Bool("insecure-skip-verify"); err != nil {
 		return c, err
 	}
 	if !files.Empty() {
@@ -229,15 +153,14 @@ func resolve(get func(string) string, set map[string]bool, labels []string) (con
 		}
 		opts = append(opts, client.WithTLS(tc))
 	}
-	timeout, err := positiveDuration(get, "timeout", "a Go duration > 0 such as 10s")
+	timeout, err := v.PositiveDuration("timeout", "a Go duration > 0 such as 10s")
 	if err != nil {
 		return c, err
 	}
 	opts = append(opts, client.WithTimeout(timeout))
 	// Dial checks the address; its error says what it wants.
 	if _, err := client.Dial(c.addr, opts...); err != nil {
-		o := lookup("addr")
-		return c, &usageError{fmt.Sprintf("--%s (%s): %s", o.name, o.env, oneLine(err.Error()))}
+		return c, options.Invalid("addr", err.Error())
 	}
 	c.dialOpts = opts
 
@@ -257,7 +180,7 @@ func resolve(get func(string) string, set map[string]bool, labels []string) (con
 		return c, err
 	}
 	c.labels = map[string]string{}
-	for _, l := range labels {
+	for _, l := range v.List("label") {
 		k, v, ok := strings.Cut(l, "=")
 		if !ok || k == "" {
 			return c, bad("label", fmt.Sprintf("%q is not key=value", l), "key=value such as zone=a")
@@ -265,19 +188,19 @@ func resolve(get func(string) string, set map[string]bool, labels []string) (con
 		c.labels[k] = v
 	}
 
-	if c.heartbeatInterval, err = positiveDuration(get, "heartbeat-interval", "a Go duration > 0 such as 10s"); err != nil {
+	if c.heartbeatInterval, err = v.PositiveDuration("heartbeat-interval", "a Go duration > 0 such as 10s"); err != nil {
 		return c, err
 	}
-	if c.reportInterval, err = positiveDuration(get, "report-interval", "a Go duration > 0 such as 5s"); err != nil {
+	if c.reportInterval, err = v.PositiveDuration("report-interval", "a Go duration > 0 such as 5s"); err != nil {
 		return c, err
 	}
 	if c.diskPath = get("disk-path"); c.diskPath == "" {
 		return c, bad("disk-path", "empty", "a path such as /")
 	}
-	if c.once, err = parseBool(get, "once"); err != nil {
+	if c.once, err = v.Bool("once"); err != nil {
 		return c, err
 	}
-	if c.deregisterOnExit, err = parseBool(get, "deregister-on-exit"); err != nil {
+	if c.deregisterOnExit, err = v.Bool("deregister-on-exit"); err != nil {
 		return c, err
 	}
 	if c.metricsAddr = get("metrics-addr"); c.metricsAddr != "" {
@@ -297,26 +220,6 @@ func resolve(get func(string) string, set map[string]bool, labels []string) (con
 	return c, nil
 }
 
-func parseBool(get func(string) string, name string) (bool, error) {
-	b, err := strconv.ParseBool(get(name))
-	if err != nil {
-		return false, bad(name, fmt.Sprintf("%q is not a boolean", get(name)), "true or false")
-	}
-	return b, nil
-}
-
-func positiveDuration(get func(string) string, name, want string) (time.Duration, error) {
-	raw := get(name)
-	d, err := time.ParseDuration(raw)
-	switch {
-	case err != nil:
-		return 0, bad(name, fmt.Sprintf("%q is not a duration", raw), want)
-	case d <= 0:
-		return 0, bad(name, fmt.Sprintf("%q is not > 0", raw), want)
-	}
-	return d, nil
-}
-
 func port(get func(string) string, name string, lowest int) (int, error) {
 	raw := get(name)
 	n, err := strconv.Atoi(raw)
@@ -329,25 +232,20 @@ func port(get func(string) string, name string, lowest int) (int, error) {
 // printUsage writes --help: every flag with its environment variable and
 // default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: sms-agent [flags]\n\n")
-	fmt.Fprintf(w, "sms-agent registers this machine as a node with an SMS server, heartbeats,\n")
-	fmt.Fprintf(w, "and reports its CPU, memory, disk, network and load. On SIGTERM or SIGINT it\n")
-	fmt.Fprintf(w, "marks the node inactive (or deletes it, with --deregister-on-exit) and exits.\n")
-	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
-	fmt.Fprintf(w, "then to its default.\n\n")
-	for _, o := range options {
-		def := o.def
-		if def == "" {
-			def = "none"
-		}
-		sep := " "
-		if o.arg == boolArg {
-			sep = ""
-		}
-		fmt.Fprintf(w, "  --%s%s%s\n", o.name, sep, o.arg)
-		fmt.Fprintf(w, "\t%s\n\tenv %s, default %s\n", o.usage, o.env, def)
-	}
-	fmt.Fprintf(w, "  --version\n\tprint the version and exit\n")
-	fmt.Fprintf(w, "\nExit status: 0 after a clean stop; 1 when the agent could not run (bad token,\n")
-	fmt.Fprintf(w, "a node the server rejects, --once failing); 2 for a bad setting.\n")
+	fmt.Fprint(w, `Usage: sms-agent [flags]
+
+sms-agent registers this machine as a node with an SMS server, heartbeats,
+and reports its CPU, memory, disk, network and load. On SIGTERM or SIGINT it
+marks the node inactive (or deletes it, with --deregister-on-exit) and exits.
+Each flag falls back to its environment variable (when set and not empty),
+then to its default.
+
+`)
+	options.PrintUsage(w)
+	fmt.Fprint(w, `  --version
+	print the version and exit
+
+Exit status: 0 after a clean stop; 1 when the agent could not run (bad token,
+a node the server rejects, --once failing); 2 for a bad setting.
+`)
 }

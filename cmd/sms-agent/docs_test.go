@@ -11,7 +11,7 @@ import (
 func TestConfigurationDocumented(t *testing.T) {
 	mentions := []string{"`sms-agent --version`"}
 	for _, o := range options {
-		mentions = append(mentions, "`--"+o.name+"`", "`"+o.env+"`")
+		mentions = append(mentions, "`--"+o.Name+"`", "`"+o.Env+"`")
 	}
 	testutil.WantMentioned(t, "../../docs/CONFIGURATION.md", mentions...)
 }

@@ -29,18 +29,6 @@ func metricsHandler(agent *client.Agent) http.Handler {
 			}
 			return 0
 		})),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "sms_agent_registrations_total", Help: "Successful registrations of the node (re-registrations included).", ConstLabels: labels,
-		}, stat(func(s client.AgentStats) float64 { return float64(s.Registrations) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "sms_agent_heartbeats_total", Help: "Successful heartbeats.", ConstLabels: labels,
-		}, stat(func(s client.AgentStats) float64 { return float64(s.Heartbeats) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "sms_agent_reports_total", Help: "Successful resource reports.", ConstLabels: labels,
-		}, stat(func(s client.AgentStats) float64 { return float64(s.Reports) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "sms_agent_failures_total", Help: "Failed calls to the server, of any kind.", ConstLabels: labels,
-		}, stat(func(s client.AgentStats) float64 { return float64(s.Failures) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sms_agent_last_heartbeat_timestamp_seconds", Help: "Server time of the last successful heartbeat or registration, in Unix seconds; 0 before the first.", ConstLabels: labels,
 		}, stat(func(s client.AgentStats) float64 {
@@ -50,5 +38,18 @@ func metricsHandler(agent *client.Agent) http.Handler {
 			return float64(s.LastHeartbeat.Unix())
 		})),
 	)
+	counters := []struct {
+		name, help string
+		count      func(client.AgentStats) int64
+	}{
+		{"sms_agent_registrations_total", "Successful registrations of the node (re-registrations included).", func(s client.AgentStats) int64 { return s.Registrations }},
+		{"sms_agent_heartbeats_total", "Successful heartbeats.", func(s client.AgentStats) int64 { return s.Heartbeats }},
+		{"sms_agent_reports_total", "Successful resource reports.", func(s client.AgentStats) int64 { return s.Reports }},
+		{"sms_agent_failures_total", "Failed calls to the server, of any kind.", func(s client.AgentStats) int64 { return s.Failures }},
+	}
+	for _, c := range counters {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help, ConstLabels: labels},
+			stat(func(s client.AgentStats) float64 { return float64(c.count(s)) })))
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

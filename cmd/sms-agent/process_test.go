@@ -23,89 +23,18 @@ import (
 // These tests build sms-agent and sms and drive them as an operator would:
 // real processes, signals, exit codes, SQLite files.
 
-// build builds the command in dir (relative to this package) into a
-// temporary directory.
-func build(t *testing.T, dir, name string) string {
+// startServer starts sms on addr (testutil.HoldPort) over the SQLite file
+// db and waits until it is ready.
+func startServer(t *testing.T, bin, addr, db string) *testutil.Process {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs binaries; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), name)
-	out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %s: %v\n%s", dir, err, out)
-	}
-	return bin
-}
-
-// cleanEnv is the environment without SMS's own variables, so that a
-// developer's settings cannot change what the processes do.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SMS_") && !strings.HasPrefix(kv, "KV_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// process is a running binary.
-type process struct {
-	cmd    *exec.Cmd
-	output *testutil.SyncBuffer
-	exited chan struct{}
-	err    error // cmd.Wait's result, once exited is closed
-}
-
-func start(t *testing.T, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), output: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	p.cmd.Env = cleanEnv()
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
+	p := testutil.StartProcess(t, bin, "--addr", addr, "--kv-path", db)
+	p.WaitHealthy(t, "http://"+addr)
 	return p
 }
 
-// stop sends sig and requires exit status 0 within 15 seconds.
-func (p *process) stop(t *testing.T, sig os.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v: %v", sig, err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("%s did not exit within 15s of %v\n%s", p.cmd.Path, sig, p.output)
-	}
-	if p.err != nil {
-		t.Fatalf("%s exited with %v after %v, want status 0\n%s", p.cmd.Path, p.err, sig, p.output)
-	}
-}
-
-// kill ends the process with SIGKILL, as a crash would.
-func (p *process) kill(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Kill()
-	<-p.exited
-}
-
 // freeAddr returns a loopback address with a port that was free a moment
-// ago, for a process to listen on.
+// ago, for the agent's --metrics-addr, which takes no inherited socket
+// (testutil.HoldPort): another program could take the port in between.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -114,27 +43,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// startServer starts sms on addr over the SQLite file db and waits until
-// it is ready.
-func startServer(t *testing.T, bin, addr, db string) *process {
-	t.Helper()
-	p := start(t, bin, "--addr", addr, "--kv-path", db)
-	testutil.Eventually(t, "sms answers /healthz", func() bool {
-		select {
-		case <-p.exited:
-			t.Fatalf("sms exited: %v\n%s", p.err, p.output)
-		default:
-		}
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return p
 }
 
 func writeMachineID(t *testing.T, id string) string {
@@ -147,10 +55,10 @@ func writeMachineID(t *testing.T, id string) string {
 }
 
 func TestAgentProcess(t *testing.T) {
-	smsBin := build(t, "../sms", "sms")
-	agentBin := build(t, ".", "sms-agent")
+	smsBin := testutil.BuildBinary(t, "../sms", "sms")
+	agentBin := testutil.BuildBinary(t, ".", "sms-agent")
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := testutil.HoldPort(t)
 	server := startServer(t, smsBin, addr, filepath.Join(dir, "first.db"))
 	c, err := client.Dial("http://"+addr, client.WithTimeout(5*time.Second))
 	if err != nil {
@@ -166,7 +74,7 @@ func TestAgentProcess(t *testing.T) {
 	// loopback server, and the default port.
 	wantUUID := client.NodeUUID(machineID, "127.0.0.1", 50052)
 	metricsAddr := freeAddr(t)
-	agent := start(t, agentBin, "--addr", "http://"+addr, "--machine-id-file", idFile,
+	agent := testutil.StartProcess(t, agentBin, "--addr", "http://"+addr, "--machine-id-file", idFile,
 		"--heartbeat-interval", "100ms", "--report-interval", "100ms",
 		"--label", "zone=a", "--label", "rack=r1", "--metrics-addr", metricsAddr, "--disk-path", dir)
 
@@ -187,7 +95,7 @@ func TestAgentProcess(t *testing.T) {
 		}
 		r, found, err := c.GetResource(ctx, wantUUID)
 		if err != nil || !found {
-			t.Fatalf("GetResource = found %v, %v\n%s", found, err, agent.output)
+			t.Fatalf("GetResource = found %v, %v\n%s", found, err, agent.Output)
 		}
 		if got, want := r.MemoryTotal, testutil.MemTotal(t); got != want {
 			t.Errorf("memory total = %d, want /proc/meminfo MemTotal %d", got, want)
@@ -210,7 +118,7 @@ func TestAgentProcess(t *testing.T) {
 	})
 
 	t.Run("registers again with a server on a new database", func(t *testing.T) {
-		server.kill(t)
+		server.Kill(t)
 		// Started for the whole test, not this subtest: the rest uses it.
 		server = startServer(top, smsBin, addr, filepath.Join(dir, "second.db"))
 		testutil.Eventually(t, "the node is back", func() bool {
@@ -227,19 +135,19 @@ func TestAgentProcess(t *testing.T) {
 	})
 
 	t.Run("SIGTERM marks the node inactive", func(t *testing.T) {
-		agent.stop(t, syscall.SIGTERM)
+		agent.Stop(t, syscall.SIGTERM)
 		node, err := c.GetNode(ctx, wantUUID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if node.Status != client.StatusInactive {
-			t.Errorf("status after SIGTERM = %s, want inactive\n%s", node.Status, agent.output)
+			t.Errorf("status after SIGTERM = %s, want inactive\n%s", node.Status, agent.Output)
 		}
 	})
 
 	t.Run("once registers, reports and exits, with the same uuid", func(t *testing.T) {
 		for range 2 {
-			out, err := exec.Command(agentBin, "--addr", "http://"+addr, "--machine-id-file", idFile, "--once").CombinedOutput()
+			out, err := testutil.Command(t, t.Context(), agentBin, "--addr", "http://"+addr, "--machine-id-file", idFile, "--once").CombinedOutput()
 			if err != nil {
 				t.Fatalf("sms-agent --once: %v\n%s", err, out)
 			}
@@ -256,9 +164,9 @@ func TestAgentProcess(t *testing.T) {
 
 	t.Run("deregister on exit", func(t *testing.T) {
 		id := "0b6f8a1e-3c2d-4e5f-8a9b-1c2d3e4f5a6b"
-		p := start(t, agentBin, "--addr", "http://"+addr, "--node-uuid", id, "--deregister-on-exit", "--heartbeat-interval", "100ms")
+		p := testutil.StartProcess(t, agentBin, "--addr", "http://"+addr, "--node-uuid", id, "--deregister-on-exit", "--heartbeat-interval", "100ms")
 		testutil.Eventually(t, "the node is registered", func() bool { _, err := c.GetNode(ctx, id); return err == nil })
-		p.stop(t, os.Interrupt)
+		p.Stop(t, os.Interrupt)
 		_, err := c.GetNode(ctx, id)
 		if connect.CodeOf(err) != connect.CodeNotFound {
 			t.Errorf("GetNode after exit = %v, want not_found", err)
@@ -270,17 +178,10 @@ func TestAgentProcess(t *testing.T) {
 		// one instead, the agent's own failure path.
 		tokenFile := filepath.Join(t.TempDir(), "token")
 		os.WriteFile(tokenFile, []byte("right\n"), 0o600)
-		authAddr := freeAddr(t)
-		p := start(t, smsBin, "--addr", authAddr, "--kv-backend", "memory", "--auth-token-file", tokenFile)
-		testutil.Eventually(t, "sms with a token is up", func() bool {
-			resp, err := http.Get("http://" + authAddr + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err == nil
-		})
-		cmd := exec.Command(agentBin, "--addr", "http://"+authAddr, "--machine-id-file", idFile, "--token", "wrong")
-		cmd.Env = cleanEnv()
+		authAddr := testutil.HoldPort(t)
+		p := testutil.StartProcess(t, smsBin, "--addr", authAddr, "--kv-backend", "memory", "--auth-token-file", tokenFile)
+		p.WaitHealthy(t, "http://"+authAddr)
+		cmd := testutil.Command(t, t.Context(), agentBin, "--addr", "http://"+authAddr, "--machine-id-file", idFile, "--token", "wrong")
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
@@ -289,12 +190,12 @@ func TestAgentProcess(t *testing.T) {
 		if !strings.Contains(string(out), "sms-agent: register node "+wantUUID+": unauthenticated") {
 			t.Errorf("output does not end with the one-line reason:\n%s", out)
 		}
-		p.stop(t, syscall.SIGTERM)
+		p.Stop(t, syscall.SIGTERM)
 	})
 }
 
 func TestBadSettingsExit2(t *testing.T) {
-	bin := build(t, ".", "sms-agent")
+	bin := testutil.BuildBinary(t, ".", "sms-agent")
 	tests := []struct {
 		args []string
 		env  []string
@@ -314,16 +215,13 @@ func TestBadSettingsExit2(t *testing.T) {
 		t.Run(strings.Join(append(tt.args, tt.env...), " "), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, tt.args...)
-			cmd.Env = append(cleanEnv(), tt.env...)
-			var stdout, stderr testutil.SyncBuffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-				t.Fatalf("exit %v, want status 2\n%s", err, stderr.String())
+			cmd := testutil.Command(t, ctx, bin, tt.args...)
+			cmd.Env = append(cmd.Env, tt.env...)
+			_, stderr, status := testutil.Run(t, cmd)
+			if status != 2 {
+				t.Fatalf("exit status %d, want 2\n%s", status, stderr)
 			}
-			if got, want := stderr.String(), tt.want+"\n"; got != want {
+			if got, want := stderr, tt.want+"\n"; got != want {
 				t.Errorf("stderr = %q, want exactly %q", got, want)
 			}
 		})

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/postgres"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
@@ -49,37 +50,37 @@ func listUUIDs(t *testing.T, baseURL string) []string {
 // `sms backup`, restores the copy by starting a second server on it, and
 // finds the same nodes.
 func TestBackupOfALiveServer(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	dir := t.TempDir()
 	live, copyPath := filepath.Join(dir, "live.db"), filepath.Join(dir, "backup", "copy.db")
-	addr := holdPort(t)
-	p := startProcess(t, bin, "--addr", addr, "--kv-path", live)
-	p.waitHealthy(t, "http://"+addr)
+	addr := testutil.HoldPort(t)
+	p := testutil.StartProcess(t, bin, "--addr", addr, "--kv-path", live)
+	p.WaitHealthy(t, "http://"+addr)
 	for range 3 {
 		registerOverHTTP(t, "http://"+addr)
 	}
 	want := listUUIDs(t, "http://"+addr)
 
-	if _, stderr, status := runBin(t, bin, "backup", "--kv-path", live, live); status != 1 || !strings.Contains(stderr, "file already exists") {
+	if _, stderr, status := testutil.RunBinary(t, bin, "backup", "--kv-path", live, live); status != 1 || !strings.Contains(stderr, "file already exists") {
 		t.Errorf("sms backup onto an existing file: status %d, stderr %q; want 1, file already exists", status, stderr)
 	}
-	stdout, stderr, status := runBin(t, bin, "backup", "--kv-path", live, copyPath)
+	stdout, stderr, status := testutil.RunBinary(t, bin, "backup", "--kv-path", live, copyPath)
 	if status != 0 || !strings.HasPrefix(stdout, "backed up "+live+" to "+copyPath) {
 		t.Fatalf("sms backup of a live server: status %d, stdout %q, stderr %q", status, stdout, stderr)
 	}
 	// The live server keeps serving, and writes after the copy stay out of it.
 	registerOverHTTP(t, "http://"+addr)
 
-	restored := holdPort(t)
-	q := startProcess(t, bin, "--addr", restored, "--kv-path", copyPath)
-	q.waitHealthy(t, "http://"+restored)
+	restored := testutil.HoldPort(t)
+	q := testutil.StartProcess(t, bin, "--addr", restored, "--kv-path", copyPath)
+	q.WaitHealthy(t, "http://"+restored)
 	if got := listUUIDs(t, "http://"+restored); !slices.Equal(got, want) {
 		t.Errorf("nodes of the restored copy = %v, want those at backup time %v", got, want)
 	}
-	q.stop(t, syscall.SIGTERM)
-	p.stop(t, syscall.SIGTERM)
+	q.Stop(t, syscall.SIGTERM)
+	p.Stop(t, syscall.SIGTERM)
 
-	if _, stderr, status := runBin(t, bin, "backup", "--kv-backend", "postgres", copyPath+"2"); status != 2 || !strings.Contains(stderr, "pg_dump") {
+	if _, stderr, status := testutil.RunBinary(t, bin, "backup", "--kv-backend", "postgres", copyPath+"2"); status != 2 || !strings.Contains(stderr, "pg_dump") {
 		t.Errorf("sms backup --kv-backend postgres: status %d, stderr %q; want 2 and pg_dump named", status, stderr)
 	}
 }
@@ -97,7 +98,7 @@ func TestPgDumpRestore(t *testing.T) {
 			t.Skipf("%s not found (apt-get install postgresql-client)", tool)
 		}
 	}
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -108,9 +109,9 @@ func TestPgDumpRestore(t *testing.T) {
 	q.Del("search_path")
 	base.RawQuery = q.Encode()
 
-	addr := holdPort(t)
-	p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
-	p.waitHealthy(t, "http://"+addr)
+	addr := testutil.HoldPort(t)
+	p := testutil.StartProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
+	p.WaitHealthy(t, "http://"+addr)
 	for range 3 {
 		registerOverHTTP(t, "http://"+addr)
 	}
@@ -120,7 +121,7 @@ func TestPgDumpRestore(t *testing.T) {
 	if out, err := exec.Command("pg_dump", "--format=custom", "--schema", schema, "--file", dump, base.String()).CombinedOutput(); err != nil {
 		t.Fatalf("pg_dump of a live server: %v\n%s", err, out)
 	}
-	p.stop(t, syscall.SIGTERM)
+	p.Stop(t, syscall.SIGTERM)
 
 	cfg, err := pgx.ParseConfig(base.String())
 	if err != nil {
@@ -143,11 +144,11 @@ func TestPgDumpRestore(t *testing.T) {
 		t.Fatalf("pg_restore: %v\n%s", err, out)
 	}
 
-	addr = holdPort(t)
-	r := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", postgres.WithSearchPath(target.String(), schema))
-	r.waitHealthy(t, "http://"+addr)
+	addr = testutil.HoldPort(t)
+	r := testutil.StartProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", postgres.WithSearchPath(target.String(), schema))
+	r.WaitHealthy(t, "http://"+addr)
 	if got := listUUIDs(t, "http://"+addr); !slices.Equal(got, want) {
 		t.Errorf("nodes of the restored database = %v, want %v", got, want)
 	}
-	r.stop(t, syscall.SIGTERM)
+	r.Stop(t, syscall.SIGTERM)
 }

@@ -11,6 +11,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
@@ -20,20 +21,20 @@ import (
 // advisory lock serializes them, and the replicas that wait find nothing
 // left to do. Repeated on fresh schemas, since the race is about timing.
 func TestConcurrentStartPostgres(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	const replicas, attempts = 3, 3
 	for attempt := range attempts {
 		t.Run(fmt.Sprintf("attempt %d", attempt), func(t *testing.T) {
 			dsn := storetest.PostgresDSN(t)
-			var procs []*process
+			var procs []*testutil.Process
 			var addrs []string
 			for range replicas {
-				addr := holdPort(t)
+				addr := testutil.HoldPort(t)
 				addrs = append(addrs, addr)
-				procs = append(procs, startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn))
+				procs = append(procs, testutil.StartProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn))
 			}
 			for i, p := range procs {
-				p.waitHealthy(t, "http://"+addrs[i])
+				p.WaitHealthy(t, "http://"+addrs[i])
 			}
 			// Every replica serves, and sees what another wrote.
 			first := smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addrs[0])
@@ -84,7 +85,7 @@ func TestConcurrentStartPostgres(t *testing.T) {
 				t.Errorf("goose_db_version versions = %v, want 0, one per migration file (%d) and the records migration", versions, len(files))
 			}
 			for _, p := range procs {
-				p.stop(t, syscall.SIGTERM)
+				p.Stop(t, syscall.SIGTERM)
 			}
 		})
 	}

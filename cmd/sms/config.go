@@ -15,77 +15,40 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spear-next/sms/internal/cliopt"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 )
 
-// option is one setting: a flag, the environment variable it falls back to,
-// and its default. The table below is the single source for parsing and for
-// --help, so the two cannot drift apart.
-type option struct {
-	name  string // flag name, without dashes
-	env   string
-	def   string // "" = none
-	arg   string // placeholder in --help
-	usage string
+// options are the server's settings, each a flag with the environment
+// variable it falls back to: the single source of parsing and of --help.
+var options = cliopt.Options{
+	{Name: "addr", Env: "SMS_ADDR", Default: "127.0.0.1:50051", Arg: "host:port", Usage: "one-port layout: everything on one address (Connect, gRPC through connect-go, gRPC-web, REST, dashboard, /metrics, /healthz); the default layout"},
+	{Name: "grpc-addr", Env: "SMS_GRPC_ADDR", Default: "", Arg: "host:port", Usage: "SPEAR's layout: gRPC on grpc-go's server at this address (SPEAR: 127.0.0.1:50051), with --http-addr for the rest; instead of --addr"},
+	{Name: "http-addr", Env: "SMS_HTTP_ADDR", Default: "", Arg: "host:port", Usage: "SPEAR's layout: Connect, gRPC-web, gRPC through connect-go, REST, dashboard, /metrics and /healthz at this address (SPEAR: 127.0.0.1:8080), with --grpc-addr; instead of --addr"},
+	{Name: "kv-backend", Env: kvstore.EnvBackend, Default: kvstore.DefaultBackend, Arg: "name", Usage: "key/value store: memory, sqlite or postgres"},
+	{Name: "kv-path", Env: kvstore.EnvPath, Default: kvstore.DefaultPath, Arg: "file", Usage: "SQLite database file (sqlite backend)"},
+	{Name: "kv-dsn", Env: kvstore.EnvDSN, Default: "", Arg: "url", Usage: "Postgres connection string (required for the postgres backend; logged with its password masked)"},
+	{Name: "kv-listen-dsn", Env: kvstore.EnvListenDSN, Default: "", Arg: "url", Usage: "direct Postgres connection for the change feed's LISTEN and migrations, when --kv-dsn goes through a transaction pooler (default: --kv-dsn; logged with its password masked)"},
+	{Name: "sqlite-synchronous", Env: kvstore.EnvSQLiteSynchronous, Default: kvstore.SynchronousLevels[0], Arg: "level", Usage: "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
+	{Name: "skip-migrations", Env: "SMS_SKIP_MIGRATIONS", Default: "false", Arg: cliopt.BoolArg, Usage: "do not migrate the database on start (run sms migrate up as a deploy step); refuse to start if a migration is pending"},
+	{Name: "heartbeat-timeout", Env: "SMS_HEARTBEAT_TIMEOUT", Default: "90s", Arg: "duration", Usage: "an active node silent for longer is marked unhealthy (> 0)"},
+	{Name: "cleanup-interval", Env: "SMS_CLEANUP_INTERVAL", Default: "30s", Arg: "duration", Usage: "how often the liveness sweeper runs (> 0)"},
+	{Name: "node-ttl", Env: "SMS_NODE_TTL", Default: "0", Arg: "duration", Usage: "delete nodes silent for longer; 0 = never, otherwise >= the heartbeat timeout"},
+	{Name: "max-request-bytes", Env: "SMS_MAX_REQUEST_BYTES", Default: "4194304", Arg: "bytes", Usage: "largest request message accepted (> 0), as sent and as inflated; larger ones get resource_exhausted (413 on REST)"},
+	{Name: "max-watchers", Env: "SMS_MAX_WATCHERS", Default: "1024", Arg: "count", Usage: "most WatchNodes streams open at once (> 0); more get resource_exhausted"},
+	{Name: "read-header-timeout", Env: "SMS_READ_HEADER_TIMEOUT", Default: "10s", Arg: "duration", Usage: "close a connection whose request headers take longer to arrive (> 0)"},
+	{Name: "read-body-timeout", Env: "SMS_READ_BODY_TIMEOUT", Default: "30s", Arg: "duration", Usage: "fail a call whose request body takes longer to arrive, and close its connection (> 0); streams are not limited once their request is in"},
+	{Name: "cors-allow-origin", Env: "SMS_CORS_ALLOW_ORIGIN", Default: "", Arg: "origin", Usage: "let browser pages from this origin (scheme://host[:port], or * for any) call SMS; repeatable, the variable comma-separated; none = cross-origin calls refused"},
+	{Name: "tls-cert", Env: "SMS_TLS_CERT", Default: "", Arg: "file", Usage: "PEM server certificate; with --tls-key serves TLS instead of cleartext"},
+	{Name: "tls-key", Env: "SMS_TLS_KEY", Default: "", Arg: "file", Usage: "PEM private key of --tls-cert"},
+	{Name: "tls-client-ca", Env: "SMS_TLS_CLIENT_CA", Default: "", Arg: "file", Usage: "PEM CA certificates; if set, clients must present a certificate they signed (needs TLS)"},
+	{Name: "auth-token-file", Env: "SMS_AUTH_TOKEN_FILE", Default: "", Arg: "file", Usage: "file holding one bearer token every RPC must carry; health, reflection and /healthz stay open"},
+	{Name: "metrics", Env: "SMS_METRICS", Default: "true", Arg: cliopt.BoolArg, Usage: "serve Prometheus metrics on GET /metrics (no token needed, like /healthz)"},
+	{Name: "metrics-max-age", Env: "SMS_METRICS_MAX_AGE", Default: "10s", Arg: "duration", Usage: "how long /metrics reuses one pass over the registry view for the heartbeat and report age histograms (> 0); node counts are current at every scrape"},
+	{Name: "memory-limit", Env: "SMS_MEMORY_LIMIT", Default: "auto", Arg: "size", Usage: "soft limit of the Go heap (what GOMEMLIMIT sets): auto = a GOMEMLIMIT variable if set, else 90% of the cgroup's memory limit, else 896MiB; 0 = none; or a size such as 2GiB or 1536MiB"},
+	{Name: "log-level", Env: "SMS_LOG_LEVEL", Default: "info", Arg: "level", Usage: "debug, info, warn or error"},
+	{Name: "log-format", Env: "SMS_LOG_FORMAT", Default: "text", Arg: "format", Usage: "text or json"},
 }
-
-var options = []option{
-	{"addr", "SMS_ADDR", "127.0.0.1:50051", "host:port", "one-port layout: everything on one address (Connect, gRPC through connect-go, gRPC-web, REST, dashboard, /metrics, /healthz); the default layout"},
-	{"grpc-addr", "SMS_GRPC_ADDR", "", "host:port", "SPEAR's layout: gRPC on grpc-go's server at this address (SPEAR: 127.0.0.1:50051), with --http-addr for the rest; instead of --addr"},
-	{"http-addr", "SMS_HTTP_ADDR", "", "host:port", "SPEAR's layout: Connect, gRPC-web, gRPC through connect-go, REST, dashboard, /metrics and /healthz at this address (SPEAR: 127.0.0.1:8080), with --grpc-addr; instead of --addr"},
-	{"kv-backend", kvstore.EnvBackend, kvstore.DefaultBackend, "name", "key/value store: memory, sqlite or postgres"},
-	{"kv-path", kvstore.EnvPath, kvstore.DefaultPath, "file", "SQLite database file (sqlite backend)"},
-	{"kv-dsn", kvstore.EnvDSN, "", "url", "Postgres connection string (required for the postgres backend; logged with its password masked)"},
-	{"kv-listen-dsn", kvstore.EnvListenDSN, "", "url", "direct Postgres connection for the change feed's LISTEN and migrations, when --kv-dsn goes through a transaction pooler (default: --kv-dsn; logged with its password masked)"},
-	{"sqlite-synchronous", kvstore.EnvSQLiteSynchronous, kvstore.SynchronousLevels[0], "level", "SQLite synchronous level: full, or normal (survives a process crash, may lose the last commits on power loss)"},
-	{"skip-migrations", "SMS_SKIP_MIGRATIONS", "false", boolArg, "do not migrate the database on start (run sms migrate up as a deploy step); refuse to start if a migration is pending"},
-	{"heartbeat-timeout", "SMS_HEARTBEAT_TIMEOUT", "90s", "duration", "an active node silent for longer is marked unhealthy (> 0)"},
-	{"cleanup-interval", "SMS_CLEANUP_INTERVAL", "30s", "duration", "how often the liveness sweeper runs (> 0)"},
-	{"node-ttl", "SMS_NODE_TTL", "0", "duration", "delete nodes silent for longer; 0 = never, otherwise >= the heartbeat timeout"},
-	{"max-request-bytes", "SMS_MAX_REQUEST_BYTES", "4194304", "bytes", "largest request message accepted (> 0), as sent and as inflated; larger ones get resource_exhausted (413 on REST)"},
-	{"max-watchers", "SMS_MAX_WATCHERS", "1024", "count", "most WatchNodes streams open at once (> 0); more get resource_exhausted"},
-	{"read-header-timeout", "SMS_READ_HEADER_TIMEOUT", "10s", "duration", "close a connection whose request headers take longer to arrive (> 0)"},
-	{"read-body-timeout", "SMS_READ_BODY_TIMEOUT", "30s", "duration", "fail a call whose request body takes longer to arrive, and close its connection (> 0); streams are not limited once their request is in"},
-	{"cors-allow-origin", "SMS_CORS_ALLOW_ORIGIN", "", listArg, "let browser pages from this origin (scheme://host[:port], or * for any) call SMS; repeatable, the variable comma-separated; none = cross-origin calls refused"},
-	{"tls-cert", "SMS_TLS_CERT", "", "file", "PEM server certificate; with --tls-key serves TLS instead of cleartext"},
-	{"tls-key", "SMS_TLS_KEY", "", "file", "PEM private key of --tls-cert"},
-	{"tls-client-ca", "SMS_TLS_CLIENT_CA", "", "file", "PEM CA certificates; if set, clients must present a certificate they signed (needs TLS)"},
-	{"auth-token-file", "SMS_AUTH_TOKEN_FILE", "", "file", "file holding one bearer token every RPC must carry; health, reflection and /healthz stay open"},
-	{"metrics", "SMS_METRICS", "true", boolArg, "serve Prometheus metrics on GET /metrics (no token needed, like /healthz)"},
-	{"metrics-max-age", "SMS_METRICS_MAX_AGE", "10s", "duration", "how long /metrics reuses one pass over the registry view for the heartbeat and report age histograms (> 0); node counts are current at every scrape"},
-	{"memory-limit", "SMS_MEMORY_LIMIT", "auto", "size", "soft limit of the Go heap (what GOMEMLIMIT sets): auto = a GOMEMLIMIT variable if set, else 90% of the cgroup's memory limit, else 896MiB; 0 = none; or a size such as 2GiB or 1536MiB"},
-	{"log-level", "SMS_LOG_LEVEL", "info", "level", "debug, info, warn or error"},
-	{"log-format", "SMS_LOG_FORMAT", "text", "format", "text or json"},
-}
-
-// boolArg is the placeholder of a boolean option: its flag may be given
-// alone (--skip-migrations) or with a value (--skip-migrations=false).
-const boolArg = "[=true|false]"
-
-// listArg is the placeholder of a repeatable option: each flag adds to the
-// list, and its variable holds the list comma-separated.
-const listArg = "origin"
-
-// listFlag is a repeatable flag kept as its values joined with commas, so
-// that it is parsed like its environment variable.
-type listFlag string
-
-func (l *listFlag) String() string { return string(*l) }
-func (l *listFlag) Set(s string) error {
-	if *l != "" {
-		s = string(*l) + "," + s
-	}
-	*l = listFlag(s)
-	return nil
-}
-
-// boolFlag is a boolean flag kept as the string given, so that it is
-// validated like the environment variable it falls back to.
-type boolFlag string
-
-func (b *boolFlag) String() string     { return string(*b) }
-func (b *boolFlag) Set(s string) error { *b = boolFlag(s); return nil }
-func (b *boolFlag) IsBoolFlag() bool   { return true }
 
 // config is the validated server configuration. Files named by flags are
 // already read, so a config that parsed can start the server.
@@ -124,67 +87,29 @@ type config struct {
 
 // usageError is a configuration mistake: the message names the flag, its
 // environment variable and what it accepts, on one line. main exits 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
+type usageError = cliopt.UsageError
 
 // errHelp means --help was asked for and the usage was printed.
-var errHelp = errors.New("help requested")
+var errHelp = cliopt.ErrHelp
 
-// values resolves each option to its raw string: the flag if given, else the
-// environment variable if not empty, else the default. Env values that a flag
-// overrides are never looked at, so a bad one is not an error.
-type values struct {
-	raw   map[string]string
-	given map[string]bool
-}
-
-func (v values) get(name string) string { return v.raw[name] }
+// values are the options resolved: each flag if given, else its
+// environment variable if not empty, else its default.
+type values struct{ *cliopt.Values }
 
 // parseConfig parses the command line and environment into a config. It
 // returns errHelp after printing usage to out for --help, and a *usageError
 // for anything wrong.
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	fs := flag.NewFlagSet("sms", flag.ContinueOnError)
-	// The flag package would print the error and the whole usage; we print
-	// one line instead.
-	fs.SetOutput(io.Discard)
-	flags := make(map[string]*string, len(options))
-	for _, o := range options {
-		p := new(string)
-		if o.arg == boolArg {
-			*p = o.def
-			fs.Var((*boolFlag)(p), o.name, o.usage)
-		} else if o.arg == listArg {
-			fs.Var((*listFlag)(p), o.name, o.usage)
-		} else {
-			fs.StringVar(p, o.name, o.def, o.usage)
-		}
-		flags[o.name] = p
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
+	v := values{options.Bind(fs, getenv)}
+	if err := cliopt.Parse(fs, args); err != nil {
+		if errors.Is(err, errHelp) {
 			printUsage(out)
-			return config{}, errHelp
 		}
-		return config{}, &usageError{err.Error() + "; see sms --help"}
+		return config{}, err
 	}
-	if fs.NArg() > 0 {
-		return config{}, &usageError{fmt.Sprintf("unexpected argument %q; sms takes only flags, see sms --help", fs.Arg(0))}
-	}
-
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	v := values{raw: map[string]string{}, given: map[string]bool{}}
-	for _, o := range options {
-		switch {
-		case set[o.name]:
-			v.raw[o.name], v.given[o.name] = *flags[o.name], true
-		case getenv(o.env) != "":
-			v.raw[o.name], v.given[o.name] = getenv(o.env), true
-		default:
-			v.raw[o.name] = o.def
-		}
+	if err := cliopt.NoArgs(fs); err != nil {
+		return config{}, err
 	}
 	c, err := v.config()
 	if err == nil {
@@ -193,26 +118,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	return c, err
 }
 
-func lookup(name string) option {
-	for _, o := range options {
-		if o.name == name {
-			return o
-		}
-	}
-	panic("unknown option " + name)
-}
-
 // bad returns the one-line error for option name:
 // `--name (ENV): <problem>; want <want>`.
-func bad(name, problem, want string) error {
-	o := lookup(name)
-	return &usageError{fmt.Sprintf("--%s (%s): %s; want %s", o.name, o.env, oneLine(problem), want)}
-}
+func bad(name, problem, want string) error { return options.Bad(name, problem, want) }
 
 // oneLine keeps errors from files or the OS on one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
+func oneLine(s string) string { return cliopt.OneLine(s) }
 
 // storeFlags names the flag behind each parameter of kvstore.Config.
 var storeFlags = map[kvstore.Param]string{
@@ -230,10 +141,10 @@ var storeFlags = map[kvstore.Param]string{
 // kvstore validates it, rejecting a given parameter the backend does not
 // use; the error names the flag.
 func (v values) storeConfig() (kvstore.Config, error) {
-	c := kvstore.Config{Backend: strings.ToLower(strings.TrimSpace(v.get("kv-backend")))}
-	param := func(name, usedBy string) string {
-		if v.given[name] || c.Backend == usedBy {
-			return v.get(name)
+	c := kvstore.Config{Backend: strings.ToLower(strings.TrimSpace(v.Get("kv-backend")))}
+	param := func(name, usedBy string) string { // "" for what sms migrate does not take
+		if v.Has(name) && (v.Given(name) || c.Backend == usedBy) {
+			return v.Get(name)
 		}
 		return ""
 	}
@@ -241,12 +152,11 @@ func (v values) storeConfig() (kvstore.Config, error) {
 	c.DSN = param("kv-dsn", kvstore.BackendPostgres)
 	c.ListenDSN = param("kv-listen-dsn", kvstore.BackendPostgres)
 	c.SQLiteSynchronous = strings.ToLower(param("sqlite-synchronous", kvstore.BackendSQLite))
-	if raw := v.get("skip-migrations"); raw != "" { // sms migrate has no such flag
-		skip, err := strconv.ParseBool(raw)
-		if err != nil {
-			return c, bad("skip-migrations", fmt.Sprintf("%q is not a boolean", raw), "true or false")
+	if v.Has("skip-migrations") && v.Get("skip-migrations") != "" { // sms migrate has no such flag
+		var err error
+		if c.SkipMigrations, err = v.Bool("skip-migrations"); err != nil {
+			return c, err
 		}
-		c.SkipMigrations = skip
 	}
 	return c, storeFlagError(c.Validate())
 }
@@ -275,15 +185,15 @@ func (v values) config() (config, error) {
 		return c, err
 	}
 
-	if c.heartbeatTimeout, err = positiveDuration(v, "heartbeat-timeout", "a Go duration > 0 such as 90s"); err != nil {
+	if c.heartbeatTimeout, err = v.PositiveDuration("heartbeat-timeout", "a Go duration > 0 such as 90s"); err != nil {
 		return c, err
 	}
-	if c.cleanupInterval, err = positiveDuration(v, "cleanup-interval", "a Go duration > 0 such as 30s"); err != nil {
+	if c.cleanupInterval, err = v.PositiveDuration("cleanup-interval", "a Go duration > 0 such as 30s"); err != nil {
 		return c, err
 	}
 
 	const ttlWant = "0 (never) or a Go duration >= --heartbeat-timeout such as 24h"
-	raw := v.get("node-ttl")
+	raw := v.Get("node-ttl")
 	c.nodeTTL, err = time.ParseDuration(raw)
 	switch {
 	case err != nil:
@@ -296,7 +206,7 @@ func (v values) config() (config, error) {
 		return c, bad("node-ttl", fmt.Sprintf("%s is shorter than --heartbeat-timeout %s", c.nodeTTL, c.heartbeatTimeout), ttlWant)
 	}
 
-	raw = v.get("max-request-bytes")
+	raw = v.Get("max-request-bytes")
 	n, err := strconv.ParseInt(raw, 10, 0)
 	switch {
 	case err != nil:
@@ -306,40 +216,39 @@ func (v values) config() (config, error) {
 	}
 	c.maxRequestBytes = int(n)
 
-	raw = v.get("max-watchers")
+	raw = v.Get("max-watchers")
 	if n, err = strconv.ParseInt(raw, 10, 0); err != nil || n <= 0 {
 		return c, bad("max-watchers", fmt.Sprintf("%q is not an integer > 0", raw), "a count > 0 such as 1024")
 	}
 	c.maxWatchers = int(n)
-	if c.readHeaderTimeout, err = positiveDuration(v, "read-header-timeout", "a Go duration > 0 such as 10s"); err != nil {
+	if c.readHeaderTimeout, err = v.PositiveDuration("read-header-timeout", "a Go duration > 0 such as 10s"); err != nil {
 		return c, err
 	}
-	if c.readBodyTimeout, err = positiveDuration(v, "read-body-timeout", "a Go duration > 0 such as 30s"); err != nil {
+	if c.readBodyTimeout, err = v.PositiveDuration("read-body-timeout", "a Go duration > 0 such as 30s"); err != nil {
 		return c, err
 	}
-	if c.corsOrigins, err = parseOrigins(v.get("cors-allow-origin")); err != nil {
+	if c.corsOrigins, err = parseOrigins(strings.Join(v.List("cors-allow-origin"), ",")); err != nil {
 		return c, err
 	}
 
 	if err := c.loadTLS(v); err != nil {
 		return c, err
 	}
-	if c.authToken, err = loadToken(v.get("auth-token-file")); err != nil {
+	if c.authToken, err = loadToken(v.Get("auth-token-file")); err != nil {
 		return c, err
 	}
 
-	raw = v.get("metrics")
-	if c.metrics, err = strconv.ParseBool(raw); err != nil {
-		return c, bad("metrics", fmt.Sprintf("%q is not a boolean", raw), "true or false")
-	}
-	if c.metricsMaxAge, err = positiveDuration(v, "metrics-max-age", "a Go duration > 0 such as 10s"); err != nil {
+	if c.metrics, err = v.Bool("metrics"); err != nil {
 		return c, err
 	}
-	if c.memory, err = parseMemoryLimit(v.get("memory-limit")); err != nil {
+	if c.metricsMaxAge, err = v.PositiveDuration("metrics-max-age", "a Go duration > 0 such as 10s"); err != nil {
+		return c, err
+	}
+	if c.memory, err = parseMemoryLimit(v.Get("memory-limit")); err != nil {
 		return c, bad("memory-limit", err.Error(), "auto, 0 (none) or a size such as 1GiB")
 	}
 
-	raw = v.get("log-level")
+	raw = v.Get("log-level")
 	switch strings.ToLower(raw) {
 	case "debug":
 		c.logLevel = slog.LevelDebug
@@ -352,11 +261,11 @@ func (v values) config() (config, error) {
 	default:
 		return c, bad("log-level", fmt.Sprintf("%q is not a level", raw), "debug, info, warn or error")
 	}
-	c.logFormat = strings.ToLower(v.get("log-format"))
+	c.logFormat = strings.ToLower(v.Get("log-format"))
 	switch c.logFormat {
 	case "text", "json":
 	default:
-		return c, bad("log-format", fmt.Sprintf("%q is not a format", v.get("log-format")), "text or json")
+		return c, bad("log-format", fmt.Sprintf("%q is not a format", v.Get("log-format")), "text or json")
 	}
 	return c, nil
 }
@@ -372,12 +281,12 @@ const (
 // --grpc-addr or --http-addr is given, the other one defaulting to SPEAR's
 // port; otherwise the one-port layout on --addr.
 func (c *config) loadAddrs(v values) error {
-	c.grpcAddr, c.httpAddr = v.get("grpc-addr"), v.get("http-addr")
+	c.grpcAddr, c.httpAddr = v.Get("grpc-addr"), v.Get("http-addr")
 	if c.grpcAddr == "" && c.httpAddr == "" {
-		c.addr = v.get("addr")
+		c.addr = v.Get("addr")
 		return checkAddr("addr", c.addr)
 	}
-	if v.given["addr"] {
+	if v.Given("addr") {
 		name := "grpc-addr"
 		if c.grpcAddr == "" {
 			name = "http-addr"
@@ -437,22 +346,10 @@ func parseOrigins(raw string) ([]string, error) {
 	return origins, nil
 }
 
-func positiveDuration(v values, name, want string) (time.Duration, error) {
-	raw := v.get(name)
-	d, err := time.ParseDuration(raw)
-	switch {
-	case err != nil:
-		return 0, bad(name, fmt.Sprintf("%q is not a duration", raw), want)
-	case d <= 0:
-		return 0, bad(name, fmt.Sprintf("%q is not > 0", raw), want)
-	}
-	return d, nil
-}
-
 // loadTLS reads the certificate, key and client CAs now, so that a bad file
 // stops the server at start rather than failing every handshake.
 func (c *config) loadTLS(v values) error {
-	certFile, keyFile, caFile := v.get("tls-cert"), v.get("tls-key"), v.get("tls-client-ca")
+	certFile, keyFile, caFile := v.Get("tls-cert"), v.Get("tls-key"), v.Get("tls-client-ca")
 	switch {
 	case certFile == "" && keyFile != "":
 		return bad("tls-cert", "missing, and --tls-key is set", "both --tls-cert and --tls-key, or neither")
@@ -523,25 +420,17 @@ func loadToken(file string) (string, error) {
 // printUsage writes --help: every flag with its environment variable and
 // default.
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: sms [flags]\n")
-	fmt.Fprintf(w, "       sms migrate up|down|status [flags]   (see sms migrate --help)\n")
-	fmt.Fprintf(w, "       sms backup [--kv-path FILE] DEST     (see sms backup --help)\n")
-	fmt.Fprintf(w, "       sms --version\n\n")
-	fmt.Fprintf(w, "SMS serves the node and resource registries over Connect, gRPC and gRPC-web.\n")
-	fmt.Fprintf(w, "Layouts: one port (--addr, the default), or SPEAR's: gRPC on grpc-go's server\n")
-	fmt.Fprintf(w, "at --grpc-addr and everything else at --http-addr.\n")
-	fmt.Fprintf(w, "Each flag falls back to its environment variable (when set and not empty),\n")
-	fmt.Fprintf(w, "then to its default. A flag given on the command line wins over its variable.\n\n")
-	for _, o := range options {
-		def := o.def
-		if def == "" {
-			def = "none"
-		}
-		sep := " "
-		if o.arg == boolArg {
-			sep = ""
-		}
-		fmt.Fprintf(w, "  --%s%s%s\n", o.name, sep, o.arg)
-		fmt.Fprintf(w, "\t%s\n\tenv %s, default %s\n", o.usage, o.env, def)
-	}
+	fmt.Fprint(w, `Usage: sms [flags]
+       sms migrate up|down|status [flags]   (see sms migrate --help)
+       sms backup [--kv-path FILE] DEST     (see sms backup --help)
+       sms --version
+
+SMS serves the node and resource registries over Connect, gRPC and gRPC-web.
+Layouts: one port (--addr, the default), or SPEAR's: gRPC on grpc-go's server
+at --grpc-addr and everything else at --http-addr.
+Each flag falls back to its environment variable (when set and not empty),
+then to its default. A flag given on the command line wins over its variable.
+
+`)
+	options.PrintUsage(w)
 }

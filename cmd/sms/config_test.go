@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spear-next/sms/internal/cliopt"
 	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 )
@@ -370,11 +371,11 @@ func TestParseConfigHelp(t *testing.T) {
 			t.Fatalf("parseConfig(%s) = %v, want errHelp", arg, err)
 		}
 		for _, o := range options {
-			name := "--" + o.name + " "
-			if o.arg == boolArg {
-				name = "--" + o.name + boolArg
+			name := "--" + o.Name + " "
+			if o.Arg == cliopt.BoolArg {
+				name = "--" + o.Name + cliopt.BoolArg
 			}
-			for _, w := range []string{name, o.env, o.def} {
+			for _, w := range []string{name, o.Env, o.Default} {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("%s output does not mention %q:\n%s", arg, w, out.String())
 				}
@@ -392,7 +393,7 @@ func TestExitCode(t *testing.T) {
 	}{
 		{"success", nil, 0, ""},
 		{"help", errHelp, 0, ""},
-		{"usage", &usageError{"--addr (SMS_ADDR): bad"}, 2, "sms: --addr (SMS_ADDR): bad\n"},
+		{"usage", &usageError{Msg: "--addr (SMS_ADDR): bad"}, 2, "sms: --addr (SMS_ADDR): bad\n"},
 		{"runtime", errors.New("listen tcp: address\nalready in use"), 1, "sms: listen tcp: address already in use\n"},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/spear-next/sms/internal/nodehistory"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -26,7 +27,7 @@ import (
 // anywhere after its call, including never having happened. A read that got
 // no answer is left out.
 func TestCrashLinearizable(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	ops := nodehistory.OpsPerClient(t, 150)
 	for _, sync := range []string{"full", "normal"} {
 		t.Run("sqlite-"+sync, func(t *testing.T) {
@@ -72,12 +73,12 @@ func runCrashHistory(t *testing.T, bin string, opsPerClient int, storeArgs ...st
 	const clients, kills = 6, 2
 	// SPEAR's layout, so that clients call through every protocol, gRPC on
 	// grpc-go's server included.
-	grpcAddr, httpAddr := holdPort(t), holdPort(t)
+	grpcAddr, httpAddr := testutil.HoldPort(t), testutil.HoldPort(t)
 	baseURL := "http://" + httpAddr
 	args := append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--heartbeat-timeout", "24h", "--cleanup-interval", "1h"}, storeArgs...)
 
-	p := startProcess(t, bin, args...)
-	p.waitHealthy(t, baseURL)
+	p := testutil.StartProcess(t, bin, args...)
+	p.WaitHealthy(t, baseURL)
 	srv := &crashServer{up: make(chan struct{})}
 	close(srv.up)
 
@@ -142,12 +143,12 @@ func runCrashHistory(t *testing.T, bin string, opsPerClient int, storeArgs ...st
 		srv.mu.Lock()
 		srv.down, srv.up = true, make(chan struct{})
 		srv.mu.Unlock()
-		if err := p.cmd.Process.Kill(); err != nil {
+		if err := p.Cmd.Process.Kill(); err != nil {
 			t.Fatalf("SIGKILL: %v", err)
 		}
-		<-p.exited
-		p = startProcess(t, bin, args...)
-		p.waitHealthy(t, baseURL)
+		<-p.Exited
+		p = testutil.StartProcess(t, bin, args...)
+		p.WaitHealthy(t, baseURL)
 		srv.mu.Lock()
 		srv.gen++
 		srv.down = false
@@ -155,7 +156,7 @@ func runCrashHistory(t *testing.T, bin string, opsPerClient int, storeArgs ...st
 		srv.mu.Unlock()
 	}
 	wg.Wait()
-	p.stop(t, os.Interrupt)
+	p.Stop(t, os.Interrupt)
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -18,6 +18,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
@@ -48,7 +49,7 @@ func crashRounds(t *testing.T) int {
 // write cut off by the kill is in doubt: after the restart it must be
 // either fully there or fully absent.
 func TestCrash(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	rounds := crashRounds(t)
 	for _, sync := range []string{"full", "normal"} {
 		t.Run("sqlite-"+sync, func(t *testing.T) {
@@ -90,7 +91,7 @@ func runCrashRounds(t *testing.T, bin string, rounds int, cfg kvstore.Config, sq
 	const workers, nodesPerWorker = 8, 4
 	// SPEAR's layout, so that the workers write through every protocol,
 	// gRPC on grpc-go's server included.
-	grpcAddr, httpAddr := holdPort(t), holdPort(t)
+	grpcAddr, httpAddr := testutil.HoldPort(t), testutil.HoldPort(t)
 	baseURL := "http://" + httpAddr
 	// Long liveness settings: the sweeper must not remove the resource
 	// records the test checks, however long the run.
@@ -105,13 +106,13 @@ func runCrashRounds(t *testing.T, bin string, rounds int, cfg kvstore.Config, sq
 	var seq atomic.Int64
 	var stats crashStats
 	for round := range rounds {
-		p := startProcess(t, bin, args...)
-		p.waitHealthy(t, baseURL)
+		p := testutil.StartProcess(t, bin, args...)
+		p.WaitHealthy(t, baseURL)
 		if round > 0 {
 			verifyAfterCrash(t, round, baseURL, nodes, &stats)
 		}
 		if t.Failed() {
-			t.Fatalf("round %d: giving up\n%s", round, p.output)
+			t.Fatalf("round %d: giving up\n%s", round, p.Output)
 		}
 
 		var killed atomic.Bool
@@ -129,19 +130,19 @@ func runCrashRounds(t *testing.T, bin string, rounds int, cfg kvstore.Config, sq
 		}
 		time.Sleep(time.Duration(rand.IntN(400)+20) * time.Millisecond)
 		killed.Store(true)
-		if err := p.cmd.Process.Kill(); err != nil {
+		if err := p.Cmd.Process.Kill(); err != nil {
 			t.Fatalf("SIGKILL: %v", err)
 		}
-		<-p.exited
+		<-p.Exited
 		wg.Wait()
 
 		checkStoreAfterCrash(t, round, cfg, sqlitePath)
 	}
 	// A last restart checks the last round's writes.
-	p := startProcess(t, bin, args...)
-	p.waitHealthy(t, baseURL)
+	p := testutil.StartProcess(t, bin, args...)
+	p.WaitHealthy(t, baseURL)
 	verifyAfterCrash(t, rounds, baseURL, nodes, &stats)
-	p.stop(t, os.Interrupt)
+	p.Stop(t, os.Interrupt)
 	t.Logf("%d rounds: %d writes acknowledged, %d in doubt at a kill (%d of them applied), %d lost",
 		rounds, stats.acked, stats.inDoubt, stats.inDoubtApplied, stats.lost)
 }

@@ -19,6 +19,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 )
 
 // The failover topology .ci/failover creates: two throw-away clusters of
@@ -118,7 +119,7 @@ func TestPostgresFailover(t *testing.T) {
 			t.Fatalf("%s=%q: want a positive number", envFailoverRounds, s)
 		}
 	}
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	p := primaryIndex(t)
 	execOn(t, failoverClusters[p].port, "ALTER SYSTEM RESET synchronous_standby_names", "SELECT pg_reload_conf()")
 	waitSync(t, failoverClusters[p].port)
@@ -135,10 +136,10 @@ func TestPostgresFailover(t *testing.T) {
 	})
 	dsn := fmt.Sprintf("postgres://postgres@127.0.0.1:%d,127.0.0.1:%d/postgres?sslmode=disable&target_session_attrs=read-write&connect_timeout=2&search_path=%s",
 		failoverClusters[0].port, failoverClusters[1].port, schema)
-	addr := holdPort(t)
+	addr := testutil.HoldPort(t)
 	baseURL := "http://" + addr
-	proc := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
-	proc.waitHealthy(t, baseURL)
+	proc := testutil.StartProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
+	proc.WaitHealthy(t, baseURL)
 	client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL)
 
 	var totalAcked, totalLost int
@@ -190,7 +191,7 @@ func TestPostgresFailover(t *testing.T) {
 
 		for code, n := range codes {
 			if code != connect.CodeUnavailable {
-				t.Errorf("round %d: %d calls in the gap ended with %v, want unavailable\n%s", round, n, code, proc.output)
+				t.Errorf("round %d: %d calls in the gap ended with %v, want unavailable\n%s", round, n, code, proc.Output)
 			}
 		}
 		lost := 0
@@ -218,5 +219,5 @@ func TestPostgresFailover(t *testing.T) {
 		p = 1 - p
 	}
 	t.Logf("measured: %d failovers: %d writes acknowledged, %d lost", rounds, totalAcked, totalLost)
-	proc.stop(t, syscall.SIGTERM)
+	proc.Stop(t, syscall.SIGTERM)
 }

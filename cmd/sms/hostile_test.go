@@ -27,13 +27,13 @@ func TestHostileReport(t *testing.T) {
 	if os.Getenv("SMS_HOSTILE_REPORT") == "" {
 		t.Skip("a measuring command: set SMS_HOSTILE_REPORT=1")
 	}
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	token := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(token, []byte("s3cret\n"), 0o600)
-	addr := holdPort(t)
+	addr := testutil.HoldPort(t)
 	url := "http://" + addr
-	p := startProcess(t, bin, "--addr", addr, "--kv-path", filepath.Join(t.TempDir(), "sms.db"), "--auth-token-file", token)
-	p.waitHealthy(t, url)
+	p := testutil.StartProcess(t, bin, "--addr", addr, "--kv-path", filepath.Join(t.TempDir(), "sms.db"), "--auth-token-file", token)
+	p.WaitHealthy(t, url)
 	client := testutil.H2CClient()
 
 	const gib = 1 << 30
@@ -101,7 +101,7 @@ func TestHostileReport(t *testing.T) {
 	fmt.Println("| surface | input | answer | server RSS before → after | time |")
 	fmt.Println("|---|---|---|---|---|")
 	for _, in := range inputs {
-		before := procstat.RSS(p.cmd.Process.Pid)
+		before := procstat.RSS(p.Cmd.Process.Pid)
 		req, _ := http.NewRequest(http.MethodPost, url+in.path, bytes.NewReader(in.body))
 		req.Header.Set("Content-Type", in.ctype)
 		for k, v := range in.header {
@@ -119,7 +119,7 @@ func TestHostileReport(t *testing.T) {
 		}
 		took := time.Since(start)
 		fmt.Printf("| %s | %s | %s | %.0f → %.0f MB | %s |\n", in.surface, in.what, answer,
-			float64(before)/1e6, float64(procstat.RSS(p.cmd.Process.Pid))/1e6, took.Round(time.Millisecond))
+			float64(before)/1e6, float64(procstat.RSS(p.Cmd.Process.Pid))/1e6, took.Round(time.Millisecond))
 	}
 }
 

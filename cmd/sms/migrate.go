@@ -15,6 +15,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"golang.org/x/term"
 
+	"github.com/spear-next/sms/internal/cliopt"
 	"github.com/spear-next/sms/migrations"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/postgres"
@@ -50,57 +51,35 @@ func stdinTerminal() terminal {
 // database fails or is in use by a server (SQLite).
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, tty terminal, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sms migrate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	flags := map[string]*string{}
-	for _, name := range migrateOptions {
-		o := lookup(name)
-		flags[name] = fs.String(o.name, o.def, o.usage)
-	}
+	v := values{options.Select(migrateOptions...).Bind(fs, getenv)}
 	yes := fs.Bool("yes", false, "down: roll back without asking")
 	// Flags may come before or after the command.
 	parse := func(args []string) error {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				printMigrateUsage(stderr)
-				return errHelp
-			}
-			return &usageError{err.Error() + "; see sms migrate --help"}
+		err := cliopt.Parse(fs, args)
+		if errors.Is(err, errHelp) {
+			printMigrateUsage(stderr)
 		}
-		return nil
+		return err
 	}
 	if err := parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return &usageError{"migrate needs a command: up, down or status; see sms migrate --help"}
+		return &usageError{Msg: "migrate needs a command: up, down or status; see sms migrate --help"}
 	}
 	command := fs.Arg(0)
 	if err := parse(fs.Args()[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return &usageError{fmt.Sprintf("unexpected argument %q; see sms migrate --help", fs.Arg(0))}
+		return &usageError{Msg: fmt.Sprintf("unexpected argument %q; see sms migrate --help", fs.Arg(0))}
 	}
 	switch command {
 	case "up", "down", "status":
 	default:
-		return &usageError{fmt.Sprintf("unknown migrate command %q; want up, down or status", command)}
+		return &usageError{Msg: fmt.Sprintf("unknown migrate command %q; want up, down or status", command)}
 	}
 
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	v := values{raw: map[string]string{}, given: map[string]bool{}}
-	for _, name := range migrateOptions {
-		o := lookup(name)
-		switch {
-		case set[name]:
-			v.raw[name], v.given[name] = *flags[name], true
-		case getenv(o.env) != "":
-			v.raw[name], v.given[name] = getenv(o.env), true
-		default:
-			v.raw[name] = o.def
-		}
-	}
 	sc, err := v.storeConfig()
 	if err != nil {
 		return err
@@ -117,7 +96,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			return nil
 		}
 		if !tty.isTerminal {
-			return &usageError{plan + "; run again with --yes to do it"}
+			return &usageError{Msg: plan + "; run again with --yes to do it"}
 		}
 		fmt.Fprintf(stderr, "%s.\nType yes to go on: ", plan)
 		answer, _ := bufio.NewReader(tty.in).ReadString('\n')
@@ -226,21 +205,18 @@ func downPlan(ctx context.Context, p *goose.Provider, db kvstore.MigrationDB) (s
 }
 
 func printMigrateUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: sms migrate up|down|status [flags]\n\n")
-	fmt.Fprintf(w, "Runs the database migrations that the server otherwise applies on start\n")
-	fmt.Fprintf(w, "(see --skip-migrations): up applies every pending migration, down rolls\n")
-	fmt.Fprintf(w, "back the latest applied one, status lists each as applied or pending.\n")
-	fmt.Fprintf(w, "down says how many keys it will delete and needs --yes, or \"yes\" typed\n")
-	fmt.Fprintf(w, "on a terminal. On SQLite, up and down refuse a file a server has open.\n")
-	fmt.Fprintf(w, "Exit status: 0 done, 1 the database failed, 2 a usage error.\n\n")
-	for _, name := range migrateOptions {
-		o := lookup(name)
-		def := o.def
-		if def == "" {
-			def = "none"
-		}
-		fmt.Fprintf(w, "  --%s %s\n", o.name, o.arg)
-		fmt.Fprintf(w, "\t%s\n\tenv %s, default %s\n", o.usage, o.env, def)
-	}
-	fmt.Fprintf(w, "  --yes\n\tdown: roll back without asking\n")
+	fmt.Fprint(w, `Usage: sms migrate up|down|status [flags]
+
+Runs the database migrations that the server otherwise applies on start
+(see --skip-migrations): up applies every pending migration, down rolls
+back the latest applied one, status lists each as applied or pending.
+down says how many keys it will delete and needs --yes, or "yes" typed
+on a terminal. On SQLite, up and down refuse a file a server has open.
+Exit status: 0 done, 1 the database failed, 2 a usage error.
+
+`)
+	options.Select(migrateOptions...).PrintUsage(w)
+	fmt.Fprint(w, `  --yes
+	down: roll back without asking
+`)
 }

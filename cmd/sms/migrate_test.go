@@ -2,44 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
-// runBin runs the sms binary to completion and returns its stdout, stderr
-// and exit status.
-func runBin(t *testing.T, bin string, args ...string) (stdout, stderr string, status int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd, files := command(t, ctx, bin, args...)
-	defer closeFiles(files)
-	var out, errOut testutil.SyncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		status = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("run sms %q: %v", args, err)
-	}
-	return out.String(), errOut.String(), status
-}
-
 func TestMigrateCommand(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 
 	backends := []struct {
 		name   string
@@ -58,7 +34,7 @@ func TestMigrateCommand(t *testing.T) {
 			storeFlags := b.store(t)
 			migrate := func(command string, flags ...string) (string, string, int) {
 				t.Helper()
-				return runBin(t, bin, append(append([]string{"migrate", command}, flags...), storeFlags...)...)
+				return testutil.RunBinary(t, bin, append(append([]string{"migrate", command}, flags...), storeFlags...)...)
 			}
 
 			out, errOut, status := migrate("status")
@@ -70,9 +46,9 @@ func TestMigrateCommand(t *testing.T) {
 			}
 
 			// The server refuses an unmigrated database with one line.
-			addr := holdPort(t)
+			addr := testutil.HoldPort(t)
 			serverArgs := append([]string{"--addr", addr, "--skip-migrations"}, storeFlags...)
-			_, errOut, status = runBin(t, bin, serverArgs...)
+			_, errOut, status = testutil.RunBinary(t, bin, serverArgs...)
 			if status != 1 {
 				t.Fatalf("sms --skip-migrations on an unmigrated database: status %d, want 1\n%s", status, errOut)
 			}
@@ -97,17 +73,17 @@ func TestMigrateCommand(t *testing.T) {
 			}
 
 			// Now the server starts without migrating.
-			p := startProcess(t, bin, serverArgs...)
-			p.waitHealthy(t, "http://"+addr)
+			p := testutil.StartProcess(t, bin, serverArgs...)
+			p.WaitHealthy(t, "http://"+addr)
 			registerOverHTTP(t, "http://"+addr)
 			if b.name == "sqlite" {
 				// A server holds the file: down refuses, naming it.
 				_, errOut, status = migrate("down", "--yes")
-				if want := fmt.Sprintf("in use by process %d", p.cmd.Process.Pid); status != 1 || !strings.Contains(errOut, want) {
+				if want := fmt.Sprintf("in use by process %d", p.Cmd.Process.Pid); status != 1 || !strings.Contains(errOut, want) {
 					t.Errorf("migrate down --yes next to a server: status %d, stderr %q; want 1, %q", status, errOut, want)
 				}
 			}
-			p.stop(t, syscall.SIGTERM)
+			p.Stop(t, syscall.SIGTERM)
 
 			// Off a terminal, down says what it would do and needs --yes.
 			out, errOut, status = migrate("down")
@@ -132,7 +108,7 @@ func TestMigrateCommand(t *testing.T) {
 			if !strings.Contains(out, "pending") {
 				t.Errorf("migrate status after down = %q, want a pending migration", out)
 			}
-			_, errOut, status = runBin(t, bin, serverArgs...)
+			_, errOut, status = testutil.RunBinary(t, bin, serverArgs...)
 			if status != 1 || !strings.Contains(errOut, "schema not migrated") {
 				t.Errorf("sms --skip-migrations after down: status %d, stderr %q; want 1, schema not migrated", status, errOut)
 			}
@@ -149,7 +125,7 @@ func TestMigrateCommand(t *testing.T) {
 			{[]string{"migrate", "up", "--kv-backend", "memory"}, "sms: --kv-backend (KV_BACKEND): the memory backend has no migrations; want sqlite or postgres"},
 			{[]string{"migrate", "up", "--kv-backend", "postgres"}, "sms: --kv-dsn (KV_DSN): missing, and the postgres backend needs the connection string; want a Postgres URL such as postgres://user:pass@host:5432/sms"},
 		} {
-			stdout, stderr, status := runBin(t, bin, tt.args...)
+			stdout, stderr, status := testutil.RunBinary(t, bin, tt.args...)
 			if status != 2 || stderr != tt.want+"\n" || stdout != "" {
 				t.Errorf("sms %q: status %d, stdout %q, stderr %q; want 2, nothing, %q", tt.args, status, stdout, stderr, tt.want)
 			}
@@ -157,7 +133,7 @@ func TestMigrateCommand(t *testing.T) {
 	})
 
 	t.Run("down with nothing applied exits 1", func(t *testing.T) {
-		_, stderr, status := runBin(t, bin, "migrate", "down", "--kv-path", filepath.Join(t.TempDir(), "sms.db"))
+		_, stderr, status := testutil.RunBinary(t, bin, "migrate", "down", "--kv-path", filepath.Join(t.TempDir(), "sms.db"))
 		if status != 1 || stderr != "sms: migrate down: no migration is applied\n" {
 			t.Errorf("migrate down on a new database: status %d, stderr %q; want 1, no migration is applied", status, stderr)
 		}

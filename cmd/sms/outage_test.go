@@ -20,6 +20,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -157,7 +158,7 @@ func healthzStatus(baseURL string) int {
 
 // waitRecovered waits until /healthz is 200 and a write succeeds and returns
 // how long after since that was; it fails t if SMS never recovers.
-func waitRecovered(t *testing.T, client smspbconnect.NodeServiceClient, baseURL string, since time.Time, p *process) time.Duration {
+func waitRecovered(t *testing.T, client smspbconnect.NodeServiceClient, baseURL string, since time.Time, p *testutil.Process) time.Duration {
 	t.Helper()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -167,7 +168,7 @@ func waitRecovered(t *testing.T, client smspbconnect.NodeServiceClient, baseURL 
 			return time.Since(since)
 		}
 		if time.Since(since) > giveUp {
-			t.Fatalf("SMS did not recover without a restart (gave up after %v; last error: %v)\n%s", giveUp, err, p.output)
+			t.Fatalf("SMS did not recover without a restart (gave up after %v; last error: %v)\n%s", giveUp, err, p.Output)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -267,16 +268,16 @@ func openWatch(t *testing.T, client smspbconnect.NodeServiceClient) (<-chan *sms
 // back, without being restarted itself. How fast is a figure it logs.
 func TestOutagePostgresRestart(t *testing.T) {
 	version, name, base := outageCluster(t)
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	t.Setenv(storetest.EnvPostgresDSN, base)
 	dsn := storetest.PostgresDSN(t)
 	// Whatever happens, leave the cluster running.
 	t.Cleanup(func() { exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start").Run() })
 
-	addr := holdPort(t)
+	addr := testutil.HoldPort(t)
 	baseURL := "http://" + addr
-	p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
-	p.waitHealthy(t, baseURL)
+	p := testutil.StartProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", dsn)
+	p.WaitHealthy(t, baseURL)
 	client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL)
 	events, streamErr := openWatch(t, client)
 
@@ -289,7 +290,7 @@ func TestOutagePostgresRestart(t *testing.T) {
 		deadline := time.Now().Add(giveUp)
 		for healthzStatus(baseURL) != http.StatusServiceUnavailable {
 			if time.Now().After(deadline) {
-				t.Fatalf("/healthz never turned 503 after Postgres stopped (gave up after %v)\n%s", giveUp, p.output)
+				t.Fatalf("/healthz never turned 503 after Postgres stopped (gave up after %v)\n%s", giveUp, p.Output)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -316,7 +317,7 @@ func TestOutagePostgresRestart(t *testing.T) {
 	t.Run("watch", func(t *testing.T) {
 		t.Log(watchOutcome(t, client, events, streamErr))
 	})
-	p.stop(t, syscall.SIGTERM)
+	p.Stop(t, syscall.SIGTERM)
 }
 
 // TestOutageTerminateBackends kills SMS's own database sessions
@@ -324,7 +325,7 @@ func TestOutagePostgresRestart(t *testing.T) {
 // else's sessions are touched) again and again under load: calls succeed or
 // fail with unavailable, and SMS recovers without a restart. It runs on the shared cluster of KV_TEST_POSTGRES_DSN.
 func TestOutageTerminateBackends(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	dsn := storetest.PostgresDSN(t)
 	var b [6]byte
 	rand.Read(b[:])
@@ -337,10 +338,10 @@ func TestOutageTerminateBackends(t *testing.T) {
 	q.Set("application_name", app)
 	u.RawQuery = q.Encode()
 
-	addr := holdPort(t)
+	addr := testutil.HoldPort(t)
 	baseURL := "http://" + addr
-	p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", u.String())
-	p.waitHealthy(t, baseURL)
+	p := testutil.StartProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", u.String())
+	p.WaitHealthy(t, baseURL)
 	client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL)
 	events, streamErr := openWatch(t, client)
 
@@ -373,5 +374,5 @@ func TestOutageTerminateBackends(t *testing.T) {
 	t.Logf("measured: terminated sessions: %d sessions terminated; %d calls, %d failed with unavailable; serving again %v after the last termination",
 		killed, calls, failed, took)
 	t.Log(watchOutcome(t, client, events, streamErr))
-	p.stop(t, syscall.SIGTERM)
+	p.Stop(t, syscall.SIGTERM)
 }

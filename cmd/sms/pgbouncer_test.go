@@ -11,6 +11,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -21,13 +22,13 @@ import (
 func TestBehindPgBouncerProcess(t *testing.T) {
 	pooled, direct := storetest.PooledPostgres(t, storetest.PgBouncer(t))
 	pooled += "&default_query_exec_mode=exec"
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 
 	t.Run("LISTEN through the pooler is refused at start", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, "--kv-backend", "postgres", "--kv-dsn", pooled, "--addr", "127.0.0.1:0")
-		cmd.Env = cleanEnv()
+		cmd.Env = testutil.CleanEnv()
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) {
@@ -41,9 +42,9 @@ func TestBehindPgBouncerProcess(t *testing.T) {
 	})
 
 	t.Run("serves with a direct listen connection", func(t *testing.T) {
-		addr := holdPort(t)
-		p := startProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", pooled, "--kv-listen-dsn", direct)
-		p.waitHealthy(t, "http://"+addr)
+		addr := testutil.HoldPort(t)
+		p := testutil.StartProcess(t, bin, "--addr", addr, "--kv-backend", "postgres", "--kv-dsn", pooled, "--kv-listen-dsn", direct)
+		p.WaitHealthy(t, "http://"+addr)
 		client := smspbconnect.NewNodeServiceClient(h2cClient(), "http://"+addr)
 		events, _ := openWatch(t, client)
 		resp, err := client.RegisterNode(t.Context(), &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.0.0.1", Port: 1}})
@@ -56,8 +57,8 @@ func TestBehindPgBouncerProcess(t *testing.T) {
 				t.Fatalf("watcher got %v, want the registration of %s", m, resp.GetNodeUuid())
 			}
 		case <-time.After(giveUp):
-			t.Fatalf("the watcher never heard of the registration\n%s", p.output)
+			t.Fatalf("the watcher never heard of the registration\n%s", p.Output)
 		}
-		p.stop(t, syscall.SIGTERM)
+		p.Stop(t, syscall.SIGTERM)
 	})
 }

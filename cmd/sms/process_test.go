@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,171 +21,8 @@ import (
 // These tests build the real binary and drive it as an operator would:
 // flags, signals, exit codes and a SQLite file that outlives the process.
 
-// buildBinary builds cmd/sms into a temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the binary; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), "sms")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// cleanEnv is the test's environment without SMS's own variables, so a
-// developer's settings cannot change what the process does.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SMS_") && !strings.HasPrefix(kv, "KV_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
-// process is a running sms binary.
-type process struct {
-	cmd    *exec.Cmd
-	output *testutil.SyncBuffer // stdout and stderr
-	exited chan struct{}
-	err    error // cmd.Wait's result, once exited is closed
-}
-
-// heldPorts maps the address of each port a test holds (holdPort) to its
-// listener.
-var heldPorts sync.Map // string -> *net.TCPListener
-
-// holdPort returns the address of a loopback listener the test keeps open
-// until it ends. startProcess hands it to every process started with that
-// address as --addr, --grpc-addr or --http-addr, as an inherited socket
-// (fd:N): a restarted process serves the same address, no other program can
-// take the port in between, and connections made while no process runs
-// wait in the backlog instead of being refused.
-func holdPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	heldPorts.Store(addr, ln)
-	t.Cleanup(func() {
-		heldPorts.Delete(addr)
-		ln.Close()
-	})
-	return addr
-}
-
-// command is exec.Command(bin, args...) with a clean environment; held
-// ports among args (holdPort) are passed as inherited sockets. Close the
-// returned files once the command started.
-func command(t *testing.T, ctx context.Context, bin string, args ...string) (*exec.Cmd, []*os.File) {
-	t.Helper()
-	args = slices.Clone(args)
-	var files []*os.File
-	for i := 1; i < len(args); i++ {
-		switch args[i-1] {
-		case "--addr", "--grpc-addr", "--http-addr":
-		default:
-			continue
-		}
-		ln, ok := heldPorts.Load(args[i])
-		if !ok {
-			continue
-		}
-		f, err := ln.(*net.TCPListener).File()
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-		args[i] = fmt.Sprintf("fd:%d", 2+len(files)) // ExtraFiles start at 3
-	}
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cleanEnv()
-	cmd.ExtraFiles = files
-	return cmd, files
-}
-
-// closeFiles closes the parent's copies of a started command's files.
-func closeFiles(files []*os.File) {
-	for _, f := range files {
-		f.Close()
-	}
-}
-
-// startProcess starts bin with args (see command).
-func startProcess(t *testing.T, bin string, args ...string) *process {
-	t.Helper()
-	cmd, files := command(t, context.Background(), bin, args...)
-	defer closeFiles(files)
-	p := &process{cmd: cmd, output: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
-}
-
-// waitHealthy polls GET /healthz until it answers 200.
-func (p *process) waitHealthy(t *testing.T, baseURL string) {
-	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-p.exited:
-			t.Fatalf("sms exited before becoming healthy: %v\n%s", p.err, p.output)
-		default:
-		}
-		resp, err := client.Get(baseURL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /healthz not 200 within 15s (last: %v)\n%s", err, p.output)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop sends sig and requires a clean exit (status 0); the bound only keeps a
-// hung process from hanging the test.
-func (p *process) stop(t *testing.T, sig os.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v: %v", sig, err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(time.Minute):
-		t.Fatalf("sms did not exit after %v (gave up after a minute)\n%s", sig, p.output)
-	}
-	if p.err != nil {
-		t.Fatalf("sms exited with %v after %v, want status 0\n%s", p.err, sig, p.output)
-	}
-}
-
 func TestProcess(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 
 	backends := []struct {
 		name  string
@@ -206,33 +38,33 @@ func TestProcess(t *testing.T) {
 	for _, b := range backends {
 		t.Run("persists across a graceful restart/"+b.name, func(t *testing.T) {
 			storeFlags := b.store(t)
-			addr := holdPort(t)
+			addr := testutil.HoldPort(t)
 			baseURL := "http://" + addr
 			client := smspbconnect.NewNodeServiceClient(h2cClient(), baseURL)
 			ctx := context.Background()
 			args := append([]string{"--addr", addr}, storeFlags...)
 
-			p := startProcess(t, bin, args...)
-			p.waitHealthy(t, baseURL)
+			p := testutil.StartProcess(t, bin, args...)
+			p.WaitHealthy(t, baseURL)
 			reg, err := client.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: &smspb.Node{
 				IpAddress: "10.1.2.3", Port: 9000, Metadata: map[string]string{"zone": "a"},
 			}})
 			if err != nil {
-				t.Fatalf("RegisterNode: %v\n%s", err, p.output)
+				t.Fatalf("RegisterNode: %v\n%s", err, p.Output)
 			}
 			before, err := client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
 			if err != nil || !before.GetFound() {
-				t.Fatalf("GetNode before restart = %v, %v; want found\n%s", before, err, p.output)
+				t.Fatalf("GetNode before restart = %v, %v; want found\n%s", before, err, p.Output)
 			}
-			p.stop(t, syscall.SIGTERM)
+			p.Stop(t, syscall.SIGTERM)
 
 			// Rebinding the same port right away also checks that the first
 			// process really let go of it.
-			p = startProcess(t, bin, args...)
-			p.waitHealthy(t, baseURL)
+			p = testutil.StartProcess(t, bin, args...)
+			p.WaitHealthy(t, baseURL)
 			after, err := client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: reg.GetNodeUuid()})
 			if err != nil || !after.GetFound() {
-				t.Fatalf("GetNode after restart = %v, %v; want found\n%s", after, err, p.output)
+				t.Fatalf("GetNode after restart = %v, %v; want found\n%s", after, err, p.Output)
 			}
 			if got, want := after.GetNode().GetRegisteredAt(), before.GetNode().GetRegisteredAt(); got != want || got == 0 {
 				t.Errorf("registered_at after restart = %d, want %d (non-zero)", got, want)
@@ -240,7 +72,7 @@ func TestProcess(t *testing.T) {
 			if got, want := after.GetNode().GetIpAddress(), "10.1.2.3"; got != want {
 				t.Errorf("ip_address after restart = %q, want %q", got, want)
 			}
-			p.stop(t, os.Interrupt)
+			p.Stop(t, os.Interrupt)
 		})
 	}
 
@@ -253,7 +85,7 @@ func TestProcess(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, "--kv-backend", "postgres", "--kv-dsn", dsn, "--addr", "127.0.0.1:0")
-			cmd.Env = cleanEnv()
+			cmd.Env = testutil.CleanEnv()
 			var output testutil.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &output, &output
 			err := cmd.Run()
@@ -289,20 +121,17 @@ func TestProcess(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				cmd := exec.CommandContext(ctx, bin, tt.args...)
-				cmd.Env = cleanEnv(tt.env...)
-				var stdout, stderr testutil.SyncBuffer
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				err := cmd.Run()
-				var exit *exec.ExitError
-				if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-					t.Fatalf("sms %q exited with %v, want status 2\n%s", tt.args, err, stderr.String())
+				cmd := testutil.Command(t, ctx, bin, tt.args...)
+				cmd.Env = append(cmd.Env, tt.env...)
+				stdout, stderr, status := testutil.Run(t, cmd)
+				if status != 2 {
+					t.Fatalf("sms %q exited with status %d, want 2\n%s", tt.args, status, stderr)
 				}
-				if got, want := stderr.String(), tt.want+"\n"; got != want {
+				if got, want := stderr, tt.want+"\n"; got != want {
 					t.Errorf("stderr = %q, want exactly one line %q", got, want)
 				}
-				if stdout.String() != "" {
-					t.Errorf("stdout = %q, want nothing", stdout.String())
+				if stdout != "" {
+					t.Errorf("stdout = %q, want nothing", stdout)
 				}
 			})
 		}
@@ -310,7 +139,7 @@ func TestProcess(t *testing.T) {
 
 	t.Run("help exits 0", func(t *testing.T) {
 		cmd := exec.Command(bin, "--help")
-		cmd.Env = cleanEnv()
+		cmd.Env = testutil.CleanEnv()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("sms --help: %v\n%s", err, out)
@@ -324,8 +153,8 @@ func TestProcess(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	bin := buildBinary(t)
-	stdout, stderr, status := runBin(t, bin, "--version")
+	bin := testutil.BuildBinary(t, ".", "sms")
+	stdout, stderr, status := testutil.RunBinary(t, bin, "--version")
 	if want := "sms "; status != 0 || stderr != "" || !strings.HasPrefix(stdout, want) || !strings.Contains(stdout, runtime.Version()) {
 		t.Errorf("sms --version: status %d, stdout %q, stderr %q; want 0 and a line starting %q naming %s", status, stdout, stderr, want, runtime.Version())
 	}

@@ -8,6 +8,7 @@ import (
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/internal/nodehistory"
+	"github.com/spear-next/sms/internal/testutil"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -16,14 +17,14 @@ import (
 // unhealthy event per silent node. How fast the news travels is a figure it
 // logs (RELIABILITY.md), not something it asserts.
 func TestTwoReplicasOnePostgres(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	dsn := storetest.PostgresDSN(t)
-	start := func() (smspbconnect.NodeServiceClient, *process) {
+	start := func() (smspbconnect.NodeServiceClient, *testutil.Process) {
 		// SPEAR's layout; the watches and writes go to grpc-go's server.
-		grpcAddr, httpAddr := holdPort(t), holdPort(t)
-		p := startProcess(t, bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--kv-backend", "postgres", "--kv-dsn", dsn,
+		grpcAddr, httpAddr := testutil.HoldPort(t), testutil.HoldPort(t)
+		p := testutil.StartProcess(t, bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--kv-backend", "postgres", "--kv-dsn", dsn,
 			"--heartbeat-timeout", "1s", "--cleanup-interval", "100ms")
-		p.waitHealthy(t, "http://"+httpAddr)
+		p.WaitHealthy(t, "http://"+httpAddr)
 		grpcGo := protocols[3]
 		return nodeClient(grpcGo, cleartextClient(grpcGo), "http", grpcAddr, httpAddr), p
 	}
@@ -50,7 +51,7 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 			}
 			worst = max(worst, time.Since(registered))
 		case <-time.After(giveUp):
-			t.Fatalf("B's watcher never heard of a node registered on A (gave up after %v)\nA:\n%s\nB:\n%s", giveUp, procA.output, procB.output)
+			t.Fatalf("B's watcher never heard of a node registered on A (gave up after %v)\nA:\n%s\nB:\n%s", giveUp, procA.Output, procB.Output)
 		}
 	}
 	t.Logf("measured: slowest delivery from A's RegisterNode to B's watcher: %v", worst)
@@ -93,8 +94,8 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 			}
 		}
 	}
-	procA.stop(t, syscall.SIGTERM)
-	procB.stop(t, syscall.SIGTERM)
+	procA.Stop(t, syscall.SIGTERM)
+	procB.Stop(t, syscall.SIGTERM)
 }
 
 // Two replicas on one Postgres database serve one linearizable history:
@@ -103,16 +104,16 @@ func TestTwoReplicasOnePostgres(t *testing.T) {
 // reflect the writes the other acknowledged before it (the read fence of
 // the registry view), checked with porcupine.
 func TestTwoReplicasLinearizable(t *testing.T) {
-	bin := buildBinary(t)
+	bin := testutil.BuildBinary(t, ".", "sms")
 	dsn := storetest.PostgresDSN(t)
 	ops := nodehistory.OpsPerClient(t, 100)
 	var replicas []smspbconnect.NodeServiceClient
-	var procs []*process
+	var procs []*testutil.Process
 	for range 2 {
-		grpcAddr, httpAddr := holdPort(t), holdPort(t)
-		p := startProcess(t, bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--kv-backend", "postgres", "--kv-dsn", dsn,
+		grpcAddr, httpAddr := testutil.HoldPort(t), testutil.HoldPort(t)
+		p := testutil.StartProcess(t, bin, "--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--kv-backend", "postgres", "--kv-dsn", dsn,
 			"--heartbeat-timeout", "24h", "--cleanup-interval", "1h")
-		p.waitHealthy(t, "http://"+httpAddr)
+		p.WaitHealthy(t, "http://"+httpAddr)
 		grpcGo := protocols[3]
 		replicas = append(replicas, nodeClient(grpcGo, cleartextClient(grpcGo), "http", grpcAddr, httpAddr))
 		procs = append(procs, p)
@@ -126,6 +127,6 @@ func TestTwoReplicasLinearizable(t *testing.T) {
 	t.Logf("%d operations by %d clients through two replicas: linearizable",
 		len(history), len(clients))
 	for _, p := range procs {
-		p.stop(t, syscall.SIGTERM)
+		p.Stop(t, syscall.SIGTERM)
 	}
 }

@@ -23,25 +23,13 @@ import (
 	"github.com/spear-next/sms/service/registry"
 )
 
-// loopback returns a listener on a free loopback port, closed when the test
-// ends (the server closes it earlier).
-func loopback(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
 // startRun runs the server in-process with args in the one-port layout, on
 // a listener of its own, and stops it when the test ends, requiring a clean
 // shutdown. It returns the address and the server's log output once the
 // server serves.
 func startRun(t *testing.T, environ map[string]string, args ...string) (string, *testutil.SyncBuffer) {
 	t.Helper()
-	ls := listeners{one: loopback(t)}
+	ls := listeners{one: testutil.Loopback(t)}
 	return ls.one.Addr().String(), startListeners(t, ls, environ, args...)
 }
 
@@ -49,7 +37,7 @@ func startRun(t *testing.T, environ map[string]string, args ...string) (string, 
 // and the HTTP address.
 func startSplit(t *testing.T, environ map[string]string, args ...string) (grpcAddr, httpAddr string, logs *testutil.SyncBuffer) {
 	t.Helper()
-	ls := listeners{grpc: loopback(t), http: loopback(t)}
+	ls := listeners{grpc: testutil.Loopback(t), http: testutil.Loopback(t)}
 	return ls.grpc.Addr().String(), ls.http.Addr().String(), startListeners(t, ls, environ, args...)
 }
 
@@ -462,7 +450,7 @@ func TestRunShutdownDeadline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the shutdown deadline; skipped with -short")
 	}
-	ls := listeners{one: loopback(t)}
+	ls := listeners{one: testutil.Loopback(t)}
 	addr := ls.one.Addr().String()
 	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -511,7 +499,7 @@ func TestRunShutdownDeadline(t *testing.T) {
 // servers (unavailable, "watch again") and drains both, so run returns nil
 // long before the grace period would cut them.
 func TestRunShutdownEndsWatches(t *testing.T) {
-	ls := listeners{grpc: loopback(t), http: loopback(t)}
+	ls := listeners{grpc: testutil.Loopback(t), http: testutil.Loopback(t)}
 	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,70 +1,28 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
-	"net"
-	"net/http"
-	"sync/atomic"
-	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/spear-next/sms/client"
 )
 
-// Errors that replace a transport's obscure one with what to do.
-var (
-	errServerSpeaksTLS = errors.New("the server speaks TLS; use https:// or --tls-ca")
-	errNeedClientCert  = errors.New("client certificate required: the server asks for one; pass --tls-cert and --tls-key")
-)
-
-// hints is the client's transport with errors that say what to do: a
-// cleartext call to a TLS server (Go's server answers 400 "Client sent an
-// HTTP request to an HTTPS server", h2c just fails) and a TLS server
-// refusing a call without a client certificate (a broken pipe, a reset or a
-// "certificate required" alert, depending on when the refusal arrives).
-type hints struct {
-	next          http.RoundTripper
-	cleartext     bool
-	certRequested atomic.Bool // the server asked for a client certificate
+// flagHints say which flags fix a mistake the client package diagnosed.
+var flagHints = []struct {
+	err  error
+	hint string
+}{
+	{client.ErrServerSpeaksTLS, "the server speaks TLS; use https:// or --tls-ca"},
+	{client.ErrClientCertRequired, client.ErrClientCertRequired.Error() + "; pass --tls-cert and --tls-key"},
 }
 
-func (h *hints) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := h.next.RoundTrip(r)
-	if err != nil && h.certRequested.Load() {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errNeedClientCert)
-	}
-	if !h.cleartext {
-		return resp, err
-	}
-	// Go's raw 400 answer to plain HTTP on a TLS port has no Content-Type;
-	// Connect's own errors always have one.
-	if err != nil || resp.StatusCode == http.StatusBadRequest && resp.Header.Get("Content-Type") == "" {
-		if speaksTLS(r.Context(), r.URL.Host) {
-			if resp != nil {
-				resp.Body.Close()
-			}
-			return nil, connect.NewError(connect.CodeUnavailable, errServerSpeaksTLS)
+// message is ce's message, or the flags to use instead of what it says.
+func message(ce *connect.Error) string {
+	for _, h := range flagHints {
+		if errors.Is(ce, h.err) {
+			return h.hint
 		}
 	}
-	return resp, err
-}
-
-// speaksTLS reports whether a TLS handshake with host (host:port) gets as
-// far as the server's answer: the server's certificate is not checked, and
-// nothing is sent after the handshake.
-func speaksTLS(ctx context.Context, host string) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
-	conn, err := d.DialContext(ctx, "tcp", host)
-	if err == nil {
-		conn.Close()
-		return true
-	}
-	// A server that wants a client certificate may end the handshake with
-	// an alert; that still is a TLS server.
-	var alert tls.AlertError
-	var netErr net.Error
-	return errors.As(err, &alert) && !errors.As(err, &netErr)
+	return ce.Message()
 }

@@ -1,8 +1,8 @@
 // Command smsctl is the command-line client of SMS: it lists, inspects,
 // registers, updates and watches nodes, reads and reports node resources,
 // shows cluster statistics, and places invocations (sms.PlacementService),
-// over the generated Connect client (Connect, gRPC
-// or gRPC-web). Run `smsctl --help`.
+// through the client package (Connect, gRPC or gRPC-web, TLS, token,
+// retries). Run `smsctl --help`.
 package main
 
 import (
@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "smsctl: %s\n", err)
 		return exitNotFound
 	case errors.As(err, &ce):
-		fmt.Fprintf(stderr, "smsctl: %s: %s\n", ce.Code(), oneLine(ce.Message()))
+		fmt.Fprintf(stderr, "smsctl: %s: %s\n", ce.Code(), oneLine(message(ce)))
 		if ce.Code() == connect.CodeNotFound {
 			return exitNotFound
 		}

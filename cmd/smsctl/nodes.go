@@ -34,7 +34,7 @@ var nodesList = command{
 			}
 			var nodes []*smspb.Node
 			for {
-				resp, err := call(ctx, c, c.client.ListNodes, req)
+				resp, err := c.client.ListNodes(ctx, req)
 				if err != nil {
 					return err
 				}
@@ -80,7 +80,7 @@ var nodesGet = command{
 
 // getNode returns the node or errNotFound.
 func getNode(ctx context.Context, c *cli, uuid string) (*smspb.Node, error) {
-	resp, err := call(ctx, c, c.client.GetNode, &smspb.GetNodeRequest{Uuid: uuid})
+	resp, err := c.client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: uuid})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ var nodesRegister = command{
 			}
 			node := &smspb.Node{Uuid: *uuid, IpAddress: *f.ip, Port: int32(*f.port), HttpPort: int32(*f.httpPort),
 				Status: *f.status, Metadata: f.labels}
-			resp, err := call(ctx, c, c.client.RegisterNode, &smspb.RegisterNodeRequest{Node: node})
+			resp, err := c.client.RegisterNode(ctx, &smspb.RegisterNodeRequest{Node: node})
 			if err != nil {
 				return err
 			}
@@ -180,7 +180,7 @@ var nodesUpdate = command{
 			for _, k := range unlabel {
 				delete(n.Metadata, k)
 			}
-			resp, err := call(ctx, c, c.client.UpdateNode, &smspb.UpdateNodeRequest{Uuid: args[0], Node: n})
+			resp, err := c.client.UpdateNode(ctx, &smspb.UpdateNodeRequest{Uuid: args[0], Node: n})
 			if err != nil {
 				return err
 			}
@@ -196,7 +196,7 @@ var nodesDelete = command{
 			if err := exactly(args, 1, "one node UUID"); err != nil {
 				return err
 			}
-			resp, err := call(ctx, c, c.client.DeleteNode, &smspb.DeleteNodeRequest{Uuid: args[0]})
+			resp, err := c.client.DeleteNode(ctx, &smspb.DeleteNodeRequest{Uuid: args[0]})
 			if err != nil {
 				return err
 			}
@@ -214,7 +214,7 @@ var nodesHeartbeat = command{
 			if err := exactly(args, 1, "one node UUID"); err != nil {
 				return err
 			}
-			resp, err := call(ctx, c, c.client.Heartbeat, &smspb.HeartbeatRequest{
+			resp, err := c.client.Heartbeat(ctx, &smspb.HeartbeatRequest{
 				Uuid: args[0], Timestamp: time.Now().Unix(), HealthInfo: health})
 			if err != nil {
 				return err
@@ -285,11 +285,4 @@ func writeResult(c *cli, resp interface{ GetSuccess() bool }, msg string) error 
 	}
 	_, err := fmt.Fprintln(c.stdout, msg)
 	return err
-}
-
-// call runs one unary RPC with the --timeout deadline.
-func call[Req, Res any](ctx context.Context, c *cli, rpc func(context.Context, *Req) (*Res, error), req *Req) (*Res, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	return rpc(ctx, req)
 }

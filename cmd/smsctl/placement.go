@@ -31,7 +31,7 @@ var place = command{
 			if *requestID == "" {
 				*requestID = uuid.NewString()
 			}
-			resp, err := call(ctx, c, c.placement.PlaceInvocation, &smspb.PlaceInvocationRequest{
+			resp, err := c.placement.PlaceInvocation(ctx, &smspb.PlaceInvocationRequest{
 				RequestId: *requestID, TaskId: *taskID, MaxCandidates: uint32(*max), Labels: labels})
 			if err != nil {
 				return err
@@ -69,7 +69,7 @@ var placeReport = command{
 			if !ok {
 				return usagef("outcome %q: want success, overloaded, unavailable, timeout, rejected, bad_request, internal or unknown", args[1])
 			}
-			_, err := call(ctx, c, c.placement.ReportInvocationOutcome, &smspb.ReportInvocationOutcomeRequest{
+			_, err := c.placement.ReportInvocationOutcome(ctx, &smspb.ReportInvocationOutcomeRequest{
 				DecisionId: *decisionID, RequestId: *requestID, TaskId: *taskID, NodeUuid: args[0],
 				OutcomeClass: outcome, ErrorMessage: *message})
 			return err
@@ -84,7 +84,7 @@ var penalties = command{
 			if err := exactly(args, 0, "no arguments"); err != nil {
 				return err
 			}
-			resp, err := call(ctx, c, c.placement.ListPlacementPenalties, &smspb.ListPlacementPenaltiesRequest{})
+			resp, err := c.placement.ListPlacementPenalties(ctx, &smspb.ListPlacementPenaltiesRequest{})
 			if err != nil {
 				return err
 			}

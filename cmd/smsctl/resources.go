@@ -20,7 +20,7 @@ var resourcesGet = command{
 			if err := exactly(args, 1, "one node UUID"); err != nil {
 				return err
 			}
-			resp, err := call(ctx, c, c.client.GetNodeResource, &smspb.GetNodeResourceRequest{NodeUuid: args[0]})
+			resp, err := c.client.GetNodeResource(ctx, &smspb.GetNodeResourceRequest{NodeUuid: args[0]})
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ var resourcesList = command{
 			}
 			var rs []*smspb.NodeResource
 			for {
-				resp, err := call(ctx, c, c.client.ListNodeResources, req)
+				resp, err := c.client.ListNodeResources(ctx, req)
 				if err != nil {
 					return err
 				}
@@ -88,7 +88,7 @@ var resourcesUpdate = command{
 			}
 			r.NodeUuid = args[0]
 			r.ResourceMetadata = meta
-			resp, err := call(ctx, c, c.client.UpdateNodeResource, &smspb.UpdateNodeResourceRequest{Resource: r})
+			resp, err := c.client.UpdateNodeResource(ctx, &smspb.UpdateNodeResourceRequest{Resource: r})
 			if err != nil {
 				return err
 			}
@@ -104,7 +104,7 @@ var stats = command{
 			if err := exactly(args, 0, "no arguments"); err != nil {
 				return err
 			}
-			s, err := call(ctx, c, c.client.GetClusterStats, &smspb.GetClusterStatsRequest{})
+			s, err := c.client.GetClusterStats(ctx, &smspb.GetClusterStatsRequest{})
 			if err != nil {
 				return err
 			}

@@ -3,8 +3,6 @@ package readme
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spear-next/sms/internal/testutil"
 )
 
 func TestBlocks(t *testing.T) {
@@ -80,8 +80,8 @@ func TestREADME(t *testing.T) {
 	// The server the shell blocks talk to, built from the copy.
 	bin := filepath.Join(tmp, "server", "sms")
 	run(t, work, env, "go", "build", "-o", bin, "./cmd/sms")
-	addr := freeAddr(t)
-	server := exec.Command(bin, "--addr", addr)
+	addr := testutil.HoldPort(t)
+	server := testutil.Command(t, t.Context(), bin, "--addr", addr)
 	server.Dir, server.Env = work, env
 	var serverLog strings.Builder
 	server.Stdout, server.Stderr = &serverLog, &serverLog
@@ -95,7 +95,7 @@ func TestREADME(t *testing.T) {
 			t.Logf("server log:\n%s", serverLog.String())
 		}
 	}()
-	waitHealthy(t, "http://"+addr)
+	testutil.WaitHealthy(t, "http://"+addr)
 
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\n")
@@ -193,34 +193,5 @@ func run(t *testing.T, dir string, env []string, name string, args ...string) {
 	cmd.Dir, cmd.Env = dir, env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitHealthy(t *testing.T, baseURL string) {
-	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get(baseURL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server at %s not healthy within 30s: %v", baseURL, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
