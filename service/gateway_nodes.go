@@ -1,7 +1,6 @@
 package service
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -408,7 +407,7 @@ func (g *gateway) getNodeWithResource(r *http.Request) (int, any, error) {
 	if _, err := query(r); err != nil {
 		return 0, nil, err
 	}
-	n, err := g.nodes.Get(r.Context(), r.PathValue("uuid"))
+	n, res, found, err := g.nodes.GetWithResource(r.Context(), r.PathValue("uuid"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -422,14 +421,7 @@ func (g *gateway) getNodeWithResource(r *http.Request) (int, any, error) {
 		RegisteredAt:  unixSeconds(n.RegisteredAt),
 		LastHeartbeat: unixSeconds(n.LastHeartbeat),
 	}
-	// Not one snapshot with the node (as GetNodeWithResource): a node
-	// deleted in between is answered without a resource.
-	res, found, err := g.resources.Get(r.Context(), n.UUID)
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-	case err != nil:
-		return 0, nil, err
-	case found:
+	if found {
 		f := toResourceFields(res)
 		out.Resource = &f
 	}

@@ -221,11 +221,10 @@ func (s *NodeService) GetClusterStats(ctx context.Context, _ *smspb.GetClusterSt
 
 // GetNodeWithResource returns a node and its latest report: found=false when
 // the node does not exist, resource unset when it has no report. The two
-// reads are not one snapshot; a node deleted between them is reported
-// without a resource.
+// are one snapshot of the registry, read after one read fence.
 // Errors: invalid_argument, and the store errors of connectError.
 func (s *NodeService) GetNodeWithResource(ctx context.Context, req *smspb.GetNodeWithResourceRequest) (*smspb.GetNodeWithResourceResponse, error) {
-	n, err := s.nodes.Get(ctx, req.GetUuid())
+	n, res, found, err := s.nodes.GetWithResource(ctx, req.GetUuid())
 	if errors.Is(err, registry.ErrNotFound) {
 		return &smspb.GetNodeWithResourceResponse{}, nil
 	}
@@ -233,12 +232,7 @@ func (s *NodeService) GetNodeWithResource(ctx context.Context, req *smspb.GetNod
 		return nil, s.fail(ctx, err)
 	}
 	resp := &smspb.GetNodeWithResourceResponse{Found: true, Node: nodeToProto(n)}
-	res, found, err := s.resources.Get(ctx, n.UUID)
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-	case err != nil:
-		return nil, s.fail(ctx, err)
-	case found:
+	if found {
 		resp.Resource = resourceToProto(res)
 	}
 	return resp, nil

@@ -44,7 +44,8 @@ var options = cliopt.Options{
 	{Name: "tls-client-ca", Env: "SMS_TLS_CLIENT_CA", Default: "", Arg: "file", Usage: "PEM CA certificates; if set, clients must present a certificate they signed (needs TLS)"},
 	{Name: "auth-token-file", Env: "SMS_AUTH_TOKEN_FILE", Default: "", Arg: "file", Usage: "file holding one bearer token every RPC must carry; health, reflection and /healthz stay open"},
 	{Name: "metrics", Env: "SMS_METRICS", Default: "true", Arg: cliopt.BoolArg, Usage: "serve Prometheus metrics on GET /metrics (no token needed, like /healthz)"},
-	{Name: "metrics-max-age", Env: "SMS_METRICS_MAX_AGE", Default: "10s", Arg: "duration", Usage: "how long /metrics reuses one read of every node and resource record for the node metrics (> 0)"},
+	{Name: "metrics-max-age", Env: "SMS_METRICS_MAX_AGE", Default: "10s", Arg: "duration", Usage: "how long /metrics reuses one pass over the registry view for the heartbeat and report age histograms (> 0); node counts are current at every scrape"},
+	{Name: "memory-limit", Env: "SMS_MEMORY_LIMIT", Default: "auto", Arg: "size", Usage: "soft limit of the Go heap (what GOMEMLIMIT sets): auto = a GOMEMLIMIT variable if set, else 90% of the cgroup's memory limit, else 896MiB; 0 = none; or a size such as 2GiB or 1536MiB"},
 	{Name: "log-level", Env: "SMS_LOG_LEVEL", Default: "info", Arg: "level", Usage: "debug, info, warn or error"},
 	{Name: "log-format", Env: "SMS_LOG_FORMAT", Default: "text", Arg: "format", Usage: "text or json"},
 }
@@ -61,6 +62,9 @@ type config struct {
 	store             kvstore.Config // validated; its DSN is a secret
 	metrics           bool
 	metricsMaxAge     time.Duration
+	memory            memorySetting
+	memoryLimit       int64  // resolved from memory: bytes, 0 = none
+	memorySource      string // where memoryLimit comes from, for the log
 	heartbeatTimeout  time.Duration
 	cleanupInterval   time.Duration
 	nodeTTL           time.Duration // 0 = never
@@ -107,7 +111,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if err := cliopt.NoArgs(fs); err != nil {
 		return config{}, err
 	}
-	return v.config()
+	c, err := v.config()
+	if err == nil {
+		c.memoryLimit, c.memorySource = c.memory.resolve(getenv, cgroupMemoryLimit)
+	}
+	return c, err
 }
 
 // bad returns the one-line error for option name:
@@ -235,6 +243,9 @@ func (v values) config() (config, error) {
 	}
 	if c.metricsMaxAge, err = v.PositiveDuration("metrics-max-age", "a Go duration > 0 such as 10s"); err != nil {
 		return c, err
+	}
+	if c.memory, err = parseMemoryLimit(v.Get("memory-limit")); err != nil {
+		return c, bad("memory-limit", err.Error(), "auto, 0 (none) or a size such as 1GiB")
 	}
 
 	raw = v.Get("log-level")

@@ -99,6 +99,7 @@ func (ls listeners) closeAll() {
 func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err error) {
 	defer ls.closeAll() // a no-op after the servers closed them
 	logger := newLogger(cfg, stderr)
+	applyMemoryLimit(cfg.memoryLimit)
 	m, store, raw, err := openStore(ctx, cfg)
 	if errors.Is(err, migrations.ErrPending) {
 		err = fmt.Errorf("%w; run \"sms migrate up\" first, or start without --skip-migrations", err)
@@ -131,6 +132,7 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 	view := registry.NewView(store, clockOpts...)
 	view.Start()
 	defer view.Close()
+	go warnNearMemoryLimit(ctx, view, cfg.memoryLimit, logger)
 	nodes, resources := view.Nodes(), view.Resources()
 	if m != nil {
 		m.RegisterState(nodes, resources, cfg.metricsMaxAge, logger)
@@ -192,7 +194,8 @@ func serve(ctx context.Context, cfg config, ls listeners, stderr io.Writer) (err
 		"heartbeat_timeout", cfg.heartbeatTimeout,
 		"cleanup_interval", cfg.cleanupInterval,
 		"node_ttl", cfg.nodeTTL,
-		"max_request_bytes", cfg.maxRequestBytes)...)
+		"max_request_bytes", cfg.maxRequestBytes,
+		"memory_limit", cfg.memoryLimit, "memory_limit_from", cfg.memorySource)...)
 
 	served := make(chan error, 2)
 	go func() {

@@ -155,6 +155,9 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		_, err = seed(ctx, store, c, out)
 		return err
 	}
+	if c.workload == "load" {
+		return loadBench(ctx, c, path, out)
+	}
 
 	url := c.addr
 	var store sqlkv.Store

@@ -8,6 +8,10 @@
 // With --workload watchers it measures GetNode with and without --watchers
 // WatchNodes streams open, and the memory they take and give back.
 //
+// With --workload load it times loading the registry view of a seeded store
+// (and, with --sms-bin, an sms process's start until /healthz answers 200)
+// against a raw SQL read of the same rows in the same run.
+//
 // With --workload heartbeat, get or list it runs one RPC in a closed loop
 // from --concurrency clients and, in the same run, its baselines: the same
 // writes or reads as plain SQL through the same driver and pool settings
@@ -46,6 +50,7 @@ type config struct {
 	baselines     bool
 	repeat        int
 	serverPID     int
+	smsBin        string
 
 	register      string
 	storageNodes  int
@@ -78,7 +83,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.nodes, "nodes", 1000, "nodes in the fleet")
 	fs.DurationVar(&c.interval, "interval", 0, "fleet: each node heartbeats and reports resources every interval; 0 = as fast as possible")
 	fs.Float64Var(&c.rate, "rate", 0, "single-RPC workloads: total calls per second (open loop); 0 = as fast as possible")
-	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get, list, watchers, stats, watch, idle, or seed (write --nodes nodes into the --kv-* store and exit)")
+	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get, list, watchers, stats, watch, idle, load (time loading the registry view of the --kv-* store, against a raw read of its rows), or seed (write --nodes nodes into the --kv-* store and exit)")
 	fs.IntVar(&c.watchers, "watchers", 0, "watchers workload: WatchNodes streams to open (0: 2000; an in-process server admits them all; start a remote one with --max-watchers); watch workload: idle watchers to open after the snapshot rounds, their memory measured (0: 10)")
 	fs.StringVar(&c.snapshotBatch, "snapshot-batch", "both", "watch workload: measure snapshots with batch_snapshot (on), one node per message (off), or both")
 	fs.StringVar(&c.register, "register", "rpc", "how the --nodes nodes get there: rpc (RegisterNode and UpdateNodeResource calls), seed (BatchPut straight into the in-process server's store; see --workload seed), none (already there: seeded by --workload seed)")
@@ -88,6 +93,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&c.baselines, "baselines", true, "single-RPC workloads: also measure the storage and RPC limits")
 	fs.IntVar(&c.repeat, "repeat", 3, "single-RPC workloads: rounds of service, storage and RPC phases, interleaved")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "with --addr: report this process's RSS")
+	fs.StringVar(&c.smsBin, "sms-bin", "", "load workload: also time this sms binary (or these, comma-separated: before and after in one run) from start to /healthz 200 on the store, and report its RSS")
 	fs.StringVar(&c.backend, "kv-backend", "memory", "in-process server and storage baseline: memory, sqlite or postgres")
 	fs.StringVar(&c.path, "kv-path", "", "SQLite file (default: a new file in a temporary directory)")
 	fs.StringVar(&c.dsn, "kv-dsn", "", "Postgres URL")
@@ -109,9 +115,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("--listener %q: want grpc or http", c.listener)
 	}
 	switch c.workload {
-	case "fleet", "heartbeat", "get", "list", "watchers", "stats", "watch", "idle", "seed":
+	case "fleet", "heartbeat", "get", "list", "watchers", "stats", "watch", "idle", "load", "seed":
 	default:
-		return fmt.Errorf("--workload %q: want fleet, heartbeat, get, list, watchers, stats, watch, idle or seed", c.workload)
+		return fmt.Errorf("--workload %q: want fleet, heartbeat, get, list, watchers, stats, watch, idle, load or seed", c.workload)
 	}
 	switch c.snapshotBatch {
 	case "on", "off", "both":
@@ -127,8 +133,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	default:
 		return fmt.Errorf("--register %q: want rpc, seed or none", c.register)
 	}
-	if c.workload == "seed" && c.addr != "" {
-		return errors.New("--workload seed writes into the --kv-* store, not to a server: drop --addr")
+	if (c.workload == "seed" || c.workload == "load") && c.addr != "" {
+		return fmt.Errorf("--workload %s works on the --kv-* store, not on a server: drop --addr", c.workload)
 	}
 	if c.watchers == 0 {
 		c.watchers = 10

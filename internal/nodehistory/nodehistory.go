@@ -128,7 +128,7 @@ var Model = porcupine.Model{
 	},
 }
 
-// Call picks an operation (40% get, 25% update, 25% register, 10% delete),
+// Call picks an operation (40% get: GetNode or GetNodeWithResource, 25% update, 25% register, 10% delete),
 // sets in.Op, makes the call and returns its output; not_found is an
 // output, not an error.
 func Call(ctx context.Context, client smspbconnect.NodeServiceClient, rng *rand.Rand, in *Input) (Output, error) {
@@ -139,11 +139,22 @@ func Call(ctx context.Context, client smspbconnect.NodeServiceClient, rng *rand.
 	var err error
 	switch r := rng.IntN(100); {
 	case r < 40:
+		// Half the reads are GetNodeWithResource, which reads the node
+		// like GetNode (one read fence, one snapshot) and must be as
+		// linearizable.
 		in.Op, in.V = "get", ""
-		var resp *smspb.GetNodeResponse
-		resp, err = client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: in.UUID})
-		if err == nil {
-			out = Output{Found: resp.GetFound(), V: resp.GetNode().GetMetadata()["v"]}
+		if r%2 == 0 {
+			var resp *smspb.GetNodeResponse
+			resp, err = client.GetNode(ctx, &smspb.GetNodeRequest{Uuid: in.UUID})
+			if err == nil {
+				out = Output{Found: resp.GetFound(), V: resp.GetNode().GetMetadata()["v"]}
+			}
+		} else {
+			var resp *smspb.GetNodeWithResourceResponse
+			resp, err = client.GetNodeWithResource(ctx, &smspb.GetNodeWithResourceRequest{Uuid: in.UUID})
+			if err == nil {
+				out = Output{Found: resp.GetFound(), V: resp.GetNode().GetMetadata()["v"]}
+			}
 		}
 	case r < 65:
 		in.Op = "update"

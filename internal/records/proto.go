@@ -91,12 +91,24 @@ func (r *Resource) AppendProto(b []byte) []byte {
 	return appendMap(b, resourceMetadata, r.Metadata)
 }
 
+// MapSink receives the entries of a record's map field instead of the
+// map, for a reader that keeps maps in a form of its own: in key order for
+// protobuf records (AppendProto writes them so), in no order for JSON ones.
+// key and value are only valid during the call.
+type MapSink func(key, value []byte)
+
 // DecodeNode decodes a node record in either format. It returns an error
 // wrapping ErrFormat if value is neither.
-func DecodeNode(value []byte) (Node, error) {
+func DecodeNode(value []byte) (Node, error) { return DecodeNodeTo(value, nil) }
+
+// DecodeNodeTo is DecodeNode handing the metadata to sink (if not nil),
+// Metadata left nil.
+func DecodeNodeTo(value []byte, sink MapSink) (Node, error) {
 	var n Node
 	if IsJSON(value) {
-		return n, decodeJSON(value, (*nodeJSON)(&n))
+		err := decodeJSON(value, (*nodeJSON)(&n))
+		drainMap(&n.Metadata, sink)
+		return n, err
 	}
 	err := fields(value, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch {
@@ -113,7 +125,7 @@ func DecodeNode(value []byte) (Node, error) {
 		case num == nodeRegisteredAt && typ == protowire.VarintType:
 			return consumeInt64(b, &n.RegisteredAt)
 		case num == nodeMetadata && typ == protowire.BytesType:
-			return consumeMapEntry(b, &n.Metadata)
+			return consumeMapEntry(b, &n.Metadata, sink)
 		}
 		return protowire.ConsumeFieldValue(num, typ, b)
 	})
@@ -122,17 +134,23 @@ func DecodeNode(value []byte) (Node, error) {
 
 // DecodeHeartbeat decodes a heartbeat record in either format. It returns an
 // error wrapping ErrFormat if value is neither.
-func DecodeHeartbeat(value []byte) (Heartbeat, error) {
+func DecodeHeartbeat(value []byte) (Heartbeat, error) { return DecodeHeartbeatTo(value, nil) }
+
+// DecodeHeartbeatTo is DecodeHeartbeat handing the health information to
+// sink (if not nil), HealthInfo left nil.
+func DecodeHeartbeatTo(value []byte, sink MapSink) (Heartbeat, error) {
 	var h Heartbeat
 	if IsJSON(value) {
-		return h, decodeJSON(value, (*heartbeatJSON)(&h))
+		err := decodeJSON(value, (*heartbeatJSON)(&h))
+		drainMap(&h.HealthInfo, sink)
+		return h, err
 	}
 	err := fields(value, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch {
 		case num == heartbeatLast && typ == protowire.VarintType:
 			return consumeInt64(b, &h.LastHeartbeat)
 		case num == heartbeatHealth && typ == protowire.BytesType:
-			return consumeMapEntry(b, &h.HealthInfo)
+			return consumeMapEntry(b, &h.HealthInfo, sink)
 		case num == heartbeatExpired && typ == protowire.VarintType:
 			v, k := protowire.ConsumeVarint(b)
 			h.Expired = v != 0
@@ -161,10 +179,16 @@ func DecodeExpired(value []byte) (Expired, error) {
 
 // DecodeResource decodes a resource record in either format. It returns an
 // error wrapping ErrFormat if value is neither.
-func DecodeResource(value []byte) (Resource, error) {
+func DecodeResource(value []byte) (Resource, error) { return DecodeResourceTo(value, nil) }
+
+// DecodeResourceTo is DecodeResource handing the metadata to sink (if not
+// nil), Metadata left nil.
+func DecodeResourceTo(value []byte, sink MapSink) (Resource, error) {
 	var r Resource
 	if IsJSON(value) {
-		return r, decodeJSON(value, (*resourceJSON)(&r))
+		err := decodeJSON(value, (*resourceJSON)(&r))
+		drainMap(&r.Metadata, sink)
+		return r, err
 	}
 	err := fields(value, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch typ {
@@ -204,7 +228,7 @@ func DecodeResource(value []byte) (Resource, error) {
 			}
 		case protowire.BytesType:
 			if num == resourceMetadata {
-				return consumeMapEntry(b, &r.Metadata)
+				return consumeMapEntry(b, &r.Metadata, sink)
 			}
 		}
 		return protowire.ConsumeFieldValue(num, typ, b)
@@ -316,9 +340,20 @@ func consumeDouble(b []byte, v *float64) int {
 	return n
 }
 
+// drainMap hands *m to sink, if not nil, and clears it.
+func drainMap(m *map[string]string, sink MapSink) {
+	if sink == nil {
+		return
+	}
+	for k, v := range *m {
+		sink([]byte(k), []byte(v))
+	}
+	*m = nil
+}
+
 // consumeMapEntry decodes one map entry message into *m, making the map on
-// the first entry.
-func consumeMapEntry(b []byte, m *map[string]string) int {
+// the first entry, or hands it to sink if not nil.
+func consumeMapEntry(b []byte, m *map[string]string, sink MapSink) int {
 	entry, n := protowire.ConsumeBytes(b)
 	if n < 0 {
 		return n
@@ -342,6 +377,10 @@ func consumeMapEntry(b []byte, m *map[string]string) int {
 			return k
 		}
 		entry = entry[k:]
+	}
+	if sink != nil {
+		sink(key, value)
+		return n
 	}
 	if *m == nil {
 		*m = make(map[string]string)

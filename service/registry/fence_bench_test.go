@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,7 +33,7 @@ func BenchmarkViewGetNodeUnderWrites(b *testing.B) {
 			})
 		}
 		b.ResetTimer()
-		parallelGets(b, get)
+		parallelReads(b, get)
 		b.StopTimer()
 		cancel()
 		wg.Wait()
@@ -73,22 +72,6 @@ func BenchmarkViewHeartbeatSpread(b *testing.B) {
 				b.Error(err)
 				return
 			}
-		}
-	})
-}
-
-// parallelGets calls get with the uuids of 1,000 nodes in turn from 16
-// goroutines.
-func parallelGets(b *testing.B, get func(ctx context.Context, id string) error) {
-	b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if err := get(b.Context(), benchUUID(i%1000)); err != nil {
-				b.Error(err)
-				return
-			}
-			i += 7
 		}
 	})
 }

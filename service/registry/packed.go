@@ -82,3 +82,34 @@ func (p packedMap) lookup(key string) (string, bool) {
 	})
 	return out, found
 }
+
+// packer builds a packedMap from pairs handed to add (a records.MapSink)
+// without making the map: in ascending key order, as protobuf records hold
+// them, it appends each pair; pairs out of order (JSON records) are sorted
+// by packing again at the end. Duplicate keys keep the last value, as a
+// map would.
+type packer struct {
+	b          []byte
+	key, keyTo int // the last key added is b[key:keyTo]
+	unsorted   bool
+}
+
+func (p *packer) add(key, value []byte) {
+	if len(p.b) > 0 && string(key) <= string(p.b[p.key:p.keyTo]) {
+		p.unsorted = true
+	}
+	p.b = binary.AppendUvarint(p.b, uint64(len(key)))
+	p.key = len(p.b)
+	p.b = append(p.b, key...)
+	p.keyTo = len(p.b)
+	p.b = binary.AppendUvarint(p.b, uint64(len(value)))
+	p.b = append(p.b, value...)
+}
+
+// packed returns what was added as a packedMap.
+func (p *packer) packed() packedMap {
+	if p.unsorted {
+		return packMap(packedMap(p.b).unpack())
+	}
+	return packedMap(p.b)
+}

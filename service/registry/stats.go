@@ -114,3 +114,42 @@ func (w wide) saturated() int64 {
 	}
 	return math.MaxInt64
 }
+
+// Counts returns the view's counters as they are now, in O(1), without a
+// read fence (so they may lag the store by the change feed's delay): what
+// metrics report. behind is why the view is behind the store while it is
+// (its change feed or re-reads failing; the counts are then those of what
+// it last applied), nil when it is current. loaded is false, and the rest
+// zero, until the view is loaded.
+func (v *View) Counts() (st ClusterStats, behind error, loaded bool) {
+	if !v.Loaded() {
+		return ClusterStats{}, nil, false
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.stats.clusterStats(), v.failure, true
+}
+
+// EachAge calls node with the status and last heartbeat (Unix nanoseconds)
+// of every node, and report with the time (Unix nanoseconds) of the
+// resource report of every node that has one, from one snapshot of the
+// view, without a read fence and without allocating: the metrics' age
+// histograms. It is O(nodes), but reads only the view's entries. It
+// returns false, calling neither, until the view is loaded.
+func (v *View) EachAge(node func(s Status, lastSeen int64), report func(updatedAt int64)) bool {
+	if !v.Loaded() {
+		return false
+	}
+	tree, _ := v.snapshot()
+	tree.Ascend(func(e *entry) bool {
+		if e.node == nil {
+			return true // as the counters: a report whose node is gone does not count
+		}
+		node(e.status(), e.lastSeen())
+		if e.res != nil {
+			report(e.res.UpdatedAt)
+		}
+		return true
+	})
+	return true
+}

@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/google/btree"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/spear-next/sms/internal/backoff"
+	"github.com/spear-next/sms/internal/records"
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/watchstore"
 )
@@ -472,86 +475,128 @@ func (v *View) reload(ctx context.Context, position uint64) error {
 // loadChunk is how many records one range read of the load returns.
 const loadChunk = 10000
 
-// loadEntries reads every record, prefix by prefix in chunks, and merges
-// them by uuid (each prefix is in uuid order).
+// loadEntries reads every record and returns one entry per uuid, in uuid
+// order. It reads each prefix in chunks of loadChunk keys (keyset: each
+// chunk starts after the last key of the one before), and decodes each
+// chunk on every core (decodeChunk). The node records come first: they
+// make the entries. The heartbeat, resource and expiry records are then
+// read concurrently, each prefix by a goroutine of its own (and a store
+// connection of its own), and decoded straight into the entries of their
+// uuids, which each prefix finds by walking the entries in step with its
+// keys (both are in uuid order); the three write different fields of an
+// entry.
 func loadEntries(ctx context.Context, store sqlkv.Store) ([]*entry, error) {
 	var out []*entry
-	byID := func(id string) *entry {
-		// The prefixes are read one after the other, each ascending, so a
-		// uuid seen before is found by binary search.
-		lo, hi := 0, len(out)
-		for lo < hi {
-			m := (lo + hi) / 2
-			if out[m].uuid < id {
-				lo = m + 1
-			} else {
-				hi = m
-			}
+	err := readPrefix(ctx, store, nodePrefix, func(kvs []sqlkv.Entry) error {
+		into := make([]*entry, len(kvs))
+		for i, kv := range kvs {
+			into[i] = &entry{uuid: uuidOf(kv.Key, nodePrefix)}
 		}
-		if lo < len(out) && out[lo].uuid == id {
-			return out[lo]
-		}
-		e := &entry{uuid: id}
-		out = append(out, nil)
-		copy(out[lo+1:], out[lo:])
-		out[lo] = e
-		return e
+		out = append(out, into...)
+		return decodeChunk(nodePrefix, kvs, into)
+	})
+	if err != nil {
+		return nil, err
 	}
-	// Node records first: they are the most numerous, and arrive in order,
-	// so they append.
-	for _, prefix := range []string{nodePrefix, heartbeatPrefix, resourcePrefix, expiredPrefix} {
-		start := []byte(prefix)
-		end := sqlkv.PrefixEnd(start)
-		for {
-			entries, err := store.Range(ctx, sqlkv.RangeOptions{Start: start, End: end, Limit: loadChunk})
-			if err != nil {
-				return nil, fmt.Errorf("load %s: %w", prefix, err)
-			}
-			decoded, err := decodeChunk(prefix, entries)
-			if err != nil {
-				return nil, err
-			}
-			for _, d := range decoded {
-				if prefix == nodePrefix {
-					out = append(out, d)
-				} else {
-					copyRecord(byID(d.uuid), d, prefix)
+	var orphans [3][]*entry // records of uuids without a node record, by prefix
+	g, gctx := errgroup.WithContext(ctx)
+	for p, prefix := range []string{heartbeatPrefix, resourcePrefix, expiredPrefix} {
+		g.Go(func() error {
+			next := 0 // out[:next] are before every key read so far
+			return readPrefix(gctx, store, prefix, func(kvs []sqlkv.Entry) error {
+				into := make([]*entry, len(kvs))
+				for i, kv := range kvs {
+					id := kv.Key[len(prefix):]
+					for next < len(out) && out[next].uuid < string(id) {
+						next++
+					}
+					if next < len(out) && out[next].uuid == string(id) {
+						into[i] = out[next]
+						continue
+					}
+					// A record without a node record (a report left by a
+					// crashed delete, an expiry record): an entry of its
+					// own, merged in below.
+					into[i] = &entry{uuid: uuidOf(kv.Key, prefix)}
+					orphans[p] = append(orphans[p], into[i])
 				}
-			}
-			if len(entries) < loadChunk {
-				break
-			}
-			start = append(entries[len(entries)-1].Key, 0)
-		}
+				return decodeChunk(prefix, kvs, into)
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for p, prefix := range []string{heartbeatPrefix, resourcePrefix, expiredPrefix} {
+		out = mergeOrphans(out, orphans[p], prefix)
 	}
 	return out, nil
 }
 
-// decodeChunk decodes the records of one chunk of the load, each into an
-// entry of its own, on every core: decoding is most of a load's CPU.
-func decodeChunk(prefix string, entries []sqlkv.Entry) ([]*entry, error) {
-	out := make([]*entry, len(entries))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(entries)/256))
+// readPrefix reads every record under prefix, in key order, in chunks of
+// loadChunk, calling chunk with each.
+func readPrefix(ctx context.Context, store sqlkv.Store, prefix string, chunk func([]sqlkv.Entry) error) error {
+	start := []byte(prefix)
+	end := sqlkv.PrefixEnd(start)
+	for {
+		kvs, err := store.Range(ctx, sqlkv.RangeOptions{Start: start, End: end, Limit: loadChunk})
+		if err != nil {
+			return fmt.Errorf("load %s: %w", prefix, err)
+		}
+		if err := chunk(kvs); err != nil {
+			return err
+		}
+		if len(kvs) < loadChunk {
+			return nil
+		}
+		start = append(slices.Clip(kvs[len(kvs)-1].Key), 0)
+	}
+}
+
+// mergeOrphans merges the entries of orphans (made for records under
+// prefix without a node record, in uuid order) into entries (in uuid
+// order): an orphan whose uuid is in entries, because an orphan of another
+// prefix made it, gives it its record.
+func mergeOrphans(entries, orphans []*entry, prefix string) []*entry {
+	if len(orphans) == 0 {
+		return entries
+	}
+	out := make([]*entry, 0, len(entries)+len(orphans))
+	i := 0
+	for _, o := range orphans {
+		for i < len(entries) && entries[i].uuid < o.uuid {
+			out = append(out, entries[i])
+			i++
+		}
+		if i < len(entries) && entries[i].uuid == o.uuid {
+			copyRecord(entries[i], o, prefix)
+			continue
+		}
+		out = append(out, o)
+	}
+	return append(out, entries[i:]...)
+}
+
+// decodeChunk decodes the records of one chunk of the load under prefix,
+// each into the entry of the same index of into, on every core: decoding is
+// much of a load's CPU.
+func decodeChunk(prefix string, kvs []sqlkv.Entry, into []*entry) error {
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(kvs)/256))
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < len(entries); i += workers {
-				kv := entries[i]
-				e := &entry{uuid: uuidOf(kv.Key, prefix)}
-				if err := setRecord(e, prefix, kv.Key, kv.Value, kv.Version); err != nil {
+			for i := w; i < len(kvs); i += workers {
+				kv := kvs[i]
+				if err := setRecord(into[i], prefix, kv.Key, kv.Value, kv.Version); err != nil {
 					errs[w] = err
 					return
 				}
-				out[i] = e
 			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return errors.Join(errs...)
 }
 
 // copyRecord copies src's record under prefix into dst.
@@ -568,36 +613,36 @@ func copyRecord(dst, src *entry, prefix string) {
 	}
 }
 
-// setRecord decodes value as the record of e under prefix.
+// setRecord decodes value as the record of e under prefix. The maps go
+// straight into their packed form (packer), never made.
 func setRecord(e *entry, prefix string, key, value []byte, version int64) error {
+	p := packer{b: make([]byte, 0, len(value))} // a map is no longer than its record
+	var err error
 	switch prefix {
 	case nodePrefix:
-		rec, err := decode[nodeRecord](key, value)
-		if err != nil {
-			return err
+		var n records.Node
+		if n, err = records.DecodeNodeTo(value, p.add); err == nil {
+			e.node, e.nv, e.meta = &nodeRecord{IP: n.IP, Port: n.Port, HTTPPort: n.HTTPPort, Status: Status(n.Status), RegisteredAt: n.RegisteredAt}, version, p.packed()
 		}
-		e.meta, rec.Metadata = packMap(rec.Metadata), nil
-		e.node, e.nv = &rec, version
 	case heartbeatPrefix:
-		rec, err := decode[heartbeatRecord](key, value)
-		if err != nil {
-			return err
+		var h records.Heartbeat
+		if h, err = records.DecodeHeartbeatTo(value, p.add); err == nil {
+			e.hb, e.hv, e.health = (*heartbeatRecord)(&h), version, p.packed()
 		}
-		e.health, rec.HealthInfo = packMap(rec.HealthInfo), nil
-		e.hb, e.hv = &rec, version
 	case resourcePrefix:
-		rec, err := decode[resourceRecord](key, value)
-		if err != nil {
-			return err
+		var r records.Resource
+		if r, err = records.DecodeResourceTo(value, p.add); err == nil {
+			e.res, e.rv, e.resMeta = (*resourceRecord)(&r), version, p.packed()
 		}
-		e.resMeta, rec.Metadata = packMap(rec.Metadata), nil
-		e.res, e.rv = &rec, version
 	case expiredPrefix:
-		rec, err := decode[expiredRecord](key, value)
-		if err != nil {
-			return err
+		var rec expiredRecord
+		if rec, err = decode[expiredRecord](key, value); err == nil {
+			e.expiredAt, e.ev = rec.At, version
 		}
-		e.expiredAt, e.ev = rec.At, version
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("decode %q: %w", key, err)
 	}
 	return nil
 }

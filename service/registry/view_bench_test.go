@@ -71,12 +71,11 @@ func BenchmarkViewGetNode(b *testing.B) {
 		b.Run(backend, func(b *testing.B) {
 			v, store := openFilled(b, backend, 1000)
 			r := v.Nodes()
-			parallel := parallelGets
 			b.Run("view", func(b *testing.B) {
-				parallel(b, func(ctx context.Context, id string) error { _, err := r.Get(ctx, id); return err })
+				parallelReads(b, func(ctx context.Context, id string) error { _, err := r.Get(ctx, id); return err })
 			})
 			b.Run("view-unfenced", func(b *testing.B) {
-				parallel(b, func(ctx context.Context, id string) error {
+				parallelReads(b, func(ctx context.Context, id string) error {
 					if e := v.get(id); e == nil {
 						return ErrNotFound
 					} else {
@@ -86,10 +85,26 @@ func BenchmarkViewGetNode(b *testing.B) {
 				})
 			})
 			b.Run("store-baseline", func(b *testing.B) {
-				parallel(b, func(ctx context.Context, id string) error { _, err := storeGet(ctx, store, id); return err })
+				parallelReads(b, func(ctx context.Context, id string) error { _, err := storeGet(ctx, store, id); return err })
 			})
 		})
 	}
+}
+
+// parallelReads runs get from 16 goroutines over the first 1,000 bench
+// uuids until b is done.
+func parallelReads(b *testing.B, get func(ctx context.Context, id string) error) {
+	b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := get(b.Context(), benchUUID(i%1000)); err != nil {
+				b.Error(err)
+				return
+			}
+			i += 7
+		}
+	})
 }
 
 // storeGet is NodeRegistry.Get as it was before the view: the baseline.
@@ -307,4 +322,33 @@ func idleWatcherBytes(b *testing.B, r *NodeRegistry) float64 {
 		<-done
 	}
 	return float64((after.HeapAlloc+after.StackInuse)-(before.HeapAlloc+before.StackInuse)) / watchers
+}
+
+// BenchmarkGetWithResource is GetNodeWithResource's read, 16 goroutines,
+// 1,000 nodes (half with a report): one fence and one view entry
+// (GetWithResource), against the baseline of the two reads it replaced,
+// Get then Resources().Get, each with its fence. On Postgres a fence is a
+// NOTIFY round trip.
+func BenchmarkGetWithResource(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			v, _ := openFilled(b, backend, 1000)
+			r := v.Nodes()
+			b.Run("one-fence", func(b *testing.B) {
+				parallelReads(b, func(ctx context.Context, id string) error {
+					_, _, _, err := r.GetWithResource(ctx, id)
+					return err
+				})
+			})
+			b.Run("two-fences-baseline", func(b *testing.B) {
+				parallelReads(b, func(ctx context.Context, id string) error {
+					if _, err := r.Get(ctx, id); err != nil {
+						return err
+					}
+					_, _, err := v.Resources().Get(ctx, id)
+					return err
+				})
+			})
+		})
+	}
 }

@@ -77,14 +77,7 @@ func TestViewLoadsExistingRecords(t *testing.T) {
 func TestViewReadsAreLinearizableAcrossViews(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
-			var storeA, storeB sqlkv.Store
-			if backend == kvstore.BackendPostgres {
-				dsn := storetest.PostgresDSN(t)
-				storeA, storeB = openPostgres(t, dsn), openPostgres(t, dsn)
-			} else {
-				storeA = watchable(storetest.Open(t, backend))
-				storeB = storeA
-			}
+			storeA, storeB := replicaStores(t, backend)
 			a, b := registry.NewView(storeA), registry.NewView(storeB)
 			t.Cleanup(a.Close)
 			t.Cleanup(b.Close)
