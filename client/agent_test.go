@@ -55,12 +55,14 @@ func TestAgentReportsTheMachine(t *testing.T) {
 	runAgent(t, a)
 
 	// Heartbeats advance the server's last_heartbeat (seconds) past the
-	// registration time.
+	// registration time. The server answers a heartbeat before the agent
+	// counts it, so the wait is also for the agent's own counts.
 	var got client.Node
-	testutil.Eventually(t, "the node's last heartbeat is after its registration", func() bool {
+	testutil.Eventually(t, "the node's last heartbeat is after its registration, and the agent heartbeated and reported", func() bool {
 		var err error
 		got, err = c.GetNode(t.Context(), node.UUID)
-		return err == nil && got.LastHeartbeat.After(got.RegisteredAt)
+		s := a.Stats()
+		return err == nil && got.LastHeartbeat.After(got.RegisteredAt) && s.Heartbeats >= 1 && s.Reports >= 1
 	})
 	if got.Status != client.StatusActive || got.Metadata["zone"] != "a" || got.Port != 50052 {
 		t.Errorf("node = %+v, want active with zone=a and port 50052", got)
