@@ -40,20 +40,27 @@ type openLoop struct {
 	workers  int
 	window   time.Duration // the results are split into windows of due time
 	timeout  time.Duration // of each call
+	// maxLag bounds how late a call may be sent: one the workers reach
+	// later is not sent but counted as failed ("unsent"), with its lag as
+	// its latency (a lower bound). It keeps a client that cannot offer the
+	// rate from running on long after the schedule's end.
+	maxLag time.Duration
 }
 
 // loopWindow is what the calls due in one window saw.
 type loopWindow struct {
-	mu   sync.Mutex
-	lat  *hdrhistogram.Histogram // from due time to answer, successful calls
-	lag  *hdrhistogram.Histogram // from due time to send, every call
-	errs map[string]int          // by code
+	mu sync.Mutex
+	// lat is from due time to answer, of the successful calls, and to the
+	// moment it was dropped, of the unsent ones.
+	lat  *hdrhistogram.Histogram
+	lag  *hdrhistogram.Histogram // from due time to send (or drop), every call
+	errs map[string]int          // by code, "unsent" for dropped calls
 	// taken and done count calls of the window handed to a worker and
-	// finished.
-	taken, done int64
+	// finished; answered, the successful ones.
+	taken, done, answered int64
 }
 
-func (w *loopWindow) ok() int64 { return w.lat.TotalCount() }
+func (w *loopWindow) ok() int64 { return w.answered }
 
 func (w *loopWindow) failed() int64 {
 	var n int64
@@ -85,6 +92,7 @@ func (r *loopResult) total() *loopWindow {
 		}
 		t.taken += w.taken
 		t.done += w.done
+		t.answered += w.answered
 	}
 	return t
 }
@@ -150,9 +158,13 @@ func (o openLoop) run(ctx context.Context, call func(ctx context.Context, i int6
 					time.Sleep(d)
 				}
 				sent := time.Now()
-				cctx, cancel := context.WithTimeout(ctx, o.timeout)
-				err := call(cctx, i)
-				cancel()
+				var err error
+				unsent := o.maxLag > 0 && sent.Sub(at) > o.maxLag
+				if !unsent {
+					cctx, cancel := context.WithTimeout(ctx, o.timeout)
+					err = call(cctx, i)
+					cancel()
+				}
 				lat := time.Since(at)
 				if err != nil && ctx.Err() != nil {
 					err = nil // the run's end, not the server
@@ -162,6 +174,9 @@ func (o openLoop) run(ctx context.Context, call func(ctx context.Context, i int6
 				win.done++
 				recordHist(win.lag, sent.Sub(at))
 				switch {
+				case unsent:
+					win.errs["unsent"]++
+					recordHist(win.lat, lat)
 				case err != nil:
 					code := errCode(err).String()
 					if errors.Is(err, context.DeadlineExceeded) {
@@ -169,6 +184,7 @@ func (o openLoop) run(ctx context.Context, call func(ctx context.Context, i int6
 					}
 					win.errs[code]++
 				case lat >= 0:
+					win.answered++
 					recordHist(win.lat, lat)
 				}
 				win.mu.Unlock()

@@ -28,6 +28,10 @@ const (
 	// soakCallTimeout is each heartbeat's deadline; a call that exceeds it
 	// counts as an error ("timeout").
 	soakCallTimeout = 10 * time.Second
+	// soakMaxLag is how late the client may send a heartbeat; later ones
+	// are dropped and count as failed ("unsent": the client could not
+	// offer the rate).
+	soakMaxLag = 10 * time.Second
 )
 
 // soakWorkload is --workload soak: an open-loop heartbeat load of c.rate
@@ -166,7 +170,7 @@ func runSoakPhase(ctx context.Context, c config, url string, pid int, ids []stri
 		}
 	}
 	p := &soakPhase{
-		loop: openLoop{rate: c.rate, duration: c.duration, workers: soakWorkers, window: soakWindow, timeout: soakCallTimeout},
+		loop: openLoop{rate: c.rate, duration: c.duration, workers: soakWorkers, window: soakWindow, timeout: soakCallTimeout, maxLag: soakMaxLag},
 	}
 	cpu := func() time.Duration {
 		if pid == 0 {
@@ -278,6 +282,10 @@ func (p *soakPhase) print(out io.Writer, title string, c config) {
 	took := p.res.end.Sub(p.res.start)
 	fmt.Fprintf(out, "whole run: offered %s/s (%d calls due over %s), achieved %s/s (%d ok in %s, the last answer included), failed %d %v\n",
 		fmtRate(p.loop.rate), p.res.calls, p.loop.duration, fmtRate(float64(t.ok())/took.Seconds()), t.ok(), took.Round(time.Millisecond), t.failed(), t.errs)
+	if n := t.errs["unsent"]; n > 0 {
+		fmt.Fprintf(out, "  the client could not offer the rate: %d calls (%.1f %%) were more than %s late and not sent; the latencies count them at that lag\n",
+			n, 100*float64(n)/float64(p.res.calls), p.loop.maxLag)
+	}
 	fmt.Fprintf(out, "  latency from due time: p50 %s, p99 %s, p99.9 %s, max %s; send lag (due to sent) p50 %s, p99 %s, max %s\n",
 		usDur(t.lat.ValueAtQuantile(50)), usDur(t.lat.ValueAtQuantile(99)), usDur(t.lat.ValueAtQuantile(99.9)), usDur(t.lat.Max()),
 		usDur(t.lag.ValueAtQuantile(50)), usDur(t.lag.ValueAtQuantile(99)), usDur(t.lag.Max()))

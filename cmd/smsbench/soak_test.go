@@ -62,6 +62,30 @@ func TestOpenLoopCountsLatencyFromDueTime(t *testing.T) {
 	}
 }
 
+// A call the client reaches more than maxLag after it was due is not sent
+// but counted as failed, "unsent", so that a client behind its schedule
+// catches up instead of running on: with one worker and a 400 ms stall,
+// the calls due in the first 300 ms of it are dropped, the rest answered.
+func TestOpenLoopDropsCallsTooLateToSend(t *testing.T) {
+	loop := openLoop{rate: 100, duration: time.Second, workers: 1, window: time.Second, timeout: 10 * time.Second, maxLag: 100 * time.Millisecond}
+	sent := 0
+	res := loop.run(t.Context(), func(ctx context.Context, i int64) error {
+		sent++
+		if i == 10 {
+			time.Sleep(400 * time.Millisecond)
+		}
+		return nil
+	}, nil)
+	total := res.total()
+	unsent := total.errs["unsent"]
+	if unsent < 20 || int(total.ok())+unsent != 100 || sent != int(total.ok()) {
+		t.Errorf("%d sent, %d answered, %d unsent: want ≥ 20 unsent, and the rest sent and answered", sent, total.ok(), unsent)
+	}
+	if n := total.lat.TotalCount(); n != 100 {
+		t.Errorf("%d latencies recorded, want all 100 (the unsent at their lag)", n)
+	}
+}
+
 // The schedule offers rate × duration calls, each in the window of its due
 // time, and counts failures by code, a call's deadline as "timeout";
 // progress sees every window once, in order.
