@@ -120,10 +120,11 @@ func (r *loopResult) maxDuring(from, to time.Time) (time.Duration, bool) {
 }
 
 // run calls call(ctx, i) for every call i of the schedule and returns what
-// they saw. errCode names a failed call's error; a call cut short because
-// ctx ended is not counted. progress, if not nil, is called from another
-// goroutine with the result so far and the index of each window once its time is over and every
-// call due in it has finished (or the run ended), in order.
+// they saw. A call cut short because ctx ended is not counted. progress,
+// if not nil, is called from another goroutine with the result so far and
+// the index of each window once its time is over and every call due in it
+// has finished, in order (if ctx ends the run early: for the windows that
+// had calls).
 func (o openLoop) run(ctx context.Context, call func(ctx context.Context, i int64) error, progress func(r *loopResult, i int)) *loopResult {
 	calls := int64(o.rate * o.duration.Seconds())
 	period := float64(time.Second) / o.rate
@@ -227,7 +228,8 @@ func (o openLoop) run(ctx context.Context, call func(ctx context.Context, i int6
 				}
 				select {
 				case <-finished:
-					for ; i < nw; i++ {
+					// The rest (none, unless ctx ended the run early).
+					for ; i < nw && r.windows[i].taken > 0; i++ {
 						progress(r, i)
 					}
 					return
