@@ -17,7 +17,12 @@
 // writes or reads as plain SQL through the same driver and pool settings
 // (the storage limit), a no-op handler of the same protocol in-process (the
 // RPC limit), and their combination 1/(1/storage + 1/rpc), the most the
-// service could do if it added nothing. See BENCHMARKS.md.
+// service could do if it added nothing.
+//
+// With --workload soak it offers --rate heartbeats per second, open loop,
+// from a --nodes fleet, to a server process of its own, and reports
+// latency from each call's due time per 10 s window, the sweeps and the
+// server's CPU, next to a no-op baseline. See BENCHMARKS.md.
 package main
 
 import (
@@ -30,6 +35,8 @@ import (
 	"os/signal"
 	"strings"
 	"time"
+
+	"github.com/spear-next/sms/service/registry"
 )
 
 type config struct {
@@ -60,6 +67,11 @@ type config struct {
 	groupLanes               int
 	cpuProfile               string
 	reportEvery              time.Duration
+
+	silentNodes      int           // soak: nodes that never heartbeat
+	baselineDuration time.Duration // soak: of the no-op phase (0: --duration)
+	heartbeatTimeout time.Duration // soak: the server process's sweeper's
+	args             []string      // as given: the soak's server process gets them too
 }
 
 func main() {
@@ -72,7 +84,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
-	var c config
+	c := config{args: args}
 	fs := flag.NewFlagSet("smsbench", flag.ContinueOnError)
 	fs.StringVar(&c.addr, "addr", "", "server URL (http://host:port); empty starts one in-process with the --kv-* flags")
 	fs.StringVar(&c.protocol, "protocol", "connect", "connect, connect-h2c (Connect over cleartext HTTP/2), grpc (grpc-go's client) or grpcweb")
@@ -82,13 +94,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long each phase runs")
 	fs.IntVar(&c.nodes, "nodes", 1000, "nodes in the fleet")
 	fs.DurationVar(&c.interval, "interval", 0, "fleet: each node heartbeats and reports resources every interval; 0 = as fast as possible")
-	fs.Float64Var(&c.rate, "rate", 0, "single-RPC workloads: total calls per second (open loop); 0 = as fast as possible")
-	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get, list, watchers, stats, watch, idle, load (time loading the registry view of the --kv-* store, against a raw read of its rows), or seed (write --nodes nodes into the --kv-* store and exit)")
+	fs.Float64Var(&c.rate, "rate", 0, "single-RPC workloads: total calls per second (open loop); 0 = as fast as possible; soak: heartbeats per second (required)")
+	fs.IntVar(&c.silentNodes, "silent-nodes", 0, "soak: this many of the --nodes nodes never heartbeat, so that a sweep marks them unhealthy mid-run (after --heartbeat-timeout)")
+	fs.DurationVar(&c.heartbeatTimeout, "heartbeat-timeout", registry.DefaultHeartbeatTimeout, "soak: the heartbeat timeout of the server process's sweeper (cmd/sms's default): silent nodes become unhealthy, and resource reports are deleted, after it")
+	fs.DurationVar(&c.baselineDuration, "baseline-duration", 0, "soak: how long the no-op baseline runs (0: --duration)")
+	fs.StringVar(&c.workload, "workload", "fleet", "fleet, heartbeat, get, list, watchers, stats, watch, idle, load (time loading the registry view of the --kv-* store, against a raw read of its rows), soak (open-loop heartbeats at --rate from a server process of its own), or seed (write --nodes nodes into the --kv-* store and exit)")
 	fs.IntVar(&c.watchers, "watchers", 0, "watchers workload: WatchNodes streams to open (0: 2000; an in-process server admits them all; start a remote one with --max-watchers); watch workload: idle watchers to open after the snapshot rounds, their memory measured (0: 10)")
 	fs.StringVar(&c.snapshotBatch, "snapshot-batch", "both", "watch workload: measure snapshots with batch_snapshot (on), one node per message (off), or both")
 	fs.StringVar(&c.register, "register", "rpc", "how the --nodes nodes get there: rpc (RegisterNode and UpdateNodeResource calls), seed (BatchPut straight into the in-process server's store; see --workload seed), none (already there: seeded by --workload seed)")
 	fs.IntVar(&c.storageNodes, "storage-nodes", 0, "rows of the raw-SQL storage baseline's table (0: --nodes); a point read or range of a B-tree barely depends on it, and filling 1M rows takes minutes")
-	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "idle, in-process server: how often the sweeper runs (cmd/sms's default is 30s)")
+	fs.DurationVar(&c.sweepInterval, "sweep-interval", 30*time.Second, "idle, in-process server, and soak: how often the sweeper runs (cmd/sms's default is 30s)")
 	fs.IntVar(&c.pageSize, "page-size", 500, "ListNodes page size")
 	fs.BoolVar(&c.baselines, "baselines", true, "single-RPC workloads: also measure the storage and RPC limits")
 	fs.IntVar(&c.repeat, "repeat", 3, "single-RPC workloads: rounds of service, storage and RPC phases, interleaved")
@@ -115,9 +130,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("--listener %q: want grpc or http", c.listener)
 	}
 	switch c.workload {
-	case "fleet", "heartbeat", "get", "list", "watchers", "stats", "watch", "idle", "load", "seed":
+	case "fleet", "heartbeat", "get", "list", "watchers", "stats", "watch", "idle", "load", "soak", "seed":
 	default:
-		return fmt.Errorf("--workload %q: want fleet, heartbeat, get, list, watchers, stats, watch, idle, load or seed", c.workload)
+		return fmt.Errorf("--workload %q: want fleet, heartbeat, get, list, watchers, stats, watch, idle, load, soak or seed", c.workload)
 	}
 	switch c.snapshotBatch {
 	case "on", "off", "both":
@@ -145,12 +160,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if c.concurrency < 1 || c.nodes < 1 || c.duration <= 0 || c.repeat < 1 {
 		return errors.New("--concurrency, --nodes, --duration and --repeat must be positive")
 	}
+	if role := os.Getenv(soakRoleEnv); role != "" && c.cpuProfile != "" {
+		c.cpuProfile += "." + role // the soak's server process
+	}
 	if c.cpuProfile != "" {
 		stopProfile, err := startProfile(c.cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer stopProfile()
+	}
+	if c.workload == "soak" {
+		if role := os.Getenv(soakRoleEnv); role != "" {
+			return soakServe(ctx, c, role)
+		}
+		return soakWorkload(ctx, c, out)
 	}
 	return bench(ctx, c, out)
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,19 +43,23 @@ func watchersWorkload(ctx context.Context, c config, url string, ids []string, o
 			}
 		})["get"]
 	}
-	memory := func(label string) {
+	// memory prints, and returns, the RSS and (in-process) the Go heap.
+	memory := func(label string) (rssBytes, heap int64) {
 		if c.addr == "" {
 			runtime.GC()
 			debug.FreeOSMemory()
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)
-			fmt.Fprintf(out, "%-28s RSS %s, Go heap in use %s (client and in-process server)\n", label+":", fmtBytes(rss(0)), fmtBytes(int64(m.HeapInuse)))
+			rssBytes, heap = rss(0), int64(m.HeapInuse)
+			fmt.Fprintf(out, "%-28s RSS %s, Go heap in use %s (client and in-process server)\n", label+":", fmtBytes(rssBytes), fmtBytes(heap))
 		} else if c.serverPID > 0 {
-			fmt.Fprintf(out, "%-28s server RSS %s\n", label+":", fmtBytes(rss(c.serverPID)))
+			rssBytes = rss(c.serverPID)
+			fmt.Fprintf(out, "%-28s server RSS %s\n", label+":", fmtBytes(rssBytes))
 		}
+		return rssBytes, heap
 	}
 
-	memory("before the watchers")
+	rssBefore, heapBefore := memory("before the watchers")
 	base := getNode()
 
 	wctx, stopWatching := context.WithCancel(ctx)
@@ -67,9 +72,15 @@ func watchersWorkload(ctx context.Context, c config, url string, ids []string, o
 	var ready, done sync.WaitGroup
 	var mu sync.Mutex
 	errs := map[string]int{}
+	firstErr := map[string]string{} // the first message of each code
+	var syncTimes []time.Duration   // when each stream's snapshot ended, from the start
 	fail := func(err error) {
+		code := connect.CodeOf(err).String()
 		mu.Lock()
-		errs[connect.CodeOf(err).String()]++
+		if errs[code] == 0 {
+			firstErr[code] = fmt.Sprintf("%s after %s", err, time.Since(start).Round(time.Millisecond))
+		}
+		errs[code]++
 		mu.Unlock()
 	}
 	for i := range c.watchers {
@@ -86,6 +97,9 @@ func watchersWorkload(ctx context.Context, c config, url string, ids []string, o
 			for stream.Receive() {
 				if !synced && stream.Msg().GetKind() == sms.WatchNodesResponse_KIND_SNAPSHOT_END {
 					synced = true
+					mu.Lock()
+					syncTimes = append(syncTimes, time.Since(start))
+					mu.Unlock()
 					ready.Done()
 				}
 			}
@@ -99,7 +113,22 @@ func watchersWorkload(ctx context.Context, c config, url string, ids []string, o
 	}
 	ready.Wait()
 	fmt.Fprintf(out, "%d watch streams over %d nodes synced in %s; failed: %v\n", c.watchers, len(ids), time.Since(start).Round(time.Millisecond), errs)
-	memory("with the watchers")
+	if len(syncTimes) > 0 {
+		slices.Sort(syncTimes)
+		first := syncTimes[0]
+		fmt.Fprintf(out, "snapshot ends, from the first stream's open: first %s, median %s, last %s (%s nodes/s over all streams)\n",
+			first.Round(time.Millisecond), syncTimes[len(syncTimes)/2].Round(time.Millisecond), syncTimes[len(syncTimes)-1].Round(time.Millisecond),
+			fmtRate(float64(len(syncTimes))*float64(len(ids))/syncTimes[len(syncTimes)-1].Seconds()))
+	}
+	rssWith, heapWith := memory("with the watchers")
+	perWatcher := func(a, b int64) string { return fmt.Sprintf("%.1f KiB", float64(a-b)/float64(c.watchers)/1024) }
+	if rssWith > 0 && rssBefore > 0 {
+		fmt.Fprintf(out, "%-28s RSS %s", "per open watcher:", perWatcher(rssWith, rssBefore))
+		if c.addr == "" {
+			fmt.Fprintf(out, ", Go heap %s (client's stream included)", perWatcher(heapWith, heapBefore))
+		}
+		fmt.Fprintln(out)
+	}
 	during := getNode()
 	memory("after GetNode under watch")
 	stopWatching()
@@ -115,6 +144,9 @@ func watchersWorkload(ctx context.Context, c config, url string, ids []string, o
 			float64(during.pct(0.99))/float64(p), during.rate()/base.rate())
 	}
 	if len(errs) > 0 {
+		for code, msg := range firstErr {
+			fmt.Fprintf(out, "first %s: %s\n", code, msg)
+		}
 		return fmt.Errorf("watch streams failed, by code: %v", errs)
 	}
 	return nil
