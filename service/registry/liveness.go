@@ -50,6 +50,12 @@ const DefaultHeartbeatTimeout = 90 * time.Second
 // A node deleted after its TTL leaves an expired:<uuid> record for watchers
 // (see Watch), which a sweep one heartbeat timeout later removes.
 //
+// Transitions are issued from a pool of sweepWorkers goroutines, phase by
+// phase (TTL deletions, then marks and stale reports, then expiry records).
+// When ctx ends or a store error occurs, no more are issued; those in flight
+// finish with ctx, so one whose context ended may have been made (a store
+// can commit it anyway) without being counted.
+//
 // Errors: the context's error; store errors other than conflicts, wrapped.
 // The result counts what was changed before an error.
 func (r *NodeRegistry) Sweep(ctx context.Context, l Liveness) (SweepResult, error) {
