@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,6 +224,158 @@ func TestConcurrentSweepsByReplicas(t *testing.T) {
 		}
 	})
 }
+
+// A mass transition (thousands of nodes due at once, the sweep's pool of
+// workers busy) raced by two replicas still makes each transition exactly
+// once: every node is marked, every report and node deleted, and the two
+// sweeps' counts add up to the number of transitions, not more.
+func TestRacingSweepsOfManyDueNodes(t *testing.T) {
+	const nodes = 3000
+	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
+		c := newClock()
+		at := c.Now()
+		fleet := make([]registry.Node, nodes)
+		reports := make([]registry.Resource, nodes)
+		for i := range fleet {
+			fleet[i] = registry.Node{
+				UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), IPAddress: "10.0.0.1", Port: 8080,
+				Status: registry.StatusActive, RegisteredAt: at, LastHeartbeat: at,
+			}
+			reports[i] = registry.Resource{UpdatedAt: at}
+		}
+		for lo := 0; lo < nodes; lo += 1000 {
+			if err := registry.BulkPut(t.Context(), store, fleet[lo:lo+1000], reports[lo:lo+1000]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		replicas := []*registry.NodeRegistry{
+			registry.NewView(store, registry.WithClock(c.Now)).Nodes(),
+			registry.NewView(store, registry.WithClock(c.Now)).Nodes(),
+		}
+		race := func(l registry.Liveness) registry.SweepResult {
+			results := make([]registry.SweepResult, len(replicas))
+			var wg sync.WaitGroup
+			for i, r := range replicas {
+				wg.Go(func() {
+					var err error
+					if results[i], err = r.Sweep(t.Context(), l); err != nil {
+						t.Errorf("replica %d: Sweep: %v", i, err)
+					}
+				})
+			}
+			wg.Wait()
+			var total registry.SweepResult
+			for _, res := range results {
+				total.MarkedUnhealthy += res.MarkedUnhealthy
+				total.DeletedNodes += res.DeletedNodes
+				total.DeletedResources += res.DeletedResources
+			}
+			return total
+		}
+
+		c.Advance(registry.DefaultHeartbeatTimeout + time.Second)
+		if got, want := race(registry.Liveness{}), (registry.SweepResult{MarkedUnhealthy: nodes, DeletedResources: nodes}); got != want {
+			t.Errorf("racing sweeps = %+v in total, want %+v", got, want)
+		}
+		for _, r := range replicas {
+			if got, err := r.List(t.Context(), registry.ListOptions{Status: "unhealthy"}); err != nil || len(got) != nodes {
+				t.Errorf("List(unhealthy) has %d nodes (err %v), want %d", len(got), err, nodes)
+			}
+		}
+		if n, err := sqlkv.Count(t.Context(), store, []byte("resource:")); err != nil || n != 0 {
+			t.Errorf("%d resource reports left (err %v), want 0", n, err)
+		}
+
+		c.Advance(time.Hour)
+		if got, want := race(registry.Liveness{NodeTTL: time.Hour}), (registry.SweepResult{DeletedNodes: nodes}); got != want {
+			t.Errorf("racing TTL sweeps = %+v in total, want %+v", got, want)
+		}
+		if n, err := sqlkv.Count(t.Context(), store, []byte("node:")); err != nil || n != 0 {
+			t.Errorf("%d nodes left (err %v) after their TTL, want 0", n, err)
+		}
+		// The expiry records for watchers, one per node, go a heartbeat
+		// timeout later, leaving the store empty.
+		if n, err := sqlkv.Count(t.Context(), store, []byte("expired:")); err != nil || n != nodes {
+			t.Errorf("%d expiry records (err %v), want %d", n, err, nodes)
+		}
+		c.Advance(registry.DefaultHeartbeatTimeout + time.Second)
+		race(registry.Liveness{NodeTTL: time.Hour})
+		if n, err := sqlkv.Count(t.Context(), store, nil); err != nil || n != 0 {
+			t.Errorf("store holds %d keys (err %v), want 0", n, err)
+		}
+	})
+}
+
+// A sweep whose context ends midway through a mass transition stops
+// issuing transitions (at most the pool's in-flight ones follow), returns
+// the context's error, and counts no more than it made; the next sweep
+// makes the rest.
+func TestSweepStopsIssuingWhenItsContextEnds(t *testing.T) {
+	const nodes, cutAfter = 2000, 100
+	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
+		c := newClock()
+		fleet := make([]registry.Node, nodes)
+		for i := range fleet {
+			fleet[i] = registry.Node{
+				UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), IPAddress: "10.0.0.1", Port: 8080,
+				Status: registry.StatusActive, RegisteredAt: c.Now(), LastHeartbeat: c.Now(),
+			}
+		}
+		if err := registry.BulkPut(t.Context(), store, fleet, nil); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cs := &cancelingStore{Store: store, after: cutAfter, cancel: cancel}
+		r := registry.NewView(cs, registry.WithClock(c.Now)).Nodes()
+		c.Advance(registry.DefaultHeartbeatTimeout + time.Second)
+
+		first, err := r.Sweep(ctx, registry.Liveness{})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Sweep cut short: %v, want context.Canceled", err)
+		}
+		// Workers that held a slot when the context ended may still have
+		// called Apply: a pool's worth (32), with margin.
+		if calls := cs.calls.Load(); calls > cutAfter+64 {
+			t.Errorf("%d Applies after the context ended at the %dth, want at most a pool's worth more", calls, cutAfter)
+		}
+		second, err := r.Sweep(t.Context(), registry.Liveness{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What the cut sweep made is what the second did not. It may have
+		// counted less: an Apply whose context ended in flight has an
+		// unknown outcome (SQLite's group commit can still commit it).
+		made := nodes - second.MarkedUnhealthy
+		if first.MarkedUnhealthy == 0 || first.MarkedUnhealthy > made || made > cutAfter+64 {
+			t.Errorf("cut sweep counted %d and made %d, want 0 < counted <= made <= %d", first.MarkedUnhealthy, made, cutAfter+64)
+		}
+		if got, err := r.List(t.Context(), registry.ListOptions{Status: "unhealthy"}); err != nil || len(got) != nodes {
+			t.Errorf("List(unhealthy) has %d nodes (err %v), want %d", len(got), err, nodes)
+		}
+	})
+}
+
+// cancelingStore calls cancel when Apply is called for the after-th time,
+// and counts the calls.
+type cancelingStore struct {
+	sqlkv.Store
+	after  int64
+	cancel context.CancelFunc
+	calls  atomic.Int64
+}
+
+func (s *cancelingStore) Apply(ctx context.Context, ops ...sqlkv.Op) ([]sqlkv.OpResult, error) {
+	if s.calls.Add(1) == s.after {
+		s.cancel()
+	}
+	return s.Store.Apply(ctx, ops...)
+}
+
+func (s *cancelingStore) Watch(ctx context.Context, prefix []byte) (*sqlkv.Subscription, error) {
+	return s.Store.(sqlkv.Watchable).Watch(ctx, prefix)
+}
+
+func (s *cancelingStore) Fence(ctx context.Context) error { return s.Store.(sqlkv.Fencer).Fence(ctx) }
 
 func TestSweepCanceled(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
