@@ -19,11 +19,14 @@ import (
 // a page of every status in a value order merges the trees of the statuses
 // by (value, uuid). Either way a page costs O(page + log N).
 //
-// The items are small, because a view of 1,000,000 nodes holds 4,000,000
-// of them: an entry pointer in the uuid trees (8 B), a value and an entry
-// pointer in the value trees (16 B), ties broken through the entry's uuid.
-// Entries are immutable: a change of a node replaces its items
-// (View.index and View.unindex).
+// The items are small, because a view of 1,000,000 nodes holds up to
+// 4,000,000 of them: an entry pointer in the uuid trees (8 B), a value and
+// an entry pointer in the value trees (16 B), ties broken through the
+// entry's uuid. A value order's trees are built by the first ListPage that
+// asks for the order (View.ensureOrder: one pass over the uuid tree, under
+// the view's lock), and kept from then on, across reloads too: a process
+// that never pages by CPU holds no CPU trees. Entries are immutable: a
+// change of a node replaces its items (View.index and View.unindex).
 
 // Order is the order ListPage returns nodes in; the zero value is by uuid.
 type Order int
@@ -121,16 +124,38 @@ var valueOrders = [...]Order{OrderLastHeartbeat, OrderCPU, OrderMemory}
 // sortIndex is the view's trees of the nodes by status; guarded by View.mu.
 type sortIndex struct {
 	byUUID  [rankCount]*btree.BTreeG[*entry]                      // by rank
-	byValue [len(valueOrders)][rankCount]*btree.BTreeG[valueItem] // by order - OrderLastHeartbeat, then rank
+	byValue [len(valueOrders)][rankCount]*btree.BTreeG[valueItem] // by order - OrderLastHeartbeat, then rank; nil until built
 }
 
+// reset empties the trees; the value orders built stay built.
 func (s *sortIndex) reset() {
 	for r := range rankCount {
 		s.byUUID[r] = btree.NewG(btreeDegree, lessEntry)
 		for i := range valueOrders {
-			s.byValue[i][r] = btree.NewG(btreeDegree, lessValueItem)
+			if s.byValue[i][0] != nil {
+				s.byValue[i][r] = btree.NewG(btreeDegree, lessValueItem)
+			}
 		}
 	}
+}
+
+// built is whether the trees of o, if it has any, are there.
+func (s *sortIndex) built(o Order) bool {
+	return o < OrderLastHeartbeat || s.byValue[o-OrderLastHeartbeat][0] != nil
+}
+
+// build makes the trees of the value order o from the nodes of byUUID.
+func (s *sortIndex) build(o Order, byUUID *btree.BTreeG[*entry]) {
+	trees := &s.byValue[o-OrderLastHeartbeat]
+	for r := range trees {
+		trees[r] = btree.NewG(btreeDegree, lessValueItem)
+	}
+	byUUID.Ascend(func(e *entry) bool {
+		if e.node != nil {
+			trees[rankOf(e.status())].ReplaceOrInsert(valueItem{valueOf(o, e), e})
+		}
+		return true
+	})
 }
 
 // valueOf returns e's value in the value order o; e.node must not be nil.
@@ -155,7 +180,9 @@ func (s *sortIndex) index(e *entry) {
 	r := rankOf(e.status())
 	s.byUUID[r].ReplaceOrInsert(e)
 	for i, o := range valueOrders {
-		s.byValue[i][r].ReplaceOrInsert(valueItem{valueOf(o, e), e})
+		if s.byValue[i][r] != nil {
+			s.byValue[i][r].ReplaceOrInsert(valueItem{valueOf(o, e), e})
+		}
 	}
 }
 
@@ -166,7 +193,9 @@ func (s *sortIndex) unindex(e *entry) {
 	r := rankOf(e.status())
 	s.byUUID[r].Delete(e)
 	for i, o := range valueOrders {
-		s.byValue[i][r].Delete(valueItem{valueOf(o, e), e})
+		if s.byValue[i][r] != nil {
+			s.byValue[i][r].Delete(valueItem{valueOf(o, e), e})
+		}
 	}
 }
 
@@ -177,7 +206,9 @@ func (s *sortIndex) clone() sortIndex {
 	for r := range rankCount {
 		c.byUUID[r] = s.byUUID[r].Clone()
 		for i := range valueOrders {
-			c.byValue[i][r] = s.byValue[i][r].Clone()
+			if s.byValue[i][r] != nil {
+				c.byValue[i][r] = s.byValue[i][r].Clone()
+			}
 		}
 	}
 	return c
@@ -193,6 +224,7 @@ type cursor struct {
 // walk returns the nodes of one order from just after c, in the order
 // (reversed when desc), of every status or, with rank >= 0, of that status
 // only, each with its position. byUUID serves OrderUUID without a status.
+// The trees of o must be built.
 func (s *sortIndex) walk(byUUID *btree.BTreeG[*entry], o Order, desc bool, rank int, c cursor) iter.Seq[sortItem] {
 	switch {
 	case o == OrderUUID && rank < 0:
@@ -360,6 +392,23 @@ func matchWord(e *entry, w string) bool {
 		return !found
 	})
 	return found
+}
+
+// ensureOrder builds the trees of o unless they are built: at 1,000,000
+// nodes one pass over them, under the lock, the first time an order is
+// asked for.
+func (v *View) ensureOrder(o Order) {
+	v.mu.RLock()
+	built := v.sorted.built(o)
+	v.mu.RUnlock()
+	if built {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.sorted.built(o) {
+		v.sorted.build(o, v.byUUID)
+	}
 }
 
 // sortedSnapshot returns copy-on-write clones of the uuid tree and the
