@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/google/btree"
@@ -145,17 +147,31 @@ func (s *sortIndex) built(o Order) bool {
 }
 
 // build makes the trees of the value order o from the nodes of byUUID.
+// It inserts each tree's items in descending order: google/btree splits a
+// full node in two halves, and the half it makes anew gets a slice of
+// exactly its items, which descending inserts never touch again, so the
+// tree holds little more than its items (ascending or random inserts leave
+// half-full nodes with room for twice their items).
 func (s *sortIndex) build(o Order, byUUID *btree.BTreeG[*entry]) {
-	trees := &s.byValue[o-OrderLastHeartbeat]
-	for r := range trees {
-		trees[r] = btree.NewG(btreeDegree, lessValueItem)
-	}
+	var items [rankCount][]valueItem
 	byUUID.Ascend(func(e *entry) bool {
 		if e.node != nil {
-			trees[rankOf(e.status())].ReplaceOrInsert(valueItem{valueOf(o, e), e})
+			r := rankOf(e.status())
+			items[r] = append(items[r], valueItem{valueOf(o, e), e})
 		}
 		return true
 	})
+	trees := &s.byValue[o-OrderLastHeartbeat]
+	for r := range trees {
+		// In descending uuid order, a stable sort by descending value
+		// breaks ties by uuid without reading an entry.
+		slices.Reverse(items[r])
+		slices.SortStableFunc(items[r], func(a, b valueItem) int { return cmp.Compare(b.value, a.value) })
+		trees[r] = btree.NewG(btreeDegree, lessValueItem)
+		for _, it := range items[r] {
+			trees[r].ReplaceOrInsert(it)
+		}
+	}
 }
 
 // valueOf returns e's value in the value order o; e.node must not be nil.
