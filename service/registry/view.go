@@ -443,7 +443,7 @@ func (v *View) reload(ctx context.Context, position uint64) error {
 	defer v.mu.Unlock()
 	old := v.byUUID
 	v.reset()
-	if old.Len() == 0 {
+	if !v.Loaded() {
 		// The first load: in descending uuid order, so that the uuid trees
 		// are built dense (see sortIndex.build). The order of its events
 		// is seen by no watcher: every watch starts after the load.
