@@ -25,8 +25,8 @@ import (
 // 4,000,000 of them: an entry pointer in the uuid trees (8 B), a value and
 // an entry pointer in the value trees (16 B), ties broken through the
 // entry's uuid. A value order's trees are built by the first ListPage that
-// asks for the order (View.ensureOrder: one pass over the uuid tree, under
-// the view's lock), and kept from then on, across reloads too: a process
+// asks for the order (View.ensureOrder: from a snapshot of the uuid tree,
+// outside the view's lock), and kept from then on, across reloads too: a process
 // that never pages by CPU holds no CPU trees. Entries are immutable: a
 // change of a node replaces its items (View.index and View.unindex).
 
@@ -127,6 +127,20 @@ var valueOrders = [...]Order{OrderLastHeartbeat, OrderCPU, OrderMemory}
 type sortIndex struct {
 	byUUID  [rankCount]*btree.BTreeG[*entry]                      // by rank
 	byValue [len(valueOrders)][rankCount]*btree.BTreeG[valueItem] // by order - OrderLastHeartbeat, then rank; nil until built
+	pending [len(valueOrders)]*building                           // the builds in progress
+}
+
+// building is a value order's build in progress: the changes to the nodes
+// since its snapshot, for it to replay into its trees.
+type building struct {
+	done    chan struct{} // closed once the trees are in the index
+	changes []change
+}
+
+// change is one index (add) or unindex of an entry.
+type change struct {
+	add bool
+	e   *entry
 }
 
 // reset empties the trees; the value orders built stay built.
@@ -146,13 +160,13 @@ func (s *sortIndex) built(o Order) bool {
 	return o < OrderLastHeartbeat || s.byValue[o-OrderLastHeartbeat][0] != nil
 }
 
-// build makes the trees of the value order o from the nodes of byUUID.
+// buildTrees returns the trees of the value order o of the nodes of byUUID.
 // It inserts each tree's items in descending order: google/btree splits a
 // full node in two halves, and the half it makes anew gets a slice of
 // exactly its items, which descending inserts never touch again, so the
 // tree holds little more than its items (ascending or random inserts leave
 // half-full nodes with room for twice their items).
-func (s *sortIndex) build(o Order, byUUID *btree.BTreeG[*entry]) {
+func buildTrees(o Order, byUUID *btree.BTreeG[*entry]) *[rankCount]*btree.BTreeG[valueItem] {
 	var items [rankCount][]valueItem
 	byUUID.Ascend(func(e *entry) bool {
 		if e.node != nil {
@@ -161,7 +175,7 @@ func (s *sortIndex) build(o Order, byUUID *btree.BTreeG[*entry]) {
 		}
 		return true
 	})
-	trees := &s.byValue[o-OrderLastHeartbeat]
+	trees := new([rankCount]*btree.BTreeG[valueItem])
 	for r := range trees {
 		// In descending uuid order, a stable sort by descending value
 		// breaks ties by uuid without reading an entry.
@@ -172,6 +186,7 @@ func (s *sortIndex) build(o Order, byUUID *btree.BTreeG[*entry]) {
 			trees[r].ReplaceOrInsert(it)
 		}
 	}
+	return trees
 }
 
 // valueOf returns e's value in the value order o; e.node must not be nil.
@@ -198,6 +213,8 @@ func (s *sortIndex) index(e *entry) {
 	for i, o := range valueOrders {
 		if s.byValue[i][r] != nil {
 			s.byValue[i][r].ReplaceOrInsert(valueItem{valueOf(o, e), e})
+		} else if p := s.pending[i]; p != nil {
+			p.changes = append(p.changes, change{true, e})
 		}
 	}
 }
@@ -211,6 +228,8 @@ func (s *sortIndex) unindex(e *entry) {
 	for i, o := range valueOrders {
 		if s.byValue[i][r] != nil {
 			s.byValue[i][r].Delete(valueItem{valueOf(o, e), e})
+		} else if p := s.pending[i]; p != nil {
+			p.changes = append(p.changes, change{false, e})
 		}
 	}
 }
@@ -410,9 +429,10 @@ func matchWord(e *entry, w string) bool {
 	return found
 }
 
-// ensureOrder builds the trees of o unless they are built: at 1,000,000
-// nodes one pass over them, under the lock, the first time an order is
-// asked for.
+// ensureOrder builds the trees of o unless they are built, or waits for
+// the build in progress. A build reads a snapshot of the uuid tree without
+// the lock (at 1,000,000 nodes it takes seconds), then replays into its
+// trees, under the lock, the changes index and unindex logged meanwhile.
 func (v *View) ensureOrder(o Order) {
 	v.mu.RLock()
 	built := v.sorted.built(o)
@@ -420,11 +440,46 @@ func (v *View) ensureOrder(o Order) {
 	if built {
 		return
 	}
+	if p, snap := v.beginBuild(o); snap != nil {
+		v.finishBuild(o, p, buildTrees(o, snap))
+	} else if p != nil {
+		<-p.done
+	}
+}
+
+// beginBuild starts the build of o's trees, returning it and the snapshot
+// to build from; or the build in progress and no snapshot; or neither when
+// the trees are built.
+func (v *View) beginBuild(o Order) (*building, *btree.BTreeG[*entry]) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if !v.sorted.built(o) {
-		v.sorted.build(o, v.byUUID)
+	if v.sorted.built(o) {
+		return nil, nil
 	}
+	if p := v.sorted.pending[o-OrderLastHeartbeat]; p != nil {
+		return p, nil
+	}
+	p := &building{done: make(chan struct{})}
+	v.sorted.pending[o-OrderLastHeartbeat] = p
+	return p, v.byUUID.Clone()
+}
+
+// finishBuild replays the changes p logged into trees and puts them in the
+// index.
+func (v *View) finishBuild(o Order, p *building, trees *[rankCount]*btree.BTreeG[valueItem]) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, c := range p.changes {
+		r := rankOf(c.e.status())
+		if it := (valueItem{valueOf(o, c.e), c.e}); c.add {
+			trees[r].ReplaceOrInsert(it)
+		} else {
+			trees[r].Delete(it)
+		}
+	}
+	v.sorted.byValue[o-OrderLastHeartbeat] = *trees
+	v.sorted.pending[o-OrderLastHeartbeat] = nil
+	close(p.done)
 }
 
 // sortedSnapshot returns copy-on-write clones of the uuid tree and the
