@@ -26,9 +26,10 @@ import (
 // an entry pointer in the value trees (16 B), ties broken through the
 // entry's uuid. A value order's trees are built by the first ListPage that
 // asks for the order (View.ensureOrder: from a snapshot of the uuid tree,
-// outside the view's lock), and kept from then on, across reloads too: a process
-// that never pages by CPU holds no CPU trees. Entries are immutable: a
-// change of a node replaces its items (View.index and View.unindex).
+// outside the view's lock), and kept from then on, across reloads too: a
+// process that never pages by CPU holds no CPU trees. Entries are
+// immutable: a change of a node replaces its items (View.index and
+// View.unindex).
 
 // Order is the order ListPage returns nodes in; the zero value is by uuid.
 type Order int

@@ -445,7 +445,7 @@ func (v *View) reload(ctx context.Context, position uint64) error {
 	v.reset()
 	if !v.Loaded() {
 		// The first load: in descending uuid order, so that the uuid trees
-		// are built dense (see sortIndex.build). The order of its events
+		// are built dense (see buildTrees). The order of its events
 		// is seen by no watcher: every watch starts after the load.
 		for _, e := range slices.Backward(fresh) {
 			v.replace(nil, e)
