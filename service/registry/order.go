@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"cmp"
 	"fmt"
 	"iter"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/google/btree"
@@ -11,15 +13,23 @@ import (
 
 // Sorted pages.
 //
-// Besides the uuid tree, the view keeps one btree per sort order of
-// ListPage (status, last heartbeat, CPU, memory) over the nodes, keyed by
-// (status, value, uuid): the status first, so that a status filter is one
-// range of the tree in every order. A page of one status is a range read;
-// a page of every status in a value order merges the four ranges of the
-// tree (one per status) by (value, uuid). Either way a page costs
-// O(page + log N). The items carry the entry, so a page reads no other
-// tree. Entries are immutable: a change of a node replaces its items
-// (View.index and View.unindex).
+// Besides the uuid tree, the view keeps the nodes of each status in trees
+// of their own: one by uuid (which is also the status order: the ranks'
+// trees one after the other) and one per value order of ListPage (last
+// heartbeat, CPU, memory), by (value, uuid). A status filter is then one
+// tree in every order. A page of one status is a range read of one tree;
+// a page of every status in a value order merges the trees of the statuses
+// by (value, uuid). Either way a page costs O(page + log N).
+//
+// The items are small, because a view of 1,000,000 nodes holds up to
+// 4,000,000 of them: an entry pointer in the uuid trees (8 B), a value and
+// an entry pointer in the value trees (16 B), ties broken through the
+// entry's uuid. A value order's trees are built by the first ListPage that
+// asks for the order (View.ensureOrder: from a snapshot of the uuid tree,
+// outside the view's lock), and kept from then on, across reloads too: a
+// process that never pages by CPU holds no CPU trees. Entries are
+// immutable: a change of a node replaces its items (View.index and
+// View.unindex).
 
 // Order is the order ListPage returns nodes in; the zero value is by uuid.
 type Order int
@@ -54,6 +64,10 @@ func (o Order) String() string {
 // node's rank is its index.
 var statusRanks = [...]Status{StatusActive, StatusDecommissioning, StatusInactive, StatusUnhealthy}
 
+// rankCount is the number of ranks: the statuses, and one for a status the
+// registry does not write.
+const rankCount = len(statusRanks) + 1
+
 func rankOf(s Status) uint8 {
 	for i, r := range statusRanks {
 		if r == s {
@@ -67,24 +81,18 @@ func rankOf(s Status) uint8 {
 // report: below every percentage (whose Float64bits are >= 0).
 const noReport = -1
 
-// orderKey is a node's position in one sorted tree: its status rank, the
-// order's value (nanoseconds, or a percentage's Float64bits, which orders
-// non-negative floats like the floats) and its uuid.
+// orderKey is a node's position in one order: its status rank, the order's
+// value (nanoseconds, or a percentage's Float64bits, which orders
+// non-negative floats like the floats; 0 in the status order) and its
+// uuid. Page tokens carry it.
 type orderKey struct {
 	rank  uint8
 	value int64
 	uuid  string
 }
 
-func (a orderKey) less(b orderKey) bool {
-	if a.rank != b.rank {
-		return a.rank < b.rank
-	}
-	return a.valueLess(b)
-}
-
 // valueLess orders by (value, uuid), ignoring the rank: the merge order of
-// the ranges of one tree.
+// the statuses' trees.
 func (a orderKey) valueLess(b orderKey) bool {
 	if a.value != b.value {
 		return a.value < b.value
@@ -92,53 +100,123 @@ func (a orderKey) valueLess(b orderKey) bool {
 	return a.uuid < b.uuid
 }
 
+// sortItem is a node of a walk, with its position.
 type sortItem struct {
 	orderKey
 	e *entry
 }
 
-func lessSortItem(a, b sortItem) bool { return a.less(b.orderKey) }
-
-// sortedOrders are the orders with a tree of their own (OrderUUID reads the
-// uuid tree, or the status tree for one status).
-var sortedOrders = [...]Order{OrderStatus, OrderLastHeartbeat, OrderCPU, OrderMemory}
-
-// sortIndex is the view's sorted trees, by Order; guarded by View.mu.
-type sortIndex struct {
-	trees [len(sortedOrders) + 1]*btree.BTreeG[sortItem] // indexed by Order; [OrderUUID] is nil
+// valueItem is a node in a value tree: the order's value and the entry,
+// whose uuid breaks ties.
+type valueItem struct {
+	value int64
+	e     *entry
 }
 
-func (s *sortIndex) reset() {
-	for _, o := range sortedOrders {
-		s.trees[o] = btree.NewG(btreeDegree, lessSortItem)
+func lessValueItem(a, b valueItem) bool {
+	if a.value != b.value {
+		return a.value < b.value
 	}
+	return a.e.uuid < b.e.uuid
 }
 
-// keyOf returns e's position in the tree of o; e.node must not be nil.
-func keyOf(o Order, e *entry) orderKey {
-	k := orderKey{rank: rankOf(e.status()), uuid: e.uuid}
-	switch o {
-	case OrderLastHeartbeat:
-		k.value = e.lastSeen()
-	case OrderCPU, OrderMemory:
-		k.value = noReport
-		if e.res != nil {
-			v := e.res.CPU
-			if o == OrderMemory {
-				v = e.res.Mem
+// valueOrders are the orders with value trees, indexed from
+// OrderLastHeartbeat.
+var valueOrders = [...]Order{OrderLastHeartbeat, OrderCPU, OrderMemory}
+
+// sortIndex is the view's trees of the nodes by status; guarded by View.mu.
+type sortIndex struct {
+	byUUID  [rankCount]*btree.BTreeG[*entry]                      // by rank
+	byValue [len(valueOrders)][rankCount]*btree.BTreeG[valueItem] // by order - OrderLastHeartbeat, then rank; nil until built
+	pending [len(valueOrders)]*building                           // the builds in progress
+}
+
+// building is a value order's build in progress: the changes to the nodes
+// since its snapshot, for it to replay into its trees.
+type building struct {
+	done    chan struct{} // closed once the trees are in the index
+	changes []change
+}
+
+// change is one index (add) or unindex of an entry.
+type change struct {
+	add bool
+	e   *entry
+}
+
+// reset empties the trees; the value orders built stay built.
+func (s *sortIndex) reset() {
+	for r := range rankCount {
+		s.byUUID[r] = btree.NewG(btreeDegree, lessEntry)
+		for i := range valueOrders {
+			if s.byValue[i][0] != nil {
+				s.byValue[i][r] = btree.NewG(btreeDegree, lessValueItem)
 			}
-			k.value = int64(math.Float64bits(max(v, 0)))
 		}
 	}
-	return k
+}
+
+// built is whether the trees of o, if it has any, are there.
+func (s *sortIndex) built(o Order) bool {
+	return o < OrderLastHeartbeat || s.byValue[o-OrderLastHeartbeat][0] != nil
+}
+
+// buildTrees returns the trees of the value order o of the nodes of byUUID.
+// It inserts each tree's items in descending order: google/btree splits a
+// full node in two halves, and the half it makes anew gets a slice of
+// exactly its items, which descending inserts never touch again, so the
+// tree holds little more than its items (ascending or random inserts leave
+// half-full nodes with room for twice their items).
+func buildTrees(o Order, byUUID *btree.BTreeG[*entry]) *[rankCount]*btree.BTreeG[valueItem] {
+	var items [rankCount][]valueItem
+	byUUID.Ascend(func(e *entry) bool {
+		if e.node != nil {
+			r := rankOf(e.status())
+			items[r] = append(items[r], valueItem{valueOf(o, e), e})
+		}
+		return true
+	})
+	trees := new([rankCount]*btree.BTreeG[valueItem])
+	for r := range trees {
+		// In descending uuid order, a stable sort by descending value
+		// breaks ties by uuid without reading an entry.
+		slices.Reverse(items[r])
+		slices.SortStableFunc(items[r], func(a, b valueItem) int { return cmp.Compare(b.value, a.value) })
+		trees[r] = btree.NewG(btreeDegree, lessValueItem)
+		for _, it := range items[r] {
+			trees[r].ReplaceOrInsert(it)
+		}
+	}
+	return trees
+}
+
+// valueOf returns e's value in the value order o; e.node must not be nil.
+func valueOf(o Order, e *entry) int64 {
+	if o == OrderLastHeartbeat {
+		return e.lastSeen()
+	}
+	if e.res == nil {
+		return noReport
+	}
+	v := e.res.CPU
+	if o == OrderMemory {
+		v = e.res.Mem
+	}
+	return int64(math.Float64bits(max(v, 0)))
 }
 
 func (s *sortIndex) index(e *entry) {
 	if e.node == nil {
 		return
 	}
-	for _, o := range sortedOrders {
-		s.trees[o].ReplaceOrInsert(sortItem{keyOf(o, e), e})
+	r := rankOf(e.status())
+	s.byUUID[r].ReplaceOrInsert(e)
+	for i, o := range valueOrders {
+		if s.byValue[i][r] != nil {
+			s.byValue[i][r].ReplaceOrInsert(valueItem{valueOf(o, e), e})
+		} else if p := s.pending[i]; p != nil {
+			p.changes = append(p.changes, change{true, e})
+		}
 	}
 }
 
@@ -146,8 +224,14 @@ func (s *sortIndex) unindex(e *entry) {
 	if e.node == nil {
 		return
 	}
-	for _, o := range sortedOrders {
-		s.trees[o].Delete(sortItem{orderKey: keyOf(o, e)})
+	r := rankOf(e.status())
+	s.byUUID[r].Delete(e)
+	for i, o := range valueOrders {
+		if s.byValue[i][r] != nil {
+			s.byValue[i][r].Delete(valueItem{valueOf(o, e), e})
+		} else if p := s.pending[i]; p != nil {
+			p.changes = append(p.changes, change{false, e})
+		}
 	}
 }
 
@@ -155,8 +239,13 @@ func (s *sortIndex) unindex(e *entry) {
 // reader that walks far without the view's lock; v.mu must be held.
 func (s *sortIndex) clone() sortIndex {
 	var c sortIndex
-	for _, o := range sortedOrders {
-		c.trees[o] = s.trees[o].Clone()
+	for r := range rankCount {
+		c.byUUID[r] = s.byUUID[r].Clone()
+		for i := range valueOrders {
+			if s.byValue[i][r] != nil {
+				c.byValue[i][r] = s.byValue[i][r].Clone()
+			}
+		}
 	}
 	return c
 }
@@ -171,98 +260,93 @@ type cursor struct {
 // walk returns the nodes of one order from just after c, in the order
 // (reversed when desc), of every status or, with rank >= 0, of that status
 // only, each with its position. byUUID serves OrderUUID without a status.
+// The trees of o must be built.
 func (s *sortIndex) walk(byUUID *btree.BTreeG[*entry], o Order, desc bool, rank int, c cursor) iter.Seq[sortItem] {
 	switch {
 	case o == OrderUUID && rank < 0:
-		return walkUUID(byUUID, desc, c)
-	case o == OrderUUID:
-		// The status tree is (rank, 0, uuid): within one status, uuid order.
-		return walkRank(s.trees[OrderStatus], uint8(rank), desc, c)
-	case rank >= 0:
-		return walkRank(s.trees[o], uint8(rank), desc, c)
+		return walkUUID(byUUID, 0, desc, c)
+	case o == OrderUUID || o == OrderStatus && rank >= 0:
+		// Within one status, the status order is the uuid order.
+		return walkUUID(s.byUUID[rank], uint8(rank), desc, c)
 	case o == OrderStatus:
-		return walkTree(s.trees[o], desc, c)
+		return s.walkStatus(desc, c)
+	case rank >= 0:
+		return walkValue(s.byValue[o-OrderLastHeartbeat][rank], uint8(rank), desc, c)
 	}
-	// A value order of every status: merge the status ranges by value.
-	ranges := make([]iter.Seq[sortItem], 0, len(statusRanks)+1)
-	for r := range len(statusRanks) + 1 {
-		rc := c
-		rc.pos.rank = uint8(r)
-		ranges = append(ranges, walkRank(s.trees[o], uint8(r), desc, rc))
+	// A value order of every status: merge the statuses' trees by value.
+	walks := make([]iter.Seq[sortItem], 0, rankCount)
+	for r, tree := range s.byValue[o-OrderLastHeartbeat] {
+		walks = append(walks, walkValue(tree, uint8(r), desc, c))
 	}
-	return mergeByValue(desc, ranges)
+	return mergeByValue(desc, walks)
 }
 
-func walkUUID(tree *btree.BTreeG[*entry], desc bool, c cursor) iter.Seq[sortItem] {
+// walkStatus walks the status order of every status from just after c:
+// the ranks' uuid trees one after the other.
+func (s *sortIndex) walkStatus(desc bool, c cursor) iter.Seq[sortItem] {
 	return func(yield func(sortItem) bool) {
-		visit := func(e *entry) bool {
+		for i := range rankCount {
+			r := uint8(i)
+			if desc {
+				r = uint8(rankCount - 1 - i)
+			}
+			rc := c
+			switch {
+			case c.first:
+			case r == c.pos.rank:
+			case (r < c.pos.rank) != desc:
+				continue // before the cursor
+			default:
+				rc = cursor{first: true}
+			}
+			for it := range walkUUID(s.byUUID[r], r, desc, rc) {
+				if !yield(it) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// walkUUID walks a tree of entries by uuid from just after c (only
+// c.pos.uuid counts), as nodes of the given rank.
+func walkUUID(tree *btree.BTreeG[*entry], rank uint8, desc bool, c cursor) iter.Seq[sortItem] {
+	return func(yield func(sortItem) bool) {
+		ascendFrom(tree, desc, c.first, &entry{uuid: c.pos.uuid}, func(e *entry) bool {
 			if !c.first && e.uuid == c.pos.uuid {
 				return true
 			}
-			return e.node == nil || yield(sortItem{orderKey{uuid: e.uuid}, e})
-		}
-		switch {
-		case c.first && desc:
-			tree.Descend(visit)
-		case desc:
-			tree.DescendLessOrEqual(&entry{uuid: c.pos.uuid}, visit)
-		case c.first:
-			tree.Ascend(visit)
-		default:
-			tree.AscendGreaterOrEqual(&entry{uuid: c.pos.uuid}, visit)
-		}
+			return e.node == nil || yield(sortItem{orderKey{rank: rank, uuid: e.uuid}, e})
+		})
 	}
 }
 
-// walkTree walks a whole sorted tree from just after c.
-func walkTree(tree *btree.BTreeG[sortItem], desc bool, c cursor) iter.Seq[sortItem] {
-	return func(yield func(sortItem) bool) {
-		visit := func(it sortItem) bool {
-			if !c.first && it.orderKey == c.pos {
-				return true
-			}
-			return yield(it)
-		}
-		switch {
-		case c.first && desc:
-			tree.Descend(visit)
-		case desc:
-			tree.DescendLessOrEqual(sortItem{orderKey: c.pos}, visit)
-		case c.first:
-			tree.Ascend(visit)
-		default:
-			tree.AscendGreaterOrEqual(sortItem{orderKey: c.pos}, visit)
-		}
-	}
-}
-
-// walkRank walks the items of one status rank from just after c (whose
+// walkValue walks a value tree of one rank from just after c (whose
 // pos.rank is ignored: c positions within the rank).
-func walkRank(tree *btree.BTreeG[sortItem], rank uint8, desc bool, c cursor) iter.Seq[sortItem] {
-	lo := sortItem{orderKey: orderKey{rank: rank, value: math.MinInt64}}
-	hi := sortItem{orderKey: orderKey{rank: rank + 1, value: math.MinInt64}} // exclusive
-	at := sortItem{orderKey: c.pos}
-	at.rank = rank
+func walkValue(tree *btree.BTreeG[valueItem], rank uint8, desc bool, c cursor) iter.Seq[sortItem] {
 	return func(yield func(sortItem) bool) {
-		visit := func(it sortItem) bool {
-			if it.rank != rank {
-				return false
-			}
-			if !c.first && it.orderKey == at.orderKey {
+		at := valueItem{c.pos.value, &entry{uuid: c.pos.uuid}}
+		ascendFrom(tree, desc, c.first, at, func(it valueItem) bool {
+			if !c.first && it.value == at.value && it.e.uuid == at.e.uuid {
 				return true
 			}
-			return yield(it)
-		}
-		switch {
-		case c.first && desc:
-			tree.DescendLessOrEqual(hi, visit) // hi itself is never an item: rank+1 with no uuid
-		case desc:
-			tree.DescendLessOrEqual(at, visit)
-		case c.first:
-			tree.AscendRange(lo, hi, visit)
-		default:
-			tree.AscendRange(at, hi, visit)
-		}
+			return yield(sortItem{orderKey{rank, it.value, it.e.uuid}, it.e})
+		})
+	}
+}
+
+// ascendFrom visits tree from its first item (last, when desc), or from at
+// (inclusive) onwards unless first.
+func ascendFrom[T any](tree *btree.BTreeG[T], desc, first bool, at T, visit btree.ItemIteratorG[T]) {
+	switch {
+	case first && desc:
+		tree.Descend(visit)
+	case desc:
+		tree.DescendLessOrEqual(at, visit)
+	case first:
+		tree.Ascend(visit)
+	default:
+		tree.AscendGreaterOrEqual(at, visit)
 	}
 }
 
@@ -344,6 +428,59 @@ func matchWord(e *entry, w string) bool {
 		return !found
 	})
 	return found
+}
+
+// ensureOrder builds the trees of o unless they are built, or waits for
+// the build in progress. A build reads a snapshot of the uuid tree without
+// the lock (at 1,000,000 nodes it takes seconds), then replays into its
+// trees, under the lock, the changes index and unindex logged meanwhile.
+func (v *View) ensureOrder(o Order) {
+	v.mu.RLock()
+	built := v.sorted.built(o)
+	v.mu.RUnlock()
+	if built {
+		return
+	}
+	if p, snap := v.beginBuild(o); snap != nil {
+		v.finishBuild(o, p, buildTrees(o, snap))
+	} else if p != nil {
+		<-p.done
+	}
+}
+
+// beginBuild starts the build of o's trees, returning it and the snapshot
+// to build from; or the build in progress and no snapshot; or neither when
+// the trees are built.
+func (v *View) beginBuild(o Order) (*building, *btree.BTreeG[*entry]) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.sorted.built(o) {
+		return nil, nil
+	}
+	if p := v.sorted.pending[o-OrderLastHeartbeat]; p != nil {
+		return p, nil
+	}
+	p := &building{done: make(chan struct{})}
+	v.sorted.pending[o-OrderLastHeartbeat] = p
+	return p, v.byUUID.Clone()
+}
+
+// finishBuild replays the changes p logged into trees and puts them in the
+// index.
+func (v *View) finishBuild(o Order, p *building, trees *[rankCount]*btree.BTreeG[valueItem]) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, c := range p.changes {
+		r := rankOf(c.e.status())
+		if it := (valueItem{valueOf(o, c.e), c.e}); c.add {
+			trees[r].ReplaceOrInsert(it)
+		} else {
+			trees[r].Delete(it)
+		}
+	}
+	v.sorted.byValue[o-OrderLastHeartbeat] = *trees
+	v.sorted.pending[o-OrderLastHeartbeat] = nil
+	close(p.done)
 }
 
 // sortedSnapshot returns copy-on-write clones of the uuid tree and the

@@ -74,6 +74,7 @@ func (r *NodeRegistry) ListPage(ctx context.Context, opts ListOptions) ([]Node, 
 	if err := r.view.sync(ctx); err != nil {
 		return nil, "", fmt.Errorf("list nodes: %w", err)
 	}
+	r.view.ensureOrder(q.order)
 	if all {
 		// Every match: walk clones of the trees without holding the lock.
 		byUUID, sorted := r.view.sortedSnapshot()

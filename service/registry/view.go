@@ -443,6 +443,18 @@ func (v *View) reload(ctx context.Context, position uint64) error {
 	defer v.mu.Unlock()
 	old := v.byUUID
 	v.reset()
+	if !v.Loaded() {
+		// The first load: in descending uuid order, so that the uuid trees
+		// are built dense (see buildTrees). The order of its events
+		// is seen by no watcher: every watch starts after the load.
+		for _, e := range slices.Backward(fresh) {
+			v.replace(nil, e)
+		}
+		v.applied = max(v.applied, position)
+		v.failure = nil
+		v.broadcast()
+		return nil
+	}
 	// Walk old and fresh in uuid order together: each uuid present in
 	// either is one replace.
 	var gone []*entry
