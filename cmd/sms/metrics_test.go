@@ -10,6 +10,7 @@ import (
 
 	smspb "github.com/spear-next/sms/gen/sms"
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
+	"github.com/spear-next/sms/internal/testutil"
 )
 
 // getMetrics GETs /metrics and returns the status code and body.
@@ -34,16 +35,25 @@ func TestMetricsEndpoint(t *testing.T) {
 		if _, err := client.RegisterNode(context.Background(), &smspb.RegisterNodeRequest{Node: &smspb.Node{IpAddress: "10.0.0.1", Port: 1}}); err != nil {
 			t.Fatal(err)
 		}
-		status, body := getMetrics(t, addr)
-		if status != http.StatusOK {
-			t.Fatalf("GET /metrics: %d, want 200", status)
-		}
-		for _, want := range []string{
+		wants := []string{
 			`sms_rpc_requests_total{code="ok",procedure="/sms.NodeService/RegisterNode"} 1`,
 			`sms_nodes{status="active"} 1`,
 			`sms_store_operation_duration_seconds_count{backend="sqlite",operation="apply"}`,
 			`sms_db_wait_count_total{backend="sqlite",pool="writer"}`,
-		} {
+		}
+		// The node gauges are the registry view's counters, read without a
+		// read fence: a scrape right after a write may come before the view
+		// applied it, so the test waits for them as a scraper would.
+		var body string
+		testutil.Eventually(t, "/metrics counts the registered node", func() bool {
+			var status int
+			status, body = getMetrics(t, addr)
+			if status != http.StatusOK {
+				t.Fatalf("GET /metrics: %d, want 200", status)
+			}
+			return strings.Contains(body, `sms_nodes{status="active"} 1`)
+		})
+		for _, want := range wants {
 			if !strings.Contains(body, want) {
 				t.Errorf("/metrics has no line with %q", want)
 			}
