@@ -7,8 +7,6 @@ import (
 
 	"github.com/spear-next/sms/gen/sms/smspbconnect"
 	"github.com/spear-next/sms/internal/nodehistory"
-	"github.com/spear-next/sms/sqlkv"
-	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -45,12 +43,7 @@ func TestServiceLinearizableAcrossReplicas(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			storeA := openStore(t, backend)
-			storeB := storeA
-			if backend == kvstore.BackendPostgres {
-				dsn := storetest.PostgresDSN(t)
-				storeA, storeB = openPostgresStore(t, dsn), openPostgresStore(t, dsn)
-			}
+			storeA, storeB := storetest.Replicas(t, backend)
 			a, b := newEnv(t, storeA, connectHTTP, nil), newEnv(t, storeB, connectHTTP, nil)
 			history := recordNodeHistory(t, []*env{a, b}, clients, ops)
 			nodehistory.Check(t, "sms-linearizability-replicas", history)
@@ -58,16 +51,6 @@ func TestServiceLinearizableAcrossReplicas(t *testing.T) {
 				len(history), clients)
 		})
 	}
-}
-
-func openPostgresStore(t *testing.T, dsn string) sqlkv.Store {
-	t.Helper()
-	s, err := kvstore.Open(t.Context(), kvstore.Postgres(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // recordNodeHistory runs clients concurrent clients, one protocol after the

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
-	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/storetest"
 	"github.com/spear-next/sms/sqlkv/watchstore"
 )
@@ -77,7 +76,7 @@ func TestViewLoadsExistingRecords(t *testing.T) {
 func TestViewReadsAreLinearizableAcrossViews(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
-			storeA, storeB := replicaStores(t, backend)
+			storeA, storeB := storetest.Replicas(t, backend)
 			a, b := registry.NewView(storeA), registry.NewView(storeB)
 			t.Cleanup(a.Close)
 			t.Cleanup(b.Close)
@@ -117,16 +116,6 @@ func TestViewReadsAreLinearizableAcrossViews(t *testing.T) {
 			}
 		})
 	}
-}
-
-func openPostgres(t *testing.T, dsn string) sqlkv.Store {
-	t.Helper()
-	s, err := kvstore.Open(t.Context(), kvstore.Postgres(dsn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // A reconnecting watcher that passes the last version it saw gets only the

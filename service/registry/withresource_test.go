@@ -8,7 +8,6 @@ import (
 
 	"github.com/spear-next/sms/service/registry"
 	"github.com/spear-next/sms/sqlkv"
-	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/storetest"
 )
 
@@ -27,27 +26,13 @@ func (s *fenceCounter) Fence(ctx context.Context) error {
 	return s.Store.(sqlkv.Fencer).Fence(ctx)
 }
 
-// replicaStores returns two stores on one fresh database of backend, as two
-// replicas see it: on Postgres two stores (two connection pools, two
-// change feeds), on memory and SQLite one watchable store twice (one
-// process per database).
-func replicaStores(t *testing.T, backend string) (sqlkv.Store, sqlkv.Store) {
-	t.Helper()
-	if backend == kvstore.BackendPostgres {
-		dsn := storetest.PostgresDSN(t)
-		return openPostgres(t, dsn), openPostgres(t, dsn)
-	}
-	s := watchable(storetest.Open(t, backend))
-	return s, s
-}
-
 // GetWithResource reads the node and its report after one fence, and sees
 // every write acknowledged before it began, through another view (on
 // Postgres, another store: another replica) too.
 func TestGetWithResourceFencesOnce(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
-			storeA, storeB := replicaStores(t, backend)
+			storeA, storeB := storetest.Replicas(t, backend)
 			counted := &fenceCounter{Store: storeB}
 			a, b := registry.NewView(storeA), registry.NewView(counted)
 			t.Cleanup(a.Close)

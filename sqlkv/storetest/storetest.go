@@ -26,6 +26,7 @@ import (
 	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/kvstore"
 	"github.com/spear-next/sms/sqlkv/postgres"
+	"github.com/spear-next/sms/sqlkv/watchstore"
 )
 
 // EnvPostgresDSN names the environment variable with the DSN of a Postgres
@@ -69,6 +70,29 @@ func Open(t testing.TB, backend string) sqlkv.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Replicas opens two stores on one new, empty database of backend, as two
+// SMS replicas see it: on Postgres two stores (two connection pools, two
+// change feeds) on one schema; on memory and SQLite one store made
+// watchable in process (watchstore, as cmd/sms opens them), returned twice,
+// since one process owns such a database.
+func Replicas(t testing.TB, backend string) (a, b sqlkv.Store) {
+	t.Helper()
+	if backend != kvstore.BackendPostgres {
+		s := sqlkv.Store(watchstore.New(Open(t, backend)))
+		return s, s
+	}
+	dsn := PostgresDSN(t)
+	open := func() sqlkv.Store {
+		s, err := kvstore.Open(t.Context(), kvstore.Postgres(dsn))
+		if err != nil {
+			t.Fatalf("storetest.Replicas: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	return open(), open()
 }
 
 // Postgres returns the DSNs of a fresh, empty Postgres database for t: the
