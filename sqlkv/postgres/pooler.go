@@ -5,8 +5,11 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -26,6 +29,9 @@ import (
 //   - LISTEN and the migrations' advisory lock use Options.ListenDSN, a
 //     direct connection; a LISTEN connection that turns out to be pooled is
 //     refused with ErrListenPooled.
+//   - In the same mode a statement whose caller gives up is given
+//     cutOffGrace to finish before its connection is closed (see
+//     finishBeforeClosing), so that pgx sends the pooler no cancel request.
 
 // ErrListenPooled means the connection for LISTEN goes through a connection
 // pooler, where notifications would be lost (under transaction pooling
@@ -46,6 +52,26 @@ func unprepared(cfg *pgx.ConnConfig) bool {
 		return true
 	}
 	return false
+}
+
+// cutOffGrace is how long a statement on a pooled connection may go on after
+// its context ends. SMS's statements take milliseconds; one that takes
+// longer is stuck, and its connection is closed.
+const cutOffGrace = 5 * time.Second
+
+// finishBeforeClosing makes a connection made with cfg let a statement
+// whose context ended run on for cutOffGrace before closing the connection.
+// pgx's default closes it at once, and closing a connection mid-statement
+// sends a cancel request on a second connection. PgBouncer before 1.20
+// (Debian 12 ships 1.18) can exit with "server_proto: server in bad state"
+// when a cancel request races with the server's answer (pgbouncer#822,
+// fixed by pgbouncer#927), taking every client with it. A statement that
+// finishes in the grace returns its result, and its connection stays in
+// the pool.
+func finishBeforeClosing(cfg *pgx.ConnConfig) {
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn(), DeadlineDelay: cutOffGrace}
+	}
 }
 
 // unpreparedConnector makes database/sql's prepared statements plain query

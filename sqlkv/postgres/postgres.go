@@ -94,6 +94,7 @@ func OpenWithOptions(ctx context.Context, dsn string, opts Options) (*Store, err
 	}
 	var db *sql.DB
 	if unprepared(cfg) {
+		finishBeforeClosing(cfg)
 		db = sql.OpenDB(unpreparedConnector{stdlib.GetConnector(*cfg)})
 	} else {
 		db = stdlib.OpenDB(*cfg)
