@@ -16,7 +16,7 @@ import (
 )
 
 // loadEntries returns one entry per uuid, in uuid order, with every record
-// of the store: node records over several chunks, heartbeat and resource
+// of the store: node records over many publishes, heartbeat and resource
 // records for some of them, and records whose uuid has no node record (a
 // report left behind, an expiry record, both for one uuid), before, between
 // and after the nodes, in every prefix the load reads concurrently.
@@ -24,7 +24,7 @@ func TestLoadEntriesMergesEveryRecord(t *testing.T) {
 	for _, backend := range storetest.Backends {
 		t.Run(backend, func(t *testing.T) {
 			store := storetest.Open(t, backend)
-			const n = loadChunk + 2000 // node and heartbeat records: two chunks each
+			const n = 12000 // node and heartbeat records: more than the derived RangeFunc's chunks, many node publishes
 			var all []sqlkv.Entry
 			put := func(key []byte, value []byte) { all = append(all, sqlkv.Entry{Key: key, Value: value}) }
 			for i := range n {
@@ -37,7 +37,7 @@ func TestLoadEntriesMergesEveryRecord(t *testing.T) {
 					put(resourceKey(id), encode(resourceRecord{CPU: float64(i % 100), UpdatedAt: int64(i)}))
 				}
 			}
-			orphans := []int{-1, 1, 2*loadChunk + 1, 2*n + 1} // first, between, at the chunk boundary, last
+			orphans := []int{-1, 1, 2*publishEvery - 1, 2*n + 1} // first, between, between two node publishes, last
 			for _, o := range orphans {
 				id := benchUUID(o)
 				put(resourceKey(id), encode(resourceRecord{CPU: 7, UpdatedAt: int64(o)}))
