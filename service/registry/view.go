@@ -126,15 +126,6 @@ func (e *entry) lastSeen() int64 {
 	return e.node.RegisteredAt
 }
 
-// lastSeenOK is lastSeen, and whether e has a node record (without one,
-// it has no lastSeen).
-func (e *entry) lastSeenOK() (int64, bool) {
-	if e.node == nil {
-		return 0, false
-	}
-	return e.lastSeen(), true
-}
-
 // status is the status readers see; e.node must not be nil.
 func (e *entry) status() Status {
 	if e.hb != nil {
@@ -929,7 +920,12 @@ func (v *View) build(entries []*entry) {
 			fillDesc(tree, items)
 		})
 	}
-	deadlines(v.byLastSeen, func(e *entry) (int64, bool) { return e.lastSeenOK() })
+	deadlines(v.byLastSeen, func(e *entry) (int64, bool) {
+		if e.node == nil {
+			return 0, false
+		}
+		return e.lastSeen(), true
+	})
 	deadlines(v.byHeartbeat, func(e *entry) (int64, bool) {
 		if e.node == nil || e.status() != StatusActive {
 			return 0, false
