@@ -13,8 +13,8 @@ import (
 // methods are promoted from the embedded interface.
 type coreOnly struct{ sqlkv.Store }
 
-// The derived forms of PutValue, Count, DeletePrefix, BatchPut, BatchDelete
-// and GetMany (the others have no fast path) pass the conformance suites on
+// The derived forms of PutValue, Count, DeletePrefix, BatchPut, BatchDelete,
+// GetMany and RangeFunc (the others have no fast path) pass the conformance suites on
 // their own, over each backend's core: a wrapper that forwards nothing but
 // the core is a correct store.
 func TestDerivedFromCore(t *testing.T) {
@@ -29,6 +29,7 @@ func TestDerivedFromCore(t *testing.T) {
 					"BatchPutter":   is[sqlkv.BatchPutter](s),
 					"BatchDeleter":  is[sqlkv.BatchDeleter](s),
 					"MultiGetter":   is[sqlkv.MultiGetter](s),
+					"RangeStreamer": is[sqlkv.RangeStreamer](s),
 				} {
 					if ok {
 						t.Fatalf("coreOnly is a %s: the test would not exercise the derived form", name)

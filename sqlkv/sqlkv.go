@@ -27,16 +27,18 @@
 //	GetMany                      several keys
 //	DeletePrefix                 a prefix
 //	BatchPut, BatchDelete        many keys, atomically
+//	RangeFunc                    a range, entry by entry
 //
 // Each is derived from the core (a write is one Apply, a read one Range or
 // Get), and uses the store's own fast path instead where the store has one:
 // the optional interfaces Putter, Counter, PrefixDeleter, BatchPutter,
-// BatchDeleter and MultiGetter, whose methods answer with the same outcome in
-// fewer statements (a count without reading keys, a bulk upsert, a many-key
-// read). DeleteKey, Exists, Keys and Scan have no fast path: their derived
-// form is already one statement. The one difference in outcome is
-// DeletePrefix, atomic only as a fast path; its doc says what the derived
-// form does.
+// BatchDeleter, MultiGetter and RangeStreamer, whose methods answer with the
+// same outcome in fewer statements or copies (a count without reading keys,
+// a bulk upsert, a many-key read, a range handed over from one cursor).
+// DeleteKey, Exists, Keys and Scan have no fast path: their derived form is
+// already one statement. The differences in outcome are DeletePrefix,
+// atomic only as a fast path, and RangeFunc, one snapshot only as a fast
+// path; their docs say what the derived forms do.
 //
 // So a wrapper chooses which fast paths to keep, and one it does not forward
 // falls back to its own core: a write reaches its Apply, which is what lets

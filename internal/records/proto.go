@@ -140,10 +140,19 @@ func DecodeHeartbeat(value []byte) (Heartbeat, error) { return DecodeHeartbeatTo
 // sink (if not nil), HealthInfo left nil.
 func DecodeHeartbeatTo(value []byte, sink MapSink) (Heartbeat, error) {
 	var h Heartbeat
+	err := DecodeHeartbeatInto(value, &h, sink)
+	return h, err
+}
+
+// DecodeHeartbeatInto is DecodeHeartbeatTo decoding into *h (zeroed
+// first), so that a caller keeping the record on the heap allocates it
+// once.
+func DecodeHeartbeatInto(value []byte, h *Heartbeat, sink MapSink) error {
+	*h = Heartbeat{}
 	if IsJSON(value) {
-		err := decodeJSON(value, (*heartbeatJSON)(&h))
+		err := decodeJSON(value, (*heartbeatJSON)(h))
 		drainMap(&h.HealthInfo, sink)
-		return h, err
+		return err
 	}
 	err := fields(value, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch {
@@ -158,7 +167,7 @@ func DecodeHeartbeatTo(value []byte, sink MapSink) (Heartbeat, error) {
 		}
 		return protowire.ConsumeFieldValue(num, typ, b)
 	})
-	return h, err
+	return err
 }
 
 // DecodeExpired decodes an expired record in either format. It returns an
@@ -185,10 +194,18 @@ func DecodeResource(value []byte) (Resource, error) { return DecodeResourceTo(va
 // nil), Metadata left nil.
 func DecodeResourceTo(value []byte, sink MapSink) (Resource, error) {
 	var r Resource
+	err := DecodeResourceInto(value, &r, sink)
+	return r, err
+}
+
+// DecodeResourceInto is DecodeResourceTo decoding into *r (zeroed first),
+// so that a caller keeping the record on the heap allocates it once.
+func DecodeResourceInto(value []byte, r *Resource, sink MapSink) error {
+	*r = Resource{}
 	if IsJSON(value) {
-		err := decodeJSON(value, (*resourceJSON)(&r))
+		err := decodeJSON(value, (*resourceJSON)(r))
 		drainMap(&r.Metadata, sink)
-		return r, err
+		return err
 	}
 	err := fields(value, func(num protowire.Number, typ protowire.Type, b []byte) int {
 		switch typ {
@@ -233,7 +250,7 @@ func DecodeResourceTo(value []byte, sink MapSink) (Resource, error) {
 		}
 		return protowire.ConsumeFieldValue(num, typ, b)
 	})
-	return r, err
+	return err
 }
 
 // fields checks the format byte and calls field for each field of value's

@@ -18,7 +18,7 @@ import (
 func (m *Metrics) WrapStore(backend string, s sqlkv.Store) sqlkv.Store {
 	ts := &timedStore{next: s, ops: map[string]op{}}
 	for _, name := range []string{"get", "range", "apply", "ping",
-		"get_many", "put", "count", "delete_prefix", "batch_put", "batch_delete"} {
+		"get_many", "put", "count", "delete_prefix", "batch_put", "batch_delete", "range_func"} {
 		ts.ops[name] = op{
 			seconds:  m.storeSeconds.WithLabelValues(backend, name),
 			failures: m.storeFailures.WithLabelValues(backend, name),
@@ -54,6 +54,7 @@ var (
 	_ sqlkv.PrefixDeleter = (*timedStore)(nil)
 	_ sqlkv.BatchPutter   = (*timedStore)(nil)
 	_ sqlkv.BatchDeleter  = (*timedStore)(nil)
+	_ sqlkv.RangeStreamer = (*timedStore)(nil)
 	_ sqlkv.Watchable     = (*watchableStore)(nil)
 	_ sqlkv.Fencer        = (*fencedStore)(nil)
 )
@@ -125,6 +126,13 @@ func (s *timedStore) BatchPut(ctx context.Context, entries []sqlkv.Entry) error 
 
 func (s *timedStore) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
 	return timed(s, "batch_delete", func() (int64, error) { return sqlkv.BatchDelete(ctx, s.next, keys) })
+}
+
+// RangeFunc is timed from the query to the last entry handed to fn, fn's
+// time included.
+func (s *timedStore) RangeFunc(ctx context.Context, opts sqlkv.RangeOptions, fn func(sqlkv.Entry) error) error {
+	_, err := timed(s, "range_func", func() (struct{}, error) { return struct{}{}, sqlkv.RangeFunc(ctx, s.next, opts, fn) })
+	return err
 }
 
 // Close closes the wrapped store.

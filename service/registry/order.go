@@ -156,6 +156,16 @@ func (s *sortIndex) reset() {
 	}
 }
 
+// onlyUUID is whether no value order is built or being built.
+func (s *sortIndex) onlyUUID() bool {
+	for i := range valueOrders {
+		if s.byValue[i][0] != nil || s.pending[i] != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // built is whether the trees of o, if it has any, are there.
 func (s *sortIndex) built(o Order) bool {
 	return o < OrderLastHeartbeat || s.byValue[o-OrderLastHeartbeat][0] != nil

@@ -1,12 +1,12 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -444,11 +444,14 @@ func (v *View) reload(ctx context.Context, position uint64) error {
 	old := v.byUUID
 	v.reset()
 	if !v.Loaded() {
-		// The first load: in descending uuid order, so that the uuid trees
-		// are built dense (see buildTrees). The order of its events
-		// is seen by no watcher: every watch starts after the load.
-		for _, e := range slices.Backward(fresh) {
-			v.replace(nil, e)
+		if v.sorted.onlyUUID() {
+			v.build(fresh)
+		} else {
+			// In descending uuid order, so that the uuid trees are built
+			// dense (see buildTrees).
+			for _, e := range slices.Backward(fresh) {
+				v.replace(nil, e)
+			}
 		}
 		v.applied = max(v.applied, position)
 		v.failure = nil
@@ -484,85 +487,164 @@ func (v *View) reload(ctx context.Context, position uint64) error {
 	return nil
 }
 
-// loadChunk is how many records one range read of the load returns.
+// loadChunk is how many keys one re-read of a batch of changes asks for at
+// most (applyChanges).
 const loadChunk = 10000
 
 // loadEntries reads every record and returns one entry per uuid, in uuid
-// order. It reads each prefix in chunks of loadChunk keys (keyset: each
-// chunk starts after the last key of the one before), and decodes each
-// chunk on every core (decodeChunk). The node records come first: they
-// make the entries. The heartbeat, resource and expiry records are then
-// read concurrently, each prefix by a goroutine of its own (and a store
-// connection of its own), and decoded straight into the entries of their
-// uuids, which each prefix finds by walking the entries in step with its
-// keys (both are in uuid order); the three write different fields of an
-// entry.
+// order. Each prefix is read by a goroutine of its own, all at once, from
+// one cursor each (sqlkv.RangeFunc: no slice of the rows, no copy of a row
+// but the decoded record), decoding every record as it comes. The node
+// records make the entries: their goroutine publishes them (nodeFeed) as it
+// goes. The heartbeat, resource and expiry records are decoded straight
+// into the entries of their uuids, which each prefix finds by walking the
+// published entries in step with its keys (both are in uuid order),
+// waiting for the node reader when it gets ahead of it; the four write
+// different fields of an entry. The other prefixes start reading only once
+// the node reader has its first record (or is done): it then holds the
+// store connection it reads on, so readers waiting for it while holding
+// theirs cannot starve it of one.
 func loadEntries(ctx context.Context, store sqlkv.Store) ([]*entry, error) {
-	var out []*entry
-	err := readPrefix(ctx, store, nodePrefix, func(kvs []sqlkv.Entry) error {
-		into := make([]*entry, len(kvs))
-		for i, kv := range kvs {
-			into[i] = &entry{uuid: uuidOf(kv.Key, nodePrefix)}
-		}
-		out = append(out, into...)
-		return decodeChunk(nodePrefix, kvs, into)
-	})
-	if err != nil {
-		return nil, err
-	}
+	feed := newNodeFeed()
 	var orphans [3][]*entry // records of uuids without a node record, by prefix
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer feed.finish()
+		return readNodes(gctx, store, feed)
+	})
 	for p, prefix := range []string{heartbeatPrefix, resourcePrefix, expiredPrefix} {
 		g.Go(func() error {
-			next := 0 // out[:next] are before every key read so far
-			return readPrefix(gctx, store, prefix, func(kvs []sqlkv.Entry) error {
-				into := make([]*entry, len(kvs))
-				for i, kv := range kvs {
-					id := kv.Key[len(prefix):]
-					for next < len(out) && out[next].uuid < string(id) {
-						next++
-					}
-					if next < len(out) && out[next].uuid == string(id) {
-						into[i] = out[next]
-						continue
-					}
-					// A record without a node record (a report left by a
-					// crashed delete, an expiry record): an entry of its
-					// own, merged in below.
-					into[i] = &entry{uuid: uuidOf(kv.Key, prefix)}
-					orphans[p] = append(orphans[p], into[i])
-				}
-				return decodeChunk(prefix, kvs, into)
-			})
+			var err error
+			orphans[p], err = readInto(gctx, store, prefix, feed)
+			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	out, _, _ := feed.published()
 	for p, prefix := range []string{heartbeatPrefix, resourcePrefix, expiredPrefix} {
 		out = mergeOrphans(out, orphans[p], prefix)
 	}
 	return out, nil
 }
 
-// readPrefix reads every record under prefix, in key order, in chunks of
-// loadChunk, calling chunk with each.
-func readPrefix(ctx context.Context, store sqlkv.Store, prefix string, chunk func([]sqlkv.Entry) error) error {
-	start := []byte(prefix)
-	end := sqlkv.PrefixEnd(start)
-	for {
-		kvs, err := store.Range(ctx, sqlkv.RangeOptions{Start: start, End: end, Limit: loadChunk})
-		if err != nil {
-			return fmt.Errorf("load %s: %w", prefix, err)
-		}
-		if err := chunk(kvs); err != nil {
+// nodeFeed is the entries the node reader of a load has made so far, in
+// uuid order, for the readers of the other prefixes.
+type nodeFeed struct {
+	started   chan struct{} // closed at the node reader's first record, or when it is done
+	startOnce sync.Once
+
+	mu      sync.Mutex
+	entries []*entry      // appended to only: a reader's copy of the slice stays valid
+	done    bool          // entries are all there are
+	more    chan struct{} // closed and replaced when entries grow or done is set
+}
+
+func newNodeFeed() *nodeFeed {
+	return &nodeFeed{started: make(chan struct{}), more: make(chan struct{})}
+}
+
+func (f *nodeFeed) start() { f.startOnce.Do(func() { close(f.started) }) }
+
+// publish adds batch, in uuid order after every entry published before.
+func (f *nodeFeed) publish(batch []*entry) {
+	f.mu.Lock()
+	f.entries = append(f.entries, batch...)
+	close(f.more)
+	f.more = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// finish marks the entries complete (or the node reader failed: its error
+// ends the load).
+func (f *nodeFeed) finish() {
+	f.start()
+	f.mu.Lock()
+	f.done = true
+	close(f.more)
+	f.more = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// published returns the entries published so far, whether they are all,
+// and a channel closed when that changes.
+func (f *nodeFeed) published() ([]*entry, bool, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.entries, f.done, f.more
+}
+
+// publishEvery is how many entries the node reader makes between publishes.
+const publishEvery = 1024
+
+// readNodes reads the node records into entries and publishes them to feed.
+func readNodes(ctx context.Context, store sqlkv.Store, feed *nodeFeed) error {
+	batch := make([]*entry, 0, publishEvery)
+	var d decoder
+	err := sqlkv.RangeFunc(ctx, store, sqlkv.PrefixRange([]byte(nodePrefix)), func(kv sqlkv.Entry) error {
+		feed.start()
+		e := &entry{uuid: uuidOf(kv.Key, nodePrefix)}
+		if err := d.set(e, nodePrefix, kv.Key, kv.Value, kv.Version); err != nil {
 			return err
 		}
-		if len(kvs) < loadChunk {
-			return nil
+		if batch = append(batch, e); len(batch) == publishEvery {
+			feed.publish(batch)
+			batch = batch[:0]
 		}
-		start = append(slices.Clip(kvs[len(kvs)-1].Key), 0)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load %s: %w", nodePrefix, err)
 	}
+	feed.publish(batch)
+	return nil
+}
+
+// readInto reads the records under prefix (heartbeat, resource or expiry)
+// into the entries of feed, and returns the entries it made for records
+// without a node record (a report left by a crashed delete, an expiry
+// record), in uuid order, to be merged in.
+func readInto(ctx context.Context, store sqlkv.Store, prefix string, feed *nodeFeed) ([]*entry, error) {
+	select {
+	case <-feed.started:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var orphans []*entry
+	var d decoder
+	nodes, all, more := feed.published()
+	next := 0 // nodes[:next] are before every key read so far
+	err := sqlkv.RangeFunc(ctx, store, sqlkv.PrefixRange([]byte(prefix)), func(kv sqlkv.Entry) error {
+		id := kv.Key[len(prefix):]
+		for {
+			for next < len(nodes) && nodes[next].uuid < string(id) {
+				next++
+			}
+			if next < len(nodes) || all {
+				break
+			}
+			// Past the node records published: wait for more.
+			select {
+			case <-more:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			nodes, all, more = feed.published()
+		}
+		e := (*entry)(nil)
+		if next < len(nodes) && nodes[next].uuid == string(id) {
+			e = nodes[next]
+		} else {
+			e = &entry{uuid: string(id)}
+			orphans = append(orphans, e)
+		}
+		return d.set(e, prefix, kv.Key, kv.Value, kv.Version)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", prefix, err)
+	}
+	return orphans, nil
 }
 
 // mergeOrphans merges the entries of orphans (made for records under
@@ -589,28 +671,6 @@ func mergeOrphans(entries, orphans []*entry, prefix string) []*entry {
 	return append(out, entries[i:]...)
 }
 
-// decodeChunk decodes the records of one chunk of the load under prefix,
-// each into the entry of the same index of into, on every core: decoding is
-// much of a load's CPU.
-func decodeChunk(prefix string, kvs []sqlkv.Entry, into []*entry) error {
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(kvs)/256))
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(kvs); i += workers {
-				kv := kvs[i]
-				if err := setRecord(into[i], prefix, kv.Key, kv.Value, kv.Version); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 // copyRecord copies src's record under prefix into dst.
 func copyRecord(dst, src *entry, prefix string) {
 	switch prefix {
@@ -628,7 +688,18 @@ func copyRecord(dst, src *entry, prefix string) {
 // setRecord decodes value as the record of e under prefix. The maps go
 // straight into their packed form (packer), never made.
 func setRecord(e *entry, prefix string, key, value []byte, version int64) error {
-	p := packer{b: make([]byte, 0, len(value))} // a map is no longer than its record
+	var d decoder
+	return d.set(e, prefix, key, value, version)
+}
+
+// decoder is setRecord with a buffer for the packed maps that it reuses
+// from one record to the next (a packed map is copied out of it into a
+// string of its exact size); one per goroutine.
+type decoder struct{ buf []byte }
+
+func (d *decoder) set(e *entry, prefix string, key, value []byte, version int64) error {
+	p := packer{b: d.buf[:0]}
+	defer func() { d.buf = p.b }()
 	var err error
 	switch prefix {
 	case nodePrefix:
@@ -637,14 +708,14 @@ func setRecord(e *entry, prefix string, key, value []byte, version int64) error 
 			e.node, e.nv, e.meta = &nodeRecord{IP: n.IP, Port: n.Port, HTTPPort: n.HTTPPort, Status: Status(n.Status), RegisteredAt: n.RegisteredAt}, version, p.packed()
 		}
 	case heartbeatPrefix:
-		var h records.Heartbeat
-		if h, err = records.DecodeHeartbeatTo(value, p.add); err == nil {
-			e.hb, e.hv, e.health = (*heartbeatRecord)(&h), version, p.packed()
+		h := new(heartbeatRecord)
+		if err = records.DecodeHeartbeatInto(value, (*records.Heartbeat)(h), p.add); err == nil {
+			e.hb, e.hv, e.health = h, version, p.packed()
 		}
 	case resourcePrefix:
-		var r records.Resource
-		if r, err = records.DecodeResourceTo(value, p.add); err == nil {
-			e.res, e.rv, e.resMeta = (*resourceRecord)(&r), version, p.packed()
+		r := new(resourceRecord)
+		if err = records.DecodeResourceInto(value, (*records.Resource)(r), p.add); err == nil {
+			e.res, e.rv, e.resMeta = r, version, p.packed()
 		}
 	case expiredPrefix:
 		var rec expiredRecord
@@ -802,6 +873,89 @@ func (v *View) applyChanges(ctx context.Context, changes []sqlkv.Change, positio
 	v.failure = nil
 	v.broadcast()
 	return nil
+}
+
+// build fills the empty view with entries (in uuid order), as a replace
+// of each in descending uuid order would, but each tree on a goroutine of
+// its own: the first load, which no watcher sees (every watch starts after
+// it), while no value order is built or being built (sortIndex.onlyUUID).
+// v.mu must be held. Every tree is filled in descending order of its
+// items, so that it is built dense (see buildTrees): the uuid trees from
+// entries, the others after a sort.
+func (v *View) build(entries []*entry) {
+	var wg sync.WaitGroup
+	wg.Go(func() { fillDesc(v.byUUID, entries) })
+	wg.Go(func() {
+		var byRank [rankCount][]*entry
+		for _, e := range entries {
+			if e.node != nil {
+				r := rankOf(e.status())
+				byRank[r] = append(byRank[r], e)
+			}
+		}
+		for r, tree := range v.sorted.byUUID {
+			fillDesc(tree, byRank[r])
+		}
+	})
+	deadlines := func(tree *btree.BTreeG[deadline], at func(e *entry) (int64, bool)) {
+		wg.Go(func() {
+			n := 0
+			for _, e := range entries {
+				if _, ok := at(e); ok {
+					n++
+				}
+			}
+			items := make([]deadline, 0, n)
+			for _, e := range entries {
+				if t, ok := at(e); ok {
+					items = append(items, deadline{t, e.uuid})
+				}
+			}
+			slices.SortFunc(items, func(a, b deadline) int {
+				if a.at != b.at {
+					return cmp.Compare(a.at, b.at)
+				}
+				return strings.Compare(a.uuid, b.uuid)
+			})
+			fillDesc(tree, items)
+		})
+	}
+	deadlines(v.byLastSeen, func(e *entry) (int64, bool) {
+		if e.node == nil {
+			return 0, false
+		}
+		return e.lastSeen(), true
+	})
+	deadlines(v.byHeartbeat, func(e *entry) (int64, bool) {
+		if e.node == nil || e.status() != StatusActive {
+			return 0, false
+		}
+		return e.lastSeen(), true
+	})
+	deadlines(v.byReport, func(e *entry) (int64, bool) {
+		if e.res == nil {
+			return 0, false
+		}
+		return e.res.UpdatedAt, true
+	})
+	deadlines(v.byExpiry, func(e *entry) (int64, bool) { return e.expiredAt, e.ev != 0 })
+	// The counters and the events, as replace makes them.
+	for _, e := range slices.Backward(entries) {
+		v.stats.account(e, +1, v.opts.thresholds)
+		if kind, ok := eventKind(nil, e); ok {
+			v.seq++
+			v.ring[v.seq%uint64(len(v.ring))] = event{seq: v.seq, kind: kind, cur: e}
+		}
+	}
+	v.head.Store(v.seq)
+	wg.Wait()
+}
+
+// fillDesc inserts items, in ascending order, into tree in descending order.
+func fillDesc[T any](tree *btree.BTreeG[T], items []T) {
+	for _, it := range slices.Backward(items) {
+		tree.ReplaceOrInsert(it)
+	}
 }
 
 // replace swaps old for next (either may be nil) in the trees, the counters

@@ -45,6 +45,7 @@ func TestStore(t *testing.T, open func(t *testing.T) sqlkv.Store) {
 		{"OverlappingPrefixesNoWildcards", testOverlappingPrefixes},
 		{"NamespacesDoNotLeak", testNamespaces},
 		{"Range", testRange},
+		{"RangeFunc", testRangeFunc},
 		{"Count", testCount},
 		{"DeletePrefix", testDeletePrefix},
 		{"Versions", testVersions},

@@ -2,6 +2,7 @@ package kvtest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -163,6 +164,12 @@ func testNamespaces(t *testing.T, s sqlkv.Store) {
 }
 
 func testRange(t *testing.T, s sqlkv.Store) {
+	rangeTable(t, s, "Range", s.Range)
+}
+
+// rangeTable checks read, which is Range or reads like it, on a table of
+// ranges of five keys.
+func rangeTable(t *testing.T, s sqlkv.Store, name string, read func(context.Context, sqlkv.RangeOptions) ([]sqlkv.Entry, error)) {
 	keys := []string{"a", "b", "c", "d", "e"}
 	versions := map[string]int64{}
 	for _, k := range keys {
@@ -204,14 +211,14 @@ func testRange(t *testing.T, s sqlkv.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			entries, err := s.Range(t.Context(), tt.opts)
+			entries, err := read(t.Context(), tt.opts)
 			if err != nil {
-				t.Fatalf("Range: %v", err)
+				t.Fatalf("%s: %v", name, err)
 			}
-			wantKeys(t, "Range keys", entryKeys(entries), tt.want)
+			wantKeys(t, name+" keys", entryKeys(entries), tt.want)
 			for _, e := range entries {
 				if got, want := e.Version, versions[string(e.Key)]; got != want {
-					t.Fatalf("Range version of %q = %d, want %d", e.Key, got, want)
+					t.Fatalf("%s version of %q = %d, want %d", name, e.Key, got, want)
 				}
 				if tt.opts.KeysOnly {
 					if e.Value != nil {
@@ -220,7 +227,7 @@ func testRange(t *testing.T, s sqlkv.Store) {
 					continue
 				}
 				if got, want := string(e.Value), valueOf(string(e.Key)); got != want {
-					t.Fatalf("Range value of %q = %q, want %q", e.Key, got, want)
+					t.Fatalf("%s value of %q = %q, want %q", name, e.Key, got, want)
 				}
 			}
 		})

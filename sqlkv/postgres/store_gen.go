@@ -20,6 +20,7 @@ var (
 	_ sqlkv.PrefixDeleter = (*Store)(nil)
 	_ sqlkv.BatchPutter   = (*Store)(nil)
 	_ sqlkv.BatchDeleter  = (*Store)(nil)
+	_ sqlkv.RangeStreamer = (*Store)(nil)
 	_ sqlkv.Degrader      = (*Store)(nil)
 )
 
@@ -71,6 +72,12 @@ func (s *Store) BatchPut(ctx context.Context, entries []sqlkv.Entry) error {
 // BatchDelete deletes keys in one transaction; see sqlkv.BatchDeleter.
 func (s *Store) BatchDelete(ctx context.Context, keys [][]byte) (int64, error) {
 	return s.store.BatchDelete(ctx, keys)
+}
+
+// RangeFunc hands the entries opts selects to fn from one statement; see
+// sqlkv.RangeStreamer.
+func (s *Store) RangeFunc(ctx context.Context, opts sqlkv.RangeOptions, fn func(sqlkv.Entry) error) error {
+	return s.store.RangeFunc(ctx, opts, fn)
 }
 
 // Degraded returns an error wrapping sqlkv.ErrStorageFull while writes fail

@@ -32,7 +32,7 @@ import (
 
 // Store is a sqlkv.Store that reports its writes; see the package doc. Its
 // methods are the sqlkv.Store core, Watch and Fence, Degraded, and the fast
-// paths GetMany, Count, BatchPut and DeletePrefix.
+// paths GetMany, Count, BatchPut, DeletePrefix and RangeFunc.
 type Store struct {
 	next   sqlkv.Store
 	feed   sqlkv.Feed
@@ -49,6 +49,7 @@ var (
 	_ sqlkv.Counter       = (*Store)(nil)
 	_ sqlkv.BatchPutter   = (*Store)(nil)
 	_ sqlkv.PrefixDeleter = (*Store)(nil)
+	_ sqlkv.RangeStreamer = (*Store)(nil)
 )
 
 // New returns store wrapped so that its writes are reported to Watch. Every
@@ -186,6 +187,14 @@ func (s *Store) Get(ctx context.Context, key []byte) (sqlkv.Entry, error) {
 func (s *Store) Range(ctx context.Context, opts sqlkv.RangeOptions) ([]sqlkv.Entry, error) {
 	entries, err := s.next.Range(ctx, opts)
 	return entries, s.read(ctx, err)
+}
+
+// RangeFunc is sqlkv.RangeFunc on the wrapped store, which streams where
+// it can; it returns once every write in flight it may have seen is
+// published, like Range (fn may have been given such a write's entry
+// before: a load that subscribed first applies it again, harmlessly).
+func (s *Store) RangeFunc(ctx context.Context, opts sqlkv.RangeOptions, fn func(sqlkv.Entry) error) error {
+	return s.read(ctx, sqlkv.RangeFunc(ctx, s.next, opts, fn))
 }
 
 // Apply is the wrapped store's, with its puts and its deletes of existing

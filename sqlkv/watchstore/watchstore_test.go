@@ -120,7 +120,7 @@ func TestEveryWriteIsPublished(t *testing.T) {
 // it writes, publishes and is added to writes).
 var methods = map[string]string{
 	"Apply": "write", "BatchPut": "write", "DeletePrefix": "write",
-	"Get": "read", "Range": "read", "GetMany": "read", "Count": "read",
+	"Get": "read", "Range": "read", "RangeFunc": "read", "GetMany": "read", "Count": "read",
 	"Watch": "feed", "Fence": "feed", "Ping": "lifecycle", "Close": "lifecycle", "Degraded": "state",
 }
 
