@@ -351,3 +351,39 @@ func BenchmarkGetWithResource(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkViewPointRead is the lookup of GetNode, without the fence or
+// building the Node, at 1,000,000 nodes: through the uuid map (entryOf,
+// what GetNode uses) against the uuid tree it replaced for point reads
+// (a btree Get with an allocated probe entry), 16 goroutines, uuids spread
+// over the whole fleet.
+func BenchmarkViewPointRead(b *testing.B) {
+	const n = 1_000_000
+	v, _ := openFilled(b, "memory", n)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = benchUUID(i)
+	}
+	read := func(b *testing.B, lookup func(id string) *entry) {
+		b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if lookup(ids[i]) == nil {
+					b.Error("not found")
+					return
+				}
+				i = (i + 7919) % n
+			}
+		})
+	}
+	b.Run("map", func(b *testing.B) { read(b, v.get) })
+	b.Run("tree", func(b *testing.B) {
+		read(b, func(id string) *entry {
+			v.mu.RLock()
+			defer v.mu.RUnlock()
+			e, _ := v.byUUID.Get(&entry{uuid: id})
+			return e
+		})
+	})
+}
