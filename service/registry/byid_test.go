@@ -13,11 +13,11 @@ func checkByID(t *testing.T, v *View, want int) {
 	t.Helper()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	if v.byUUID.Len() != want || len(v.byID) != want {
-		t.Fatalf("uuid tree %d entries, uuid map %d; want %d", v.byUUID.Len(), len(v.byID), want)
+	if v.byUUID.Len() != want || v.byID.len() != want {
+		t.Fatalf("uuid tree %d entries, uuid map %d; want %d", v.byUUID.Len(), v.byID.len(), want)
 	}
 	v.byUUID.Ascend(func(e *entry) bool {
-		if got := v.byID[e.uuid]; got != e {
+		if got := v.byID.get(e.uuid); got != e {
 			t.Fatalf("byID[%s] = %p, the tree's entry %p", e.uuid, got, e)
 		}
 		return true

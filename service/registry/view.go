@@ -81,7 +81,7 @@ type View struct {
 
 	mu          sync.RWMutex
 	byUUID      *btree.BTreeG[*entry]
-	byID        map[string]*entry       // byUUID's entries by uuid, for point reads (entryOf)
+	byID        *uuidIndex              // byUUID's entries by uuid, for point reads (entryOf)
 	byHeartbeat *btree.BTreeG[deadline] // active, unexpired nodes: when they become unhealthy
 	byLastSeen  *btree.BTreeG[deadline] // every node: when its TTL runs out
 	byReport    *btree.BTreeG[deadline] // resource reports, by UpdatedAt
@@ -424,7 +424,7 @@ func (v *View) reloadAt(position uint64) func(context.Context) error {
 // reset empties the view; v.mu must be held, or v not yet shared.
 func (v *View) reset() {
 	v.byUUID = btree.NewG(btreeDegree, lessEntry)
-	v.byID = map[string]*entry{}
+	v.byID = newUUIDIndex(0)
 	v.byHeartbeat = btree.NewG(btreeDegree, lessDeadline)
 	v.byLastSeen = btree.NewG(btreeDegree, lessDeadline)
 	v.byReport = btree.NewG(btreeDegree, lessDeadline)
@@ -888,9 +888,9 @@ func (v *View) build(entries []*entry) {
 	var wg sync.WaitGroup
 	wg.Go(func() { fillDesc(v.byUUID, entries) })
 	wg.Go(func() {
-		v.byID = make(map[string]*entry, len(entries))
+		v.byID = newUUIDIndex(len(entries))
 		for _, e := range entries {
-			v.byID[e.uuid] = e
+			v.byID.put(e)
 		}
 	})
 	wg.Go(func() {
@@ -976,12 +976,12 @@ func (v *View) replace(old, next *entry) {
 	}
 	if next != nil {
 		v.byUUID.ReplaceOrInsert(next)
-		v.byID[next.uuid] = next
+		v.byID.put(next)
 		v.index(next)
 		v.stats.account(next, +1, v.opts.thresholds)
 	} else if old != nil {
 		v.byUUID.Delete(old)
-		delete(v.byID, old.uuid)
+		v.byID.delete(old.uuid)
 	}
 	if kind, ok := eventKind(old, next); ok {
 		v.seq++
@@ -1033,10 +1033,9 @@ func (v *View) get(id string) *entry {
 }
 
 // entryOf returns the entry of uuid id, or nil; v.mu must be held. It reads
-// byID, a hash map beside the uuid tree: a GetNode at 1M nodes costs the
-// tree ~20 comparisons, each a cache miss on another entry, and a probe
-// entry allocated per call; the map costs one hash and about one miss.
-func (v *View) entryOf(id string) *entry { return v.byID[id] }
+// byID, the hash index beside the uuid tree (see uuidIndex), and allocates
+// nothing (the tree's Get needs a probe entry).
+func (v *View) entryOf(id string) *entry { return v.byID.get(id) }
 
 // snapshot returns a copy-on-write clone of the uuid tree, which the caller
 // may iterate without locks, and the number of the last event it includes.
