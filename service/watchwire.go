@@ -23,6 +23,7 @@ const (
 	nodeHealthInfo    protowire.Number = 100
 
 	responseSnapshotNodes protowire.Number = 6
+	getNodeResponseNode   protowire.Number = 2
 )
 
 // appendNode appends n encoded as an sms.Node message: what proto.Marshal
@@ -95,4 +96,18 @@ func (w *wireBatch) add(n registry.NodeRef) {
 func (w *wireBatch) into(resp *smspb.WatchNodesResponse) {
 	resp.ProtoReflect().SetUnknown(protoreflect.RawFields(w.buf))
 	w.buf, w.nodes = w.buf[:0], 0
+}
+
+// wireGetNode returns GetNode's response for n with the node written
+// straight from the view's entry (appendNode): found is a field of the
+// message, the node's bytes (an encoded node field) ride as its unknown
+// fields, which protobuf writes out verbatim and a client decodes as node.
+// Only for a binary protobuf client: JSON drops unknown fields.
+func wireGetNode(n registry.NodeRef) *smspb.GetNodeResponse {
+	node := appendNode(make([]byte, 0, 192), n)
+	raw := make([]byte, 0, protowire.SizeTag(getNodeResponseNode)+protowire.SizeBytes(len(node)))
+	raw = protowire.AppendBytes(protowire.AppendTag(raw, getNodeResponseNode, protowire.BytesType), node)
+	resp := &smspb.GetNodeResponse{Found: true}
+	resp.ProtoReflect().SetUnknown(protoreflect.RawFields(raw))
+	return resp
 }

@@ -295,7 +295,7 @@ func (v *View) due(staleBefore, deadBefore int64) dueEntries {
 			if dl.at >= before {
 				return false
 			}
-			if e, ok := v.byUUID.Get(&entry{uuid: dl.uuid}); ok {
+			if e := v.entryOf(dl.uuid); e != nil {
 				*into = append(*into, e)
 			}
 			return true

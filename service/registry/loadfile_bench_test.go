@@ -2,9 +2,9 @@ package registry
 
 import (
 	"os"
-	"runtime"
 	"testing"
 
+	"github.com/spear-next/sms/sqlkv"
 	"github.com/spear-next/sms/sqlkv/sqlite"
 	"github.com/spear-next/sms/sqlkv/watchstore"
 )
@@ -21,32 +21,11 @@ func BenchmarkViewLoadFile(b *testing.B) {
 	if path == "" {
 		b.Skip("SMS_BENCH_LOAD_DB is not set")
 	}
-	var before, after runtime.MemStats
-	for b.Loop() {
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		cpu := cpuTime()
-		b.StartTimer()
+	benchViewLoad(b, func() (sqlkv.Store, func()) {
 		store, err := sqlite.Open(b.Context(), path, sqlite.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		v := NewView(watchstore.New(store))
-		if err := v.WaitLoaded(b.Context()); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		b.ReportMetric((cpuTime() - cpu).Seconds(), "cpu-s")
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		v.mu.RLock()
-		n := v.byUUID.Len()
-		v.mu.RUnlock()
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(max(n, 1)), "heap-B/node")
-		runtime.KeepAlive(v)
-		v.Close()
-		store.Close()
-		b.StartTimer()
-	}
+		return watchstore.New(store), func() { store.Close() }
+	})
 }

@@ -323,21 +323,31 @@ func (r *NodeRegistry) Heartbeat(ctx context.Context, id string, health map[stri
 // Errors: ErrNotFound if it does not exist; a *ValidationError (ErrInvalid)
 // for a malformed uuid; the view's errors (store errors, wrapped).
 func (r *NodeRegistry) Get(ctx context.Context, id string) (Node, error) {
-	if err := ctx.Err(); err != nil {
-		return Node{}, err
-	}
-	id, err := canonicalUUID("uuid", id)
+	ref, err := r.GetRef(ctx, id)
 	if err != nil {
 		return Node{}, err
 	}
+	return ref.Node(), nil
+}
+
+// GetRef is Get returning the node as a NodeRef, for a sender that encodes
+// it straight into its wire form: no Node or maps are built.
+func (r *NodeRegistry) GetRef(ctx context.Context, id string) (NodeRef, error) {
+	if err := ctx.Err(); err != nil {
+		return NodeRef{}, err
+	}
+	id, err := canonicalUUID("uuid", id)
+	if err != nil {
+		return NodeRef{}, err
+	}
 	if err := r.view.sync(ctx); err != nil {
-		return Node{}, fmt.Errorf("get node %s: %w", id, err)
+		return NodeRef{}, fmt.Errorf("get node %s: %w", id, err)
 	}
 	e := r.view.get(id)
 	if e == nil || e.node == nil {
-		return Node{}, fmt.Errorf("get node %s: %w", id, ErrNotFound)
+		return NodeRef{}, fmt.Errorf("get node %s: %w", id, ErrNotFound)
 	}
-	return e.toNode(), nil
+	return NodeRef{e}, nil
 }
 
 // List returns every node in ascending uuid order, only those with status

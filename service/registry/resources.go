@@ -114,7 +114,7 @@ func (r *NodeResourceRegistry) List(ctx context.Context, nodeUUIDs []string) ([]
 	r.view.mu.RLock()
 	defer r.view.mu.RUnlock()
 	for _, id := range ids {
-		if e, ok := r.view.byUUID.Get(&entry{uuid: id}); ok && e.res != nil {
+		if e := r.view.entryOf(id); e != nil && e.res != nil {
 			out = append(out, e.resource())
 		}
 	}

@@ -81,6 +81,7 @@ type View struct {
 
 	mu          sync.RWMutex
 	byUUID      *btree.BTreeG[*entry]
+	byID        *uuidIndex              // byUUID's entries by uuid, for point reads (entryOf)
 	byHeartbeat *btree.BTreeG[deadline] // active, unexpired nodes: when they become unhealthy
 	byLastSeen  *btree.BTreeG[deadline] // every node: when its TTL runs out
 	byReport    *btree.BTreeG[deadline] // resource reports, by UpdatedAt
@@ -423,6 +424,7 @@ func (v *View) reloadAt(position uint64) func(context.Context) error {
 // reset empties the view; v.mu must be held, or v not yet shared.
 func (v *View) reset() {
 	v.byUUID = btree.NewG(btreeDegree, lessEntry)
+	v.byID = newUUIDIndex(0)
 	v.byHeartbeat = btree.NewG(btreeDegree, lessDeadline)
 	v.byLastSeen = btree.NewG(btreeDegree, lessDeadline)
 	v.byReport = btree.NewG(btreeDegree, lessDeadline)
@@ -801,7 +803,7 @@ func (v *View) applyChanges(ctx context.Context, changes []sqlkv.Change, positio
 			byID[id] = t
 			order = append(order, id)
 		}
-		cur, _ := v.byUUID.Get(&entry{uuid: id})
+		cur := v.entryOf(id)
 		switch {
 		case c.HasValue && c.Version > 0 && !c.Deleted && cur != nil && versionOf(cur, prefix) != 0:
 			if prev, ok := t.values[prefix]; !ok || c.Version > prev.Version {
@@ -842,7 +844,7 @@ func (v *View) applyChanges(ctx context.Context, changes []sqlkv.Change, positio
 	defer v.mu.Unlock()
 	for _, id := range order {
 		t := byID[id]
-		cur, _ := v.byUUID.Get(&entry{uuid: id})
+		cur := v.entryOf(id)
 		next := &entry{uuid: id}
 		if cur != nil {
 			*next = *cur
@@ -885,6 +887,12 @@ func (v *View) applyChanges(ctx context.Context, changes []sqlkv.Change, positio
 func (v *View) build(entries []*entry) {
 	var wg sync.WaitGroup
 	wg.Go(func() { fillDesc(v.byUUID, entries) })
+	wg.Go(func() {
+		v.byID = newUUIDIndex(len(entries))
+		for _, e := range entries {
+			v.byID.put(e)
+		}
+	})
 	wg.Go(func() {
 		var byRank [rankCount][]*entry
 		for _, e := range entries {
@@ -968,10 +976,12 @@ func (v *View) replace(old, next *entry) {
 	}
 	if next != nil {
 		v.byUUID.ReplaceOrInsert(next)
+		v.byID.put(next)
 		v.index(next)
 		v.stats.account(next, +1, v.opts.thresholds)
 	} else if old != nil {
 		v.byUUID.Delete(old)
+		v.byID.delete(old.uuid)
 	}
 	if kind, ok := eventKind(old, next); ok {
 		v.seq++
@@ -1019,9 +1029,13 @@ func (v *View) unindex(e *entry) {
 func (v *View) get(id string) *entry {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	e, _ := v.byUUID.Get(&entry{uuid: id})
-	return e
+	return v.entryOf(id)
 }
+
+// entryOf returns the entry of uuid id, or nil; v.mu must be held. It reads
+// byID, the hash index beside the uuid tree (see uuidIndex), and allocates
+// nothing (the tree's Get needs a probe entry).
+func (v *View) entryOf(id string) *entry { return v.byID.get(id) }
 
 // snapshot returns a copy-on-write clone of the uuid tree, which the caller
 // may iterate without locks, and the number of the last event it includes.

@@ -164,29 +164,40 @@ func BenchmarkViewLoad(b *testing.B) {
 			store := watchstore.New(memory.New())
 			fillNodes(b, store, n)
 			fillResources(b, store, n)
-			var before, after runtime.MemStats
-			for b.Loop() {
-				b.StopTimer()
-				runtime.GC()
-				runtime.ReadMemStats(&before)
-				cpu := cpuTime()
-				b.StartTimer()
-				v := NewView(store)
-				if err := v.WaitLoaded(b.Context()); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				// CPU time, not wall time, is what a shared machine lets
-				// one compare: the load is one goroutine.
-				b.ReportMetric((cpuTime() - cpu).Seconds(), "cpu-s")
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heap-B/node")
-				runtime.KeepAlive(v)
-				v.Close()
-				b.StartTimer()
-			}
+			benchViewLoad(b, func() (sqlkv.Store, func()) { return store, func() {} })
 		})
+	}
+}
+
+// benchViewLoad loads a view of the store open returns, once per
+// iteration, and reports the CPU-seconds it took (what a shared machine
+// lets one compare; the load keeps several cores busy) and the heap it
+// holds per node. done, which open returns, closes what open opened.
+func benchViewLoad(b *testing.B, open func() (store sqlkv.Store, done func())) {
+	var before, after runtime.MemStats
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		cpu := cpuTime()
+		b.StartTimer()
+		store, done := open()
+		v := NewView(store)
+		if err := v.WaitLoaded(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		b.ReportMetric((cpuTime() - cpu).Seconds(), "cpu-s")
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		v.mu.RLock()
+		n := v.byUUID.Len()
+		v.mu.RUnlock()
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(max(n, 1)), "heap-B/node")
+		runtime.KeepAlive(v)
+		v.Close()
+		done()
+		b.StartTimer()
 	}
 }
 
@@ -350,4 +361,65 @@ func BenchmarkGetWithResource(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkViewPointRead is the lookup of GetNode, without the fence or
+// building the Node, at 1,000,000 nodes, 16 goroutines, uuids spread over
+// the whole fleet: through the view's uuid index (entryOf, what GetNode
+// uses), against the uuid tree it replaced for point reads (a btree Get
+// with an allocated probe entry) and a Go map[string]*entry of the same
+// entries. Each reports what its structure holds per node (index-B/node).
+func BenchmarkViewPointRead(b *testing.B) {
+	const n = 1_000_000
+	v, _ := openFilled(b, "memory", n)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = benchUUID(i)
+	}
+	read := func(b *testing.B, lookup func(id string) *entry) {
+		b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if lookup(ids[i]) == nil {
+					b.Error("not found")
+					return
+				}
+				i = (i + 7919) % n
+			}
+		})
+	}
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	b.Run("index", func(b *testing.B) {
+		read(b, v.get)
+		b.ReportMetric(float64(len(v.byID.slots)*8)/n, "index-B/node")
+	})
+	b.Run("tree", func(b *testing.B) {
+		read(b, func(id string) *entry {
+			v.mu.RLock()
+			defer v.mu.RUnlock()
+			e, _ := v.byUUID.Get(&entry{uuid: id})
+			return e
+		})
+		b.ReportMetric(8, "index-B/node") // the tree's item, without its nodes' fill
+	})
+	b.Run("gomap", func(b *testing.B) {
+		before := heap()
+		m := make(map[string]*entry, n)
+		v.byUUID.Ascend(func(e *entry) bool { m[e.uuid] = e; return true })
+		size := heap() - before
+		b.ResetTimer()
+		read(b, func(id string) *entry {
+			v.mu.RLock()
+			defer v.mu.RUnlock()
+			return m[id]
+		})
+		b.ReportMetric(float64(size)/n, "index-B/node")
+		runtime.KeepAlive(m)
+	})
 }
