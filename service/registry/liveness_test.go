@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,51 @@ func TestSweepSkipsNodeThatHeartbeatsMeanwhile(t *testing.T) {
 		}
 		sweep(t, r, registry.Liveness{NodeTTL: 2 * time.Hour}, registry.SweepResult{})
 		assertStatuses(t, e, map[string]registry.Status{uuidA: "active"})
+	})
+}
+
+// A heartbeat that lands between a sweep's read and its write fails the
+// batch holding its node (the sweep puts several transitions in one
+// Apply); the batch is then made one transition at a time, so the other
+// nodes are marked, each once, and the one that heartbeated is not.
+func TestSweepBatchWithAHeartbeatMeanwhile(t *testing.T) {
+	const uuidD = "d0000000-0000-4000-8000-000000000000"
+	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
+		hs := &hookStore{Store: store}
+		e := newEnv(store)
+		r := registry.NewView(hs, registry.WithClock(e.clock.Now)).Nodes()
+		for _, id := range []string{uuidA, uuidB, uuidC} {
+			e.register(t, id, "")
+		}
+		w := startWatch(t, e.nodes, registry.WatchOptions{})
+		if got := w.snapshot(t); len(got) != 3 {
+			t.Fatalf("snapshot = %v, want 3 nodes", got)
+		}
+		e.clock.Advance(time.Hour)
+		hs.before = func() {
+			if _, err := e.nodes.Heartbeat(t.Context(), uuidB, nil); err != nil {
+				t.Errorf("Heartbeat: %v", err)
+			}
+		}
+		sweep(t, r, registry.Liveness{}, registry.SweepResult{MarkedUnhealthy: 2})
+		assertStatuses(t, e, map[string]registry.Status{uuidA: "unhealthy", uuidB: "active", uuidC: "unhealthy"})
+
+		// A node registered after the sweep is the end marker: the
+		// events before its own are the sweep's, each exactly once.
+		e.register(t, uuidD, "")
+		changed := map[string]int{}
+		for {
+			ev := w.next(t)
+			if ev.Node.UUID == uuidD {
+				break
+			}
+			if ev.Kind == registry.EventStatusChanged {
+				changed[ev.Node.UUID]++
+			}
+		}
+		if want := map[string]int{uuidA: 1, uuidC: 1}; !maps.Equal(changed, want) {
+			t.Errorf("status changes seen by a watcher = %v, want %v", changed, want)
+		}
 	})
 }
 
@@ -307,11 +353,14 @@ func TestRacingSweepsOfManyDueNodes(t *testing.T) {
 }
 
 // A sweep whose context ends midway through a mass transition stops
-// issuing transitions (at most the pool's in-flight ones follow), returns
-// the context's error, and counts no more than it made; the next sweep
-// makes the rest.
+// issuing transitions (at most the pool's in-flight Applies follow),
+// returns the context's error, and counts no more than it made; the next
+// sweep makes the rest. Batches of 10 transitions, so that 2,000 nodes take
+// 200 Applies.
 func TestSweepStopsIssuingWhenItsContextEnds(t *testing.T) {
-	const nodes, cutAfter = 2000, 100
+	const nodes, batch, cutAfter = 2000, 10, 10
+	registry.SetSweepBatch(t, batch)
+	margin := int64(2 * registry.SweepWorkers()) // a pool's worth, with margin
 	forEachBackend(t, func(t *testing.T, store sqlkv.Store) {
 		c := newClock()
 		fleet := make([]registry.Node, nodes)
@@ -334,8 +383,8 @@ func TestSweepStopsIssuingWhenItsContextEnds(t *testing.T) {
 			t.Fatalf("Sweep cut short: %v, want context.Canceled", err)
 		}
 		// Workers that held a slot when the context ended may still have
-		// called Apply: a pool's worth (32), with margin.
-		if calls := cs.calls.Load(); calls > cutAfter+64 {
+		// called Apply: a pool's worth, with margin.
+		if calls := cs.calls.Load(); calls > cutAfter+margin {
 			t.Errorf("%d Applies after the context ended at the %dth, want at most a pool's worth more", calls, cutAfter)
 		}
 		second, err := r.Sweep(t.Context(), registry.Liveness{})
@@ -346,8 +395,8 @@ func TestSweepStopsIssuingWhenItsContextEnds(t *testing.T) {
 		// counted less: an Apply whose context ended in flight has an
 		// unknown outcome (SQLite's group commit can still commit it).
 		made := nodes - second.MarkedUnhealthy
-		if first.MarkedUnhealthy == 0 || first.MarkedUnhealthy > made || made > cutAfter+64 {
-			t.Errorf("cut sweep counted %d and made %d, want 0 < counted <= made <= %d", first.MarkedUnhealthy, made, cutAfter+64)
+		if most := int((cutAfter + margin) * batch); first.MarkedUnhealthy == 0 || first.MarkedUnhealthy > made || made > most {
+			t.Errorf("cut sweep counted %d and made %d, want 0 < counted <= made <= %d", first.MarkedUnhealthy, made, most)
 		}
 		if got, err := r.List(t.Context(), registry.ListOptions{Status: "unhealthy"}); err != nil || len(got) != nodes {
 			t.Errorf("List(unhealthy) has %d nodes (err %v), want %d", len(got), err, nodes)
