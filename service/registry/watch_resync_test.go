@@ -57,7 +57,10 @@ func TestWatchResyncOnLag(t *testing.T) {
 				t.Fatalf("event %v (resync %v), want %v of the first snapshot", ev.Kind, ev.Resync, want)
 			}
 		}
-		healthy := startWatch(t, e.nodes, registry.WatchOptions{})
+		// The healthy watcher shares the two-event buffer: it sees every
+		// change, heartbeats too, and each write below waits for it, so that
+		// it never falls behind however the machine schedules it.
+		healthy := startWatch(t, e.nodes, registry.WatchOptions{Heartbeats: true})
 		healthy.snapshot(t)
 
 		// The first change gets the watcher stuck; while it is, more than
@@ -75,6 +78,7 @@ func TestWatchResyncOnLag(t *testing.T) {
 			if _, err := e.nodes.Heartbeat(ctx, uuidA, nil); err != nil {
 				t.Fatal(err)
 			}
+			healthy.expect(t, registry.EventHeartbeat, uuidA)
 		}
 		if _, err := e.nodes.Update(ctx, uuidC, registry.Node{IPAddress: "h", Port: 2}); err != nil {
 			t.Fatal(err)

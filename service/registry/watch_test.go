@@ -16,16 +16,18 @@ import (
 // watch is a running NodeRegistry.Watch whose events arrive on events.
 type watch struct {
 	events chan registry.Event
-	done   chan error
+	done   chan struct{} // closed when Watch has returned err
+	err    error
 	cancel context.CancelFunc
 }
 
 func startWatch(t *testing.T, r *registry.NodeRegistry, opts registry.WatchOptions) *watch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	w := &watch{events: make(chan registry.Event, 10000), done: make(chan error, 1), cancel: cancel}
+	w := &watch{events: make(chan registry.Event, 10000), done: make(chan struct{}), cancel: cancel}
 	go func() {
-		w.done <- r.Watch(ctx, opts, func(ev registry.Event) error {
+		defer close(w.done)
+		w.err = r.Watch(ctx, opts, func(ev registry.Event) error {
 			w.events <- ev
 			return nil
 		})
@@ -44,8 +46,8 @@ func (w *watch) next(t *testing.T) registry.Event {
 	select {
 	case ev := <-w.events:
 		return ev
-	case err := <-w.done:
-		t.Fatalf("watch ended: %v", err)
+	case <-w.done:
+		t.Fatalf("watch ended: %v", w.err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event within 10s")
 	}
