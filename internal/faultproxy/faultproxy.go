@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,7 @@ import (
 type Proxy struct {
 	ln       net.Listener
 	upstream string
+	accepted atomic.Int64
 
 	mu        sync.Mutex
 	cond      *sync.Cond // signalled when blackhole turns off or the proxy closes
@@ -56,6 +58,9 @@ func StartURL(dsn string) (*Proxy, string, error) {
 	u.Host = p.Addr()
 	return p, u.String(), nil
 }
+
+// Accepted is how many connections the proxy has accepted so far.
+func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
 
 // Addr is the proxy's host:port.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
@@ -111,6 +116,7 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
+		p.accepted.Add(1)
 		p.wg.Go(func() { p.serve(client) })
 	}
 }

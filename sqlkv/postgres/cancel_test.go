@@ -2,22 +2,20 @@ package postgres
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
-	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/spear-next/sms/internal/faultproxy"
 )
 
 // A statement whose context ends must not make pgx send a cancel request
 // when the store runs unprepared, behind a pooler (see finishBeforeClosing).
 // A cancel request comes on a connection of its own, so a proxy in front of
-// the server counts them: one connection for the session, and with pgx's
-// default a second for the cancel request.
+// the server (faultproxy, without faults) counts them: one connection for
+// the session, and with pgx's default a second for the cancel request.
 func TestPooledStatementsSendNoCancelRequest(t *testing.T) {
 	dsn := os.Getenv("KV_TEST_POSTGRES_DSN")
 	if dsn == "" {
@@ -35,12 +33,15 @@ func TestPooledStatementsSendNoCancelRequest(t *testing.T) {
 		{"pooled lets the statement finish", true, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := pgx.ParseConfig(dsn)
+			p, proxied, err := faultproxy.StartURL(dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := newCountingProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-			cfg.Host, cfg.Port = "127.0.0.1", uint16(p.ln.Addr().(*net.TCPAddr).Port)
+			defer p.Close()
+			cfg, err := pgx.ParseConfig(proxied)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if tc.pooled {
 				finishBeforeClosing(cfg)
 			}
@@ -68,44 +69,9 @@ func TestPooledStatementsSendNoCancelRequest(t *testing.T) {
 			if !tc.pooled {
 				<-conn.PgConn().CleanupDone()
 			}
-			if got := p.accepted.Load(); got != tc.want {
+			if got := p.Accepted(); got != tc.want {
 				t.Fatalf("the proxy took %d connections, want %d", got, tc.want)
 			}
 		})
 	}
-}
-
-// countingProxy forwards TCP connections to a backend and counts them.
-type countingProxy struct {
-	ln       net.Listener
-	accepted atomic.Int64
-}
-
-func newCountingProxy(t *testing.T, backend string) *countingProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	p := &countingProxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.accepted.Add(1)
-			go func() {
-				defer c.Close()
-				b, err := net.Dial("tcp", backend)
-				if err != nil {
-					return
-				}
-				defer b.Close()
-				go io.Copy(b, c)
-				io.Copy(c, b)
-			}()
-		}
-	}()
-	return p
 }
